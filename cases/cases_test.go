@@ -1,0 +1,140 @@
+package cases
+
+import (
+	"errors"
+	"testing"
+	"time"
+)
+
+func TestEveryStatusIsMapped(t *testing.T) {
+	if len(Statuses) != len(statusTable) {
+		t.Fatalf("Statuses has %d values, statusTable %d", len(Statuses), len(statusTable))
+	}
+	closed := map[Status]bool{StatusFixed: true, StatusClosed: true, StatusDuplicate: true, StatusNotCouncilsResponsibility: true,
+		StatusNoFurtherAction: true, StatusInternalReferral: true, StatusCancelled: true}
+	for _, s := range Statuses {
+		if !s.Valid() || s.Label() == "" {
+			t.Errorf("%s: not valid or has no label", s)
+		}
+		want := "open"
+		if closed[s] {
+			want = "closed"
+		}
+		if got := s.Open311(); got != want {
+			t.Errorf("%s.Open311() = %q, want %q", s, got, want)
+		}
+		if p := s.Public(); !p.Valid() || p.Paused() {
+			t.Errorf("%s.Public() = %q: citizens must see a real, non-internal status", s, p)
+		}
+		if got, err := ParseStatus(string(s)); err != nil || got != s {
+			t.Errorf("ParseStatus(%q) = %q, %v", s, got, err)
+		}
+	}
+	if got, err := ParseStatus("IN_PROGRESS"); err != nil || got != StatusInProgress {
+		t.Errorf("ParseStatus(IN_PROGRESS) = %q, %v", got, err)
+	}
+	if _, err := ParseStatus("resolved"); err == nil {
+		t.Error("ParseStatus(resolved) succeeded")
+	}
+	if StatusWaitingOnCitizen.Public() != StatusInvestigating || !StatusWaitingOnPartner.Paused() {
+		t.Error("waiting states must pause and show as investigating")
+	}
+}
+
+func TestCheckTransition(t *testing.T) {
+	for _, tc := range []struct {
+		from, to Status
+		ok       bool
+	}{
+		{StatusOpen, StatusFixed, true},
+		{StatusOpen, StatusInProgress, true},
+		{StatusInProgress, StatusWaitingOnCitizen, true},
+		{StatusWaitingOnCitizen, StatusInProgress, true},
+		{StatusFixed, StatusOpen, true},               // reopen
+		{StatusFixed, StatusNoFurtherAction, true},    // correcting the closing reason
+		{StatusOpen, StatusOpen, false},               // no-op
+		{StatusClosed, StatusWaitingOnPartner, false}, // reopen first
+		{StatusOpen, Status("resolved"), false},
+	} {
+		err := CheckTransition(tc.from, tc.to)
+		if (err == nil) != tc.ok {
+			t.Errorf("CheckTransition(%s, %s) = %v, want ok=%v", tc.from, tc.to, err, tc.ok)
+		}
+		var te *TransitionError
+		if err != nil && (!errors.As(err, &te) || te.Reason == "") {
+			t.Errorf("CheckTransition(%s, %s) error %v is not a *TransitionError with a reason", tc.from, tc.to, err)
+		}
+	}
+}
+
+func TestApplyRecordsTimelineAndClosure(t *testing.T) {
+	t0 := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	c := &Case{Ref: "CB-000001", Status: StatusOpen}
+	c.Append(Entry{At: t0, Actor: "fixmystreet", Kind: KindReceived, To: StatusOpen})
+	ch := Change{To: StatusFixed, Note: "Filled in", Public: true, Actor: "agent"}
+	if err := c.Check(ch); err != nil {
+		t.Fatal(err)
+	}
+	e := c.Apply(ch, t0.Add(time.Hour))
+	if e.Seq != 2 || c.Status != StatusFixed || c.ClosedAt == nil || c.Version != 2 {
+		t.Fatalf("after fix: entry %+v, case %+v", e, c)
+	}
+	e = c.Apply(Change{To: StatusOpen, Note: "Still there", Public: true, Actor: "agent"}, t0.Add(2*time.Hour))
+	if e.Kind != KindReopened || c.ClosedAt != nil {
+		t.Errorf("reopen: entry kind %s, closed_at %v", e.Kind, c.ClosedAt)
+	}
+	if err := c.Check(Change{To: StatusOpen}); err == nil {
+		t.Error("Check allowed open → open")
+	}
+	if err := c.Check(Change{To: StatusFixed, Note: string(make([]byte, MaxNote+1))}); err == nil {
+		t.Error("Check allowed an over-long note")
+	}
+}
+
+func TestPublicUpdates(t *testing.T) {
+	t0 := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	c := &Case{Ref: "CB-AAAAAA", Status: StatusOpen}
+	c.Append(Entry{At: t0, Kind: KindReceived, To: StatusOpen, Public: true})
+	c.Apply(Change{To: StatusWaitingOnCitizen, Note: "Which lamp post?", Public: true}, t0.Add(time.Minute))
+	c.Append(Entry{At: t0.Add(2 * time.Minute), Kind: KindCitizen, Note: "Number 12", Public: true, ExternalID: "fms-9"})
+	c.Append(Entry{At: t0.Add(3 * time.Minute), Kind: KindComment, Note: "internal only"})
+	c.Apply(Change{To: StatusFixed, Note: "Replaced the lamp", Public: true}, t0.Add(4*time.Minute))
+	got := c.PublicUpdates()
+	if len(got) != 2 {
+		t.Fatalf("PublicUpdates() = %+v, want 2 updates", got)
+	}
+	if got[0].ID != "CB-AAAAAA-2" || got[0].Status != StatusInvestigating {
+		t.Errorf("first update = %+v, want id CB-AAAAAA-2 shown as investigating", got[0])
+	}
+	if got[1].ID != "CB-AAAAAA-5" || got[1].Status != StatusFixed || got[1].Description != "Replaced the lamp" {
+		t.Errorf("second update = %+v", got[1])
+	}
+}
+
+func TestRefCandidates(t *testing.T) {
+	a := RefCandidate("CB-", "fixmystreet:x:1", 0)
+	if a != RefCandidate("CB-", "fixmystreet:x:1", 0) {
+		t.Fatal("RefCandidate is not deterministic")
+	}
+	if !ValidRef("CB-", a) {
+		t.Errorf("RefCandidate gave %q, not a valid reference", a)
+	}
+	if a == RefCandidate("CB-", "fixmystreet:x:1", 1) || a == RefCandidate("CB-", "fixmystreet:x:2", 0) {
+		t.Error("different keys or attempts gave the same reference")
+	}
+	seen := map[string]bool{}
+	for i := range 10000 {
+		seen[RefCandidate("CB-", "k"+string(rune(i)), 0)] = true
+	}
+	if len(seen) < 9990 {
+		t.Errorf("10000 keys gave only %d distinct references", len(seen))
+	}
+	if got := NormalizeRef("CB-", " cb-7kq2mo "); got != "CB-7KQ2M0" {
+		t.Errorf("NormalizeRef = %q", got)
+	}
+	for _, bad := range []string{"CB-7KQ2M", "CB-7KQ2MU", "XX-7KQ2M9", ""} {
+		if ValidRef("CB-", bad) {
+			t.Errorf("ValidRef(%q) = true", bad)
+		}
+	}
+}

@@ -1,0 +1,390 @@
+// Package config reads casebridge's YAML configuration: the council, its Open311
+// service catalogue, departments, API keys and staff tokens. The demo council that
+// `casebridge dev` writes on first start lives in demo.yaml.
+package config
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"crypto/subtle"
+	_ "embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+//go:embed demo.yaml
+var demoYAML []byte
+
+// DemoYAML returns the commented demo configuration, as `dev` writes it.
+func DemoYAML() []byte { return bytes.Clone(demoYAML) }
+
+// Config is the whole configuration file.
+type Config struct {
+	Council     Council      `yaml:"council"`
+	Open311     Open311      `yaml:"open311"`
+	Staff       Staff        `yaml:"staff"`
+	Cases       Cases        `yaml:"cases"`
+	Departments []Department `yaml:"departments"`
+	Partners    []Partner    `yaml:"partners"`
+	Services    []Service    `yaml:"services"`
+	Routing     Routing      `yaml:"routing"`
+}
+
+// Council names the council and how it presents itself.
+type Council struct {
+	Name string `yaml:"name"`
+	// JurisdictionID is the Open311 jurisdiction_id. Requests naming another
+	// jurisdiction are refused; requests naming none are accepted.
+	JurisdictionID string `yaml:"jurisdiction_id"`
+	// RefPrefix starts every case reference, e.g. "CB-".
+	RefPrefix string `yaml:"ref_prefix"`
+	Contact   string `yaml:"contact"`
+	// PublicURL is where the council's casebridge is reached, for Open311 discovery.
+	PublicURL string `yaml:"public_url"`
+}
+
+// Open311 configures the GeoReport v2 server.
+type Open311 struct {
+	APIKeys []APIKey `yaml:"api_keys"`
+}
+
+// APIKey lets one Open311 client (FixMyStreet, say) post reports and updates.
+type APIKey struct {
+	Name string `yaml:"name"`
+	Key  string `yaml:"key"`
+}
+
+// Staff holds the bearer tokens of staff and service accounts.
+type Staff struct {
+	Tokens []Token `yaml:"tokens"`
+}
+
+// Token is a bearer token with roles. Only its SHA-256 is kept in the file.
+type Token struct {
+	Name   string   `yaml:"name"`
+	SHA256 string   `yaml:"token_sha256"`
+	Roles  []string `yaml:"roles"`
+}
+
+// Roles a staff token can carry.
+const (
+	RoleAgent      = "agent"
+	RoleSupervisor = "supervisor"
+	RoleRulesAdmin = "rules_admin"
+	RoleAdmin      = "admin"
+)
+
+// AllRoles lists every role.
+var AllRoles = []string{RoleAgent, RoleSupervisor, RoleRulesAdmin, RoleAdmin}
+
+// Cases holds settings of the case lifecycle.
+type Cases struct {
+	// ReopenWindow is how long a closed case can still be reopened before its
+	// workflow completes.
+	ReopenWindow Duration `yaml:"reopen_window"`
+	// MaxHistoryEvents makes a case continue-as-new before its history grows past
+	// this many events (Temporal also suggests it on its own).
+	MaxHistoryEvents int `yaml:"max_history_events"`
+}
+
+// Department is a part of the council that owns cases.
+type Department struct {
+	Code  string   `yaml:"code"`
+	Name  string   `yaml:"name"`
+	Email string   `yaml:"email"`
+	Teams []string `yaml:"teams"`
+}
+
+// Partner is an agency outside the council a case can be handed to.
+type Partner struct {
+	Code string `yaml:"code"`
+	Name string `yaml:"name"`
+}
+
+// Service is one category of the Open311 service catalogue.
+type Service struct {
+	Code        string   `yaml:"code"`
+	Name        string   `yaml:"name"`
+	Group       string   `yaml:"group"`
+	Description string   `yaml:"description"`
+	Keywords    []string `yaml:"keywords"`
+	// Type is realtime (an id is returned at once) or batch (a token is returned).
+	Type       string      `yaml:"type"`
+	Notice     string      `yaml:"notice"`
+	Attributes []Attribute `yaml:"attributes"`
+}
+
+// Attribute is a question a service asks (an Open311 service definition attribute).
+type Attribute struct {
+	Code                string `yaml:"code"`
+	Description         string `yaml:"description"`
+	Datatype            string `yaml:"datatype"`
+	DatatypeDescription string `yaml:"datatype_description"`
+	Required            bool   `yaml:"required"`
+	Order               int    `yaml:"order"`
+	// Variable false means informational only: no answer is expected.
+	Variable *bool `yaml:"variable"`
+	// Automated is FixMyStreet's extension: server_set or hidden_field.
+	Automated string  `yaml:"automated"`
+	Values    []Value `yaml:"values"`
+}
+
+// IsVariable reports whether the attribute expects an answer (the default).
+func (a Attribute) IsVariable() bool { return a.Variable == nil || *a.Variable }
+
+// Value is one choice of a list attribute.
+type Value struct {
+	Key  string `yaml:"key"`
+	Name string `yaml:"name"`
+}
+
+// Routing holds the route every case takes until the rules say otherwise.
+type Routing struct {
+	Default Route `yaml:"default"`
+}
+
+// Route names who owns a case.
+type Route struct {
+	Department string `yaml:"department"`
+	Team       string `yaml:"team"`
+	Priority   string `yaml:"priority"`
+}
+
+// Duration is a time.Duration that YAML may also write in days ("28d").
+type Duration time.Duration
+
+// UnmarshalYAML reads "90s", "12h" or "28d".
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalYAML writes the duration as Go writes it.
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+// ParseDuration reads a Go duration or a whole number of days ("28d").
+func ParseDuration(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil || n < 0 {
+			return 0, fmt.Errorf("bad duration %q: want e.g. 28d, 36h or 90s", s)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil || v < 0 {
+		return 0, fmt.Errorf("bad duration %q: want e.g. 28d, 36h or 90s", s)
+	}
+	return v, nil
+}
+
+// Load reads and checks a configuration file.
+func Load(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	c, err := Parse(b)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Parse reads and checks configuration YAML, filling in defaults.
+func Parse(b []byte) (*Config, error) {
+	var c Config
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil {
+		return nil, err
+	}
+	c.defaults()
+	if err := c.Check(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// Demo returns the demo council's configuration.
+func Demo() *Config {
+	c, err := Parse(demoYAML)
+	if err != nil {
+		panic("demo.yaml is broken: " + err.Error()) // covered by TestDemo
+	}
+	return c
+}
+
+func (c *Config) defaults() {
+	if c.Council.RefPrefix == "" {
+		c.Council.RefPrefix = "CB-"
+	}
+	if c.Cases.ReopenWindow == 0 {
+		c.Cases.ReopenWindow = Duration(28 * 24 * time.Hour)
+	}
+	if c.Cases.MaxHistoryEvents == 0 {
+		c.Cases.MaxHistoryEvents = 2000
+	}
+	for i := range c.Services {
+		if c.Services[i].Type == "" {
+			c.Services[i].Type = "realtime"
+		}
+	}
+	if c.Routing.Default.Priority == "" {
+		c.Routing.Default.Priority = "normal"
+	}
+}
+
+// Service codes go into URL paths unescaped by FixMyStreet, so keep them plain.
+var codeRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+
+var datatypes = []string{"string", "number", "datetime", "text", "singlevaluelist", "multivaluelist"}
+
+// Check reports every mistake in the configuration at once.
+func (c *Config) Check() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if !regexp.MustCompile(`^[A-Z]{1,4}-?$`).MatchString(c.Council.RefPrefix) {
+		bad("council.ref_prefix %q: use 1 to 4 capital letters, optionally followed by '-'", c.Council.RefPrefix)
+	}
+	depts := map[string]bool{}
+	for i, d := range c.Departments {
+		if !codeRE.MatchString(d.Code) {
+			bad("departments[%d].code %q: use letters, digits, '_', '-' or '.'", i, d.Code)
+		}
+		if depts[d.Code] {
+			bad("departments[%d].code %q is listed twice", i, d.Code)
+		}
+		depts[d.Code] = true
+	}
+	seen := map[string]bool{}
+	for i, s := range c.Services {
+		where := fmt.Sprintf("services[%d] (%s)", i, s.Code)
+		if !codeRE.MatchString(s.Code) {
+			bad("%s: code must be 1-64 of A-Z a-z 0-9 _ . -", where)
+		}
+		if seen[s.Code] {
+			bad("%s: code is listed twice", where)
+		}
+		seen[s.Code] = true
+		if s.Name == "" {
+			bad("%s: name is empty", where)
+		}
+		if s.Type != "realtime" && s.Type != "batch" {
+			bad("%s: type %q must be realtime or batch", where, s.Type)
+		}
+		codes := map[string]bool{}
+		for j, a := range s.Attributes {
+			aw := fmt.Sprintf("%s attributes[%d] (%s)", where, j, a.Code)
+			if !codeRE.MatchString(a.Code) {
+				bad("%s: code must be ASCII letters, digits, _ . -", aw)
+			}
+			if codes[a.Code] {
+				bad("%s: code is listed twice", aw)
+			}
+			codes[a.Code] = true
+			if !slices.Contains(datatypes, a.Datatype) {
+				bad("%s: datatype %q must be one of %s", aw, a.Datatype, strings.Join(datatypes, ", "))
+			}
+			isList := strings.HasSuffix(a.Datatype, "valuelist")
+			if isList && len(a.Values) == 0 {
+				bad("%s: a %s needs values", aw, a.Datatype)
+			}
+			if !isList && len(a.Values) > 0 {
+				bad("%s: only list datatypes take values", aw)
+			}
+			if a.Automated != "" && a.Automated != "server_set" && a.Automated != "hidden_field" {
+				bad("%s: automated %q must be server_set or hidden_field", aw, a.Automated)
+			}
+		}
+	}
+	if c.Routing.Default.Department == "" {
+		bad("routing.default.department is empty: every case needs somewhere to go")
+	} else if len(depts) > 0 && !depts[c.Routing.Default.Department] {
+		bad("routing.default.department %q is not a department", c.Routing.Default.Department)
+	}
+	for i, t := range c.Staff.Tokens {
+		if len(t.SHA256) != 64 {
+			bad("staff.tokens[%d] (%s): token_sha256 must be the 64 hex digits of sha256(token)", i, t.Name)
+		}
+		for _, r := range t.Roles {
+			if !slices.Contains(AllRoles, r) {
+				bad("staff.tokens[%d] (%s): unknown role %q (roles: %s)", i, t.Name, r, strings.Join(AllRoles, ", "))
+			}
+		}
+	}
+	for i, k := range c.Open311.APIKeys {
+		if len(k.Key) < 16 {
+			bad("open311.api_keys[%d] (%s): key must be at least 16 characters", i, k.Name)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Service returns the service with the given code.
+func (c *Config) Service(code string) (Service, bool) {
+	for _, s := range c.Services {
+		if s.Code == code {
+			return s, true
+		}
+	}
+	return Service{}, false
+}
+
+// Department returns the department with the given code.
+func (c *Config) Department(code string) (Department, bool) {
+	for _, d := range c.Departments {
+		if d.Code == code {
+			return d, true
+		}
+	}
+	return Department{}, false
+}
+
+// HashToken returns the hex SHA-256 of a bearer token, as kept in the file.
+func HashToken(token string) string {
+	s := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(s[:])
+}
+
+// TokenRoles returns the roles of a bearer token and its name, comparing in
+// constant time.
+func (c *Config) TokenRoles(token string) (name string, roles []string, ok bool) {
+	if token == "" {
+		return "", nil, false
+	}
+	h := []byte(HashToken(token))
+	for _, t := range c.Staff.Tokens {
+		if subtle.ConstantTimeCompare(h, []byte(strings.ToLower(t.SHA256))) == 1 {
+			return t.Name, t.Roles, true
+		}
+	}
+	return "", nil, false
+}
+
+// APIKeyName returns the client an Open311 api_key belongs to.
+func (c *Config) APIKeyName(key string) (string, bool) {
+	if key == "" {
+		return "", false
+	}
+	for _, k := range c.Open311.APIKeys {
+		if subtle.ConstantTimeCompare([]byte(key), []byte(k.Key)) == 1 {
+			return k.Name, true
+		}
+	}
+	return "", false
+}
