@@ -4,6 +4,7 @@
 package cases
 
 import (
+	"slices"
 	"strconv"
 	"time"
 )
@@ -206,6 +207,22 @@ type Case struct {
 	Version int64 `json:"version"`
 }
 
+// Clone returns a copy of the case that shares nothing mutable with it.
+func (c *Case) Clone() *Case {
+	d := *c
+	d.Reports = slices.Clone(c.Reports)
+	d.Timeline = slices.Clone(c.Timeline)
+	if c.Routing != nil {
+		r := *c.Routing
+		d.Routing = &r
+	}
+	if c.ClosedAt != nil {
+		t := *c.ClosedAt
+		d.ClosedAt = &t
+	}
+	return &d
+}
+
 // Report returns the first report, the one that opened the case.
 func (c *Case) Report() Report {
 	if len(c.Reports) == 0 {
@@ -280,4 +297,52 @@ func (c *Case) PublicUpdates() []Update {
 		out = append(out, Update{ID: e.UpdateID(c.Ref), Ref: c.Ref, Status: status.Public(), At: e.At, Description: e.Note})
 	}
 	return out
+}
+
+// New opens a case for a report at now, before it is routed.
+func New(ref string, rep Report, svc Service, now time.Time) *Case {
+	c := &Case{
+		Ref:        ref,
+		Status:     StatusOpen,
+		Service:    svc,
+		Reports:    []Report{rep},
+		Priority:   PriorityNormal,
+		ReceivedAt: rep.ReceivedAt,
+	}
+	if c.ReceivedAt.IsZero() {
+		c.ReceivedAt = now
+	}
+	c.Append(Entry{At: c.ReceivedAt, Actor: string(rep.Source), Kind: KindReceived, To: StatusOpen, Note: "Report received", Public: true})
+	return c
+}
+
+// Route records a routing decision: the case's new owner and priority, and an
+// internal timeline entry saying which rule sent it there. A decision to hold
+// the case for manual triage moves an open case to for_triage.
+func (c *Case) Route(d Decision, now time.Time) {
+	if d.DecidedAt.IsZero() {
+		d.DecidedAt = now
+	}
+	c.Routing = &d
+	c.Department, c.Team, c.Partner = d.Department, d.Team, d.Partner
+	if d.Priority.Valid() {
+		c.Priority = d.Priority
+	}
+	note := "Routed to " + d.Department
+	if d.Team != "" {
+		note += " / " + d.Team
+	}
+	if d.RuleID != "" {
+		note += " by rule " + d.RuleID
+		if d.Version > 0 {
+			note += " (" + d.RuleSet + " v" + strconv.Itoa(d.Version) + ")"
+		}
+	}
+	if d.Error != "" {
+		note += "; " + d.Error
+	}
+	c.Append(Entry{At: now, Actor: "routing", Kind: KindRouted, Note: note})
+	if d.HoldForTriage && c.Status == StatusOpen {
+		c.Apply(Change{To: StatusForTriage, Note: "Held for manual triage", Actor: "routing"}, now)
+	}
 }

@@ -3,6 +3,7 @@ package cases
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -84,4 +85,66 @@ func (c *Case) Apply(ch Change, now time.Time) Entry {
 		kind = KindReopened
 	}
 	return c.Append(Entry{At: now, Actor: ch.Actor, Kind: kind, From: from, To: ch.To, Note: ch.Note, Public: ch.Public})
+}
+
+// CitizenUpdate is a change a citizen sent through an Open311 client such as
+// FixMyStreet (a servicerequestupdates POST).
+type CitizenUpdate struct {
+	// UpdateID is the client's own id for the update; a resent update is
+	// recognised by it.
+	UpdateID    string    `json:"update_id"`
+	Status      string    `json:"status"` // OPEN, CLOSED, REOPEN, FIXED, ... as sent
+	Description string    `json:"description"`
+	At          time.Time `json:"at"`
+	Client      string    `json:"client"`
+}
+
+// CitizenResult tells the client the id casebridge gave its update.
+type CitizenResult struct {
+	UpdateID string `json:"update_id"`
+	Reopened bool   `json:"reopened"`
+}
+
+// CheckCitizen validates a citizen's update without changing the case.
+func (c *Case) CheckCitizen(u CitizenUpdate) error {
+	if _, seen := c.FindExternal(u.UpdateID); seen {
+		return nil // answered again with the id given the first time
+	}
+	if len(u.Description) > MaxNote {
+		return &InputError{Field: "description", Reason: fmt.Sprintf("is longer than %d characters", MaxNote)}
+	}
+	return nil
+}
+
+// ApplyCitizen records a citizen's update at now. A closed case is reopened when
+// the citizen says it is open again (FixMyStreet sends REOPEN, or OPEN without
+// extended statuses); any other status is the citizen's view, recorded for staff
+// to act on, never a change of the council's status. A resent update returns the
+// answer given the first time and changes nothing.
+func (c *Case) ApplyCitizen(u CitizenUpdate, now time.Time) CitizenResult {
+	if e, seen := c.FindExternal(u.UpdateID); seen {
+		return CitizenResult{UpdateID: e.UpdateID(c.Ref), Reopened: e.Kind == KindReopened}
+	}
+	status := strings.ToUpper(strings.TrimSpace(u.Status))
+	actor := "citizen"
+	if u.Client != "" {
+		actor = "citizen via " + u.Client
+	}
+	var e Entry
+	reopen := c.Status.Closed() && (status == "REOPEN" || status == "OPEN")
+	if reopen {
+		note := u.Description
+		if note == "" {
+			note = "The reporter says the problem is still there."
+		}
+		e = c.Apply(Change{To: StatusOpen, Note: note, Public: true, Actor: actor}, now)
+	} else {
+		note := u.Description
+		if s, err := ParseStatus(status); err == nil && s != c.Status.Public() && s != StatusOpen {
+			note = strings.TrimSpace(note + "\n\n(The reporter marked it " + s.Label() + ".)")
+		}
+		e = c.Append(Entry{At: now, Actor: actor, Kind: KindCitizen, Note: note, Public: true})
+	}
+	c.Timeline[e.Seq-1].ExternalID = u.UpdateID
+	return CitizenResult{UpdateID: e.UpdateID(c.Ref), Reopened: reopen}
 }

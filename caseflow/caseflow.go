@@ -1,0 +1,125 @@
+// Package caseflow is the client side of case workflows: it starts one per report,
+// exactly once per submission, and reads and changes cases through the workflow's
+// query and validated updates, translating Temporal's errors into the domain's.
+package caseflow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/casebridge/casebridge/cases"
+	"github.com/casebridge/casebridge/workflows"
+)
+
+// Client talks to case workflows.
+type Client struct {
+	temporal  client.Client
+	taskQueue string
+	prefix    string
+	settings  workflows.Settings
+}
+
+// New returns a Client that starts cases on the task queue, with references
+// beginning with prefix and the given lifetime settings.
+func New(c client.Client, taskQueue, prefix string, settings workflows.Settings) *Client {
+	return &Client{temporal: c, taskQueue: taskQueue, prefix: prefix, settings: settings}
+}
+
+// Get returns the case as its workflow holds it now.
+func (s *Client) Get(ctx context.Context, ref string) (*cases.Case, error) {
+	v, err := s.temporal.QueryWorkflow(ctx, cases.WorkflowID(ref), "", workflows.QueryState)
+	if err != nil {
+		return nil, s.translate(ctx, ref, err)
+	}
+	var c cases.Case
+	if err := v.Get(&c); err != nil {
+		return nil, fmt.Errorf("decode case %s: %w", ref, err)
+	}
+	return &c, nil
+}
+
+// Transition moves a case to a new status. requestID, when set, makes a retried
+// request apply once.
+func (s *Client) Transition(ctx context.Context, ref string, ch cases.Change, requestID string) (*cases.Case, error) {
+	var c cases.Case
+	if err := s.update(ctx, ref, workflows.UpdateTransition, requestID, ch, &c); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// Comment adds a note to a case.
+func (s *Client) Comment(ctx context.Context, ref string, cm workflows.Comment, requestID string) (*cases.Case, error) {
+	var c cases.Case
+	if err := s.update(ctx, ref, workflows.UpdateComment, requestID, cm, &c); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// Citizen records an update the citizen sent through an Open311 client. The
+// client's own update id makes a resend return the same answer.
+func (s *Client) Citizen(ctx context.Context, ref string, u cases.CitizenUpdate) (cases.CitizenResult, error) {
+	var r cases.CitizenResult
+	id := ""
+	if u.UpdateID != "" {
+		id = "citizen:" + u.Client + ":" + u.UpdateID
+	}
+	err := s.update(ctx, ref, workflows.UpdateCitizen, id, u, &r)
+	return r, err
+}
+
+func (s *Client) update(ctx context.Context, ref, name, id string, arg, out any) error {
+	h, err := s.temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+		WorkflowID:   cases.WorkflowID(ref),
+		UpdateID:     id,
+		UpdateName:   name,
+		Args:         []any{arg},
+		WaitForStage: client.WorkflowUpdateStageCompleted,
+	})
+	if err != nil {
+		return s.translate(ctx, ref, err)
+	}
+	if err := h.Get(ctx, out); err != nil {
+		return s.translate(ctx, ref, err)
+	}
+	return nil
+}
+
+// translate maps Temporal's errors onto the domain's, so the API can answer
+// 404, 409 or 422 without knowing about Temporal.
+func (s *Client) translate(ctx context.Context, ref string, err error) error {
+	var ae *temporal.ApplicationError
+	if errors.As(err, &ae) {
+		switch ae.Type() {
+		case workflows.ErrTypeTransition:
+			var te cases.TransitionError
+			if ae.HasDetails() && ae.Details(&te) == nil {
+				return &te
+			}
+			return &cases.TransitionError{Reason: ae.Message()}
+		case workflows.ErrTypeInput:
+			var ie cases.InputError
+			if ae.HasDetails() && ae.Details(&ie) == nil {
+				return &ie
+			}
+			return &cases.InputError{Reason: ae.Message()}
+		}
+	}
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		// Either there never was such a case, or its workflow has completed.
+		d, derr := s.temporal.DescribeWorkflowExecution(ctx, cases.WorkflowID(ref), "")
+		if derr == nil && d.GetWorkflowExecutionInfo().GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+			return fmt.Errorf("case %s: %w", ref, cases.ErrFinished)
+		}
+		return fmt.Errorf("case %s: %w", ref, cases.ErrNotFound)
+	}
+	return fmt.Errorf("case %s: %w", ref, err)
+}

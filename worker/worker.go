@@ -1,0 +1,32 @@
+// Package worker registers casebridge's workflows and activities on the task
+// queue, so `casebridge worker` and `casebridge dev` run the same code.
+package worker
+
+import (
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
+	sdkworker "go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/casebridge/casebridge/activities"
+	"github.com/casebridge/casebridge/workflows"
+)
+
+// New returns a worker for the case task queue with every workflow and activity
+// registered under the names the workflows call them by.
+func New(c client.Client, acts *activities.Activities, opts sdkworker.Options) sdkworker.Worker {
+	w := sdkworker.New(c, workflows.TaskQueue, opts)
+	Register(w, acts)
+	return w
+}
+
+// Register adds casebridge's workflows and activities to a registry (a worker,
+// or a replayer in tests).
+func Register(r interface {
+	sdkworker.WorkflowRegistry
+	sdkworker.ActivityRegistry
+}, acts *activities.Activities) {
+	r.RegisterWorkflowWithOptions(workflows.Case, workflow.RegisterOptions{Name: workflows.WorkflowName})
+	r.RegisterActivityWithOptions(acts.RouteCase, activity.RegisterOptions{Name: workflows.ActivityRoute})
+	r.RegisterActivityWithOptions(acts.ProjectCase, activity.RegisterOptions{Name: workflows.ActivityProject})
+}
