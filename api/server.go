@@ -1,0 +1,156 @@
+// Package api is casebridge's HTTP interface: the Open311 GeoReport v2 server
+// FixMyStreet talks to, the staff JSON API, health checks and metrics. It
+// translates domain errors into each interface's own error format in one place.
+package api
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/casebridge/casebridge/caseflow"
+	"github.com/casebridge/casebridge/cases"
+	"github.com/casebridge/casebridge/config"
+	"github.com/casebridge/casebridge/readmodel"
+	"github.com/casebridge/casebridge/workflows"
+)
+
+// Cases starts, reads and changes case workflows (caseflow.Client in production).
+type Cases interface {
+	Start(ctx context.Context, rep cases.Report, svc cases.Service) (caseflow.Result, error)
+	Get(ctx context.Context, ref string) (*cases.Case, error)
+	Transition(ctx context.Context, ref string, ch cases.Change, requestID string) (*cases.Case, error)
+	Comment(ctx context.Context, ref string, cm workflows.Comment, requestID string) (*cases.Case, error)
+	Citizen(ctx context.Context, ref string, u cases.CitizenUpdate) (cases.CitizenResult, error)
+}
+
+// ReadModel answers lists and lookups fast from Redis (readmodel.Store).
+type ReadModel interface {
+	Get(ctx context.Context, ref string) (*cases.Case, error)
+	Requests(ctx context.Context, q readmodel.RequestQuery) ([]*cases.Case, error)
+	Updates(ctx context.Context, start, end time.Time, limit int) ([]cases.Update, error)
+	List(ctx context.Context, q readmodel.ListQuery) (readmodel.ListPage, error)
+}
+
+// Metrics records what the API does (metrics.Metrics).
+type Metrics interface {
+	Intake(source, outcome string)
+	ObserveHTTP(method, route string, code int, d time.Duration)
+	Handler() http.Handler
+}
+
+// Check is a readiness check of one dependency.
+type Check struct {
+	Name  string
+	Check func(ctx context.Context) error
+}
+
+// Deps are the server's collaborators, built by cmd/casebridge.
+type Deps struct {
+	Cases     Cases
+	ReadModel ReadModel
+	Metrics   Metrics // required
+	Ready     []Check
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Server is the HTTP server's handler set.
+type Server struct {
+	log     *slog.Logger
+	cfg     *config.Config
+	deps    Deps
+	engine  *gin.Engine
+	started time.Time // the discovery changeset
+}
+
+// NewServer wires the routes. cfg is read, never changed.
+func NewServer(log *slog.Logger, cfg *config.Config, deps Deps) *Server {
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	s := &Server{log: log, cfg: cfg, deps: deps, engine: gin.New(), started: deps.Now().UTC().Truncate(time.Second)}
+	s.engine.Use(s.recover, s.observe)
+	s.engine.HandleMethodNotAllowed = true
+	s.routes()
+	return s
+}
+
+// ServeHTTP makes the server an http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.engine.ServeHTTP(w, r) }
+
+func (s *Server) routes() {
+	e := s.engine
+	e.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
+	e.GET("/readyz", s.ready)
+	e.GET("/metrics", gin.WrapH(s.deps.Metrics.Handler()))
+	s.open311Routes(e.Group("/open311/v2"))
+	s.staffRoutes(e.Group("/api/v1"))
+	e.NoRoute(s.notFound)
+	e.NoMethod(func(c *gin.Context) {
+		problem(c, http.StatusMethodNotAllowed, "Method not allowed", c.Request.Method+" is not supported on "+c.Request.URL.Path, "")
+	})
+}
+
+func (s *Server) ready(c *gin.Context) {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 3*time.Second)
+	defer cancel()
+	status, code := gin.H{}, http.StatusOK
+	for _, ch := range s.deps.Ready {
+		if err := ch.Check(ctx); err != nil {
+			status[ch.Name] = err.Error()
+			code = http.StatusServiceUnavailable
+		} else {
+			status[ch.Name] = "ok"
+		}
+	}
+	c.JSON(code, status)
+}
+
+// observe logs each request (path only: Open311 clients put api_key in the query
+// string) and records its latency by route pattern.
+func (s *Server) observe(c *gin.Context) {
+	start := time.Now()
+	c.Next()
+	d := time.Since(start)
+	route := c.FullPath()
+	if route == "" {
+		route = "unmatched"
+	}
+	code := c.Writer.Status()
+	s.deps.Metrics.ObserveHTTP(c.Request.Method, route, code, d)
+	level := slog.LevelDebug
+	if code >= 500 {
+		level = slog.LevelError
+	}
+	s.log.Log(c.Request.Context(), level, "http", "method", c.Request.Method, "path", c.Request.URL.Path,
+		"status", code, "duration_ms", float64(d.Microseconds())/1000)
+}
+
+func (s *Server) recover(c *gin.Context) {
+	defer func() {
+		if v := recover(); v != nil {
+			if err, ok := v.(error); ok && errors.Is(err, http.ErrAbortHandler) {
+				panic(v)
+			}
+			s.log.Error("panic serving request", "path", c.Request.URL.Path, "panic", v)
+			if !c.Writer.Written() {
+				problem(c, http.StatusInternalServerError, "Internal error", "the server failed; the error has been logged", "")
+			}
+			c.Abort()
+		}
+	}()
+	c.Next()
+}
+
+func (s *Server) notFound(c *gin.Context) {
+	if isOpen311(c.Request.URL.Path) {
+		s.open311NotFound(c)
+		return
+	}
+	problem(c, http.StatusNotFound, "Not found", "there is nothing at "+c.Request.URL.Path, "")
+}

@@ -1,0 +1,338 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/casebridge/casebridge/cases"
+	"github.com/casebridge/casebridge/config"
+	"github.com/casebridge/casebridge/readmodel"
+	"github.com/casebridge/casebridge/workflows"
+)
+
+// Problem is an RFC 9457 problem document: every staff API error has this shape,
+// naming the field at fault when there is one.
+type Problem struct {
+	Type   string `json:"type"`
+	Title  string `json:"title"`
+	Status int    `json:"status"`
+	Detail string `json:"detail,omitempty"`
+	Field  string `json:"field,omitempty"`
+}
+
+func problem(c *gin.Context, status int, title, detail, field string) {
+	c.Header("Content-Type", "application/problem+json")
+	c.AbortWithStatusJSON(status, Problem{Type: "about:blank", Title: title, Status: status, Detail: detail, Field: field})
+}
+
+// domainProblem answers a domain error in the staff API's format.
+func (s *Server) domainProblem(c *gin.Context, err error) {
+	var te *cases.TransitionError
+	var ie *cases.InputError
+	switch {
+	case errors.As(err, &ie):
+		problem(c, http.StatusUnprocessableEntity, "Invalid request", ie.Reason, ie.Field)
+	case errors.As(err, &te):
+		problem(c, http.StatusConflict, "Status change not allowed", te.Reason, "status")
+	case errors.Is(err, cases.ErrNotFound):
+		problem(c, http.StatusNotFound, "No such case", "there is no case "+c.Param("ref"), "")
+	case errors.Is(err, cases.ErrFinished):
+		problem(c, http.StatusConflict, "Case finished",
+			fmt.Sprintf("case %s was closed more than %s ago and can no longer be changed; open a new case", c.Param("ref"), humanDuration(time.Duration(s.cfg.Cases.ReopenWindow))), "")
+	default:
+		s.log.Error("staff api", "path", c.FullPath(), "error", err)
+		problem(c, http.StatusServiceUnavailable, "Service unavailable", "the case engine did not answer; try again shortly", "")
+	}
+}
+
+func humanDuration(d time.Duration) string {
+	if d >= 48*time.Hour && d%(24*time.Hour) == 0 {
+		return strconv.Itoa(int(d/(24*time.Hour))) + " days"
+	}
+	return d.String()
+}
+
+// principal is who made a staff request.
+type principal struct {
+	Name  string   `json:"name"`
+	Roles []string `json:"roles"`
+}
+
+func (p principal) has(roles ...string) bool {
+	if slices.Contains(p.Roles, config.RoleAdmin) {
+		return true
+	}
+	for _, r := range roles {
+		if slices.Contains(p.Roles, r) {
+			return true
+		}
+	}
+	return false
+}
+
+const principalKey = "casebridge.principal"
+
+// authenticate reads the bearer token and stores who it belongs to.
+func (s *Server) authenticate(c *gin.Context) {
+	h := c.GetHeader("Authorization")
+	token, ok := strings.CutPrefix(h, "Bearer ")
+	if !ok || token == "" {
+		c.Header("WWW-Authenticate", `Bearer realm="casebridge"`)
+		problem(c, http.StatusUnauthorized, "Unauthorised", "send a staff token as 'Authorization: Bearer <token>'", "")
+		return
+	}
+	name, roles, ok := s.cfg.TokenRoles(token)
+	if !ok {
+		c.Header("WWW-Authenticate", `Bearer realm="casebridge", error="invalid_token"`)
+		problem(c, http.StatusUnauthorized, "Unauthorised", "the token is not recognised", "")
+		return
+	}
+	c.Set(principalKey, principal{Name: name, Roles: roles})
+	c.Next()
+}
+
+// require lets a request through only if its principal holds one of the roles
+// (admin holds them all).
+func require(roles ...string) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		p := c.MustGet(principalKey).(principal)
+		if !p.has(roles...) {
+			problem(c, http.StatusForbidden, "Forbidden", "this needs one of the roles: "+strings.Join(roles, ", "), "")
+			return
+		}
+		c.Next()
+	}
+}
+
+func who(c *gin.Context) principal { return c.MustGet(principalKey).(principal) }
+
+func (s *Server) staffRoutes(g *gin.RouterGroup) {
+	g.GET("/openapi.json", s.openAPI)
+	g.Use(s.authenticate)
+	caseworkers := require(config.RoleAgent, config.RoleSupervisor)
+	g.GET("/me", func(c *gin.Context) { c.JSON(http.StatusOK, who(c)) })
+	g.GET("/cases", caseworkers, s.listCases)
+	g.GET("/cases/:ref", caseworkers, s.getCase)
+	g.POST("/cases/:ref/transitions", caseworkers, s.transition)
+	g.POST("/cases/:ref/comments", caseworkers, s.comment)
+}
+
+// ref reads the case reference from the path as a person might type it.
+func (s *Server) ref(c *gin.Context) (string, bool) {
+	ref := cases.NormalizeRef(s.cfg.Council.RefPrefix, c.Param("ref"))
+	if !cases.ValidRef(s.cfg.Council.RefPrefix, ref) {
+		problem(c, http.StatusNotFound, "No such case", fmt.Sprintf("%q is not a case reference (they look like %s7KQ2M9)", c.Param("ref"), s.cfg.Council.RefPrefix), "ref")
+		return "", false
+	}
+	return ref, true
+}
+
+func (s *Server) getCase(c *gin.Context) {
+	ref, ok := s.ref(c)
+	if !ok {
+		return
+	}
+	kase, err := s.deps.Cases.Get(c.Request.Context(), ref)
+	if err != nil && !errors.Is(err, cases.ErrNotFound) {
+		// The engine is slow or away: the read model still knows the case.
+		if rm, rerr := s.deps.ReadModel.Get(c.Request.Context(), ref); rerr == nil {
+			c.Header("X-Casebridge-Source", "read-model")
+			c.JSON(http.StatusOK, rm)
+			return
+		}
+	}
+	if err != nil {
+		s.domainProblem(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, kase)
+}
+
+// transitionRequest is the body of POST /cases/{ref}/transitions.
+type transitionRequest struct {
+	Status string `json:"status"`
+	Note   string `json:"note"`
+	Public *bool  `json:"public"`
+}
+
+func (s *Server) transition(c *gin.Context) {
+	ref, ok := s.ref(c)
+	if !ok {
+		return
+	}
+	var body transitionRequest
+	if !bindJSON(c, &body) {
+		return
+	}
+	if body.Status == "" {
+		problem(c, http.StatusUnprocessableEntity, "Invalid request", "say which status to move the case to", "status")
+		return
+	}
+	to, err := cases.ParseStatus(body.Status)
+	if err != nil {
+		problem(c, http.StatusUnprocessableEntity, "Invalid request", fmt.Sprintf("%q is not a status; statuses are %s", body.Status, statusList()), "status")
+		return
+	}
+	ch := cases.Change{To: to, Note: body.Note, Public: body.Public == nil || *body.Public, Actor: "staff:" + who(c).Name}
+	kase, err := s.deps.Cases.Transition(c.Request.Context(), ref, ch, c.GetHeader("Idempotency-Key"))
+	if err != nil {
+		s.domainProblem(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, kase)
+}
+
+type commentRequest struct {
+	Note   string `json:"note"`
+	Public bool   `json:"public"`
+}
+
+func (s *Server) comment(c *gin.Context) {
+	ref, ok := s.ref(c)
+	if !ok {
+		return
+	}
+	var body commentRequest
+	if !bindJSON(c, &body) {
+		return
+	}
+	if strings.TrimSpace(body.Note) == "" {
+		problem(c, http.StatusUnprocessableEntity, "Invalid request", "the note is empty", "note")
+		return
+	}
+	kase, err := s.deps.Cases.Comment(c.Request.Context(), ref, workflows.Comment{Note: body.Note, Public: body.Public, Actor: "staff:" + who(c).Name}, c.GetHeader("Idempotency-Key"))
+	if err != nil {
+		s.domainProblem(c, err)
+		return
+	}
+	c.JSON(http.StatusCreated, kase)
+}
+
+func statusList() string {
+	names := make([]string, len(cases.Statuses))
+	for i, s := range cases.Statuses {
+		names[i] = string(s)
+	}
+	return strings.Join(names, ", ")
+}
+
+// bindJSON decodes a JSON body strictly, answering a problem if it cannot.
+func bindJSON(c *gin.Context, v any) bool {
+	if ct := c.ContentType(); ct != "application/json" {
+		problem(c, http.StatusUnsupportedMediaType, "Unsupported media type", "send the body as application/json", "")
+		return false
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(c.Writer, c.Request.Body, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		field := ""
+		var ute *json.UnmarshalTypeError
+		if errors.As(err, &ute) {
+			field = ute.Field
+		} else if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+			field = strings.Trim(f, `"`)
+		}
+		problem(c, http.StatusBadRequest, "Malformed JSON", err.Error(), field)
+		return false
+	}
+	return true
+}
+
+// caseSummary is a case as a list shows it.
+type caseSummary struct {
+	Ref        string         `json:"ref"`
+	Status     cases.Status   `json:"status"`
+	Service    cases.Service  `json:"service"`
+	Department string         `json:"department"`
+	Team       string         `json:"team,omitempty"`
+	Assignee   string         `json:"assignee,omitempty"`
+	Priority   cases.Priority `json:"priority"`
+	ReceivedAt time.Time      `json:"received_at"`
+	UpdatedAt  time.Time      `json:"updated_at"`
+	DueAt      time.Time      `json:"due_at,omitzero"`
+	Overdue    bool           `json:"overdue"`
+}
+
+type casePage struct {
+	Cases []caseSummary `json:"cases"`
+	Total int64         `json:"total"`
+	Next  string        `json:"next,omitempty"`
+}
+
+// listCases serves GET /cases from the read model: filters status (or
+// family=open|closed), department, service_code, overdue=true; sort=received,
+// updated or due; order=asc|desc; limit; cursor (from the previous page's next).
+func (s *Server) listCases(c *gin.Context) {
+	now := s.deps.Now()
+	q := readmodel.ListQuery{
+		Family: c.Query("family"), Department: c.Query("department"), ServiceCode: c.Query("service_code"),
+		Sort: readmodel.SortField(c.DefaultQuery("sort", "received")), Desc: c.Query("order") == "desc",
+		Cursor: c.Query("cursor"), Now: now,
+	}
+	if v := c.Query("status"); v != "" {
+		st, err := cases.ParseStatus(v)
+		if err != nil {
+			problem(c, http.StatusUnprocessableEntity, "Invalid query", fmt.Sprintf("%q is not a status; statuses are %s", v, statusList()), "status")
+			return
+		}
+		q.Status = st
+	}
+	if q.Family != "" && q.Family != "open" && q.Family != "closed" {
+		problem(c, http.StatusUnprocessableEntity, "Invalid query", "family is open or closed", "family")
+		return
+	}
+	switch q.Sort {
+	case readmodel.SortReceived, readmodel.SortUpdated, readmodel.SortDue:
+	default:
+		problem(c, http.StatusUnprocessableEntity, "Invalid query", "sort by received, updated or due", "sort")
+		return
+	}
+	if o := c.Query("order"); o != "" && o != "asc" && o != "desc" {
+		problem(c, http.StatusUnprocessableEntity, "Invalid query", "order is asc or desc", "order")
+		return
+	}
+	if v := c.Query("overdue"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			problem(c, http.StatusUnprocessableEntity, "Invalid query", "overdue is true or false", "overdue")
+			return
+		}
+		q.Overdue = b
+	}
+	if v := c.Query("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > readmodel.MaxPageSize {
+			problem(c, http.StatusUnprocessableEntity, "Invalid query", fmt.Sprintf("limit is a number from 1 to %d", readmodel.MaxPageSize), "limit")
+			return
+		}
+		q.Limit = n
+	}
+	page, err := s.deps.ReadModel.List(c.Request.Context(), q)
+	if err != nil {
+		var ie *cases.InputError
+		if errors.As(err, &ie) {
+			problem(c, http.StatusUnprocessableEntity, "Invalid query", ie.Reason+"; start again without it", ie.Field)
+			return
+		}
+		s.log.Error("list cases", "error", err)
+		problem(c, http.StatusServiceUnavailable, "Service unavailable", "the read model did not answer; try again shortly", "")
+		return
+	}
+	out := casePage{Cases: make([]caseSummary, 0, len(page.Cases)), Total: page.Total, Next: page.Next}
+	for _, k := range page.Cases {
+		out.Cases = append(out.Cases, caseSummary{
+			Ref: k.Ref, Status: k.Status, Service: k.Service, Department: k.Department, Team: k.Team, Assignee: k.Assignee,
+			Priority: k.Priority, ReceivedAt: k.ReceivedAt, UpdatedAt: k.UpdatedAt, DueAt: k.DueAt,
+			Overdue: !k.Status.Closed() && !k.DueAt.IsZero() && k.DueAt.Before(now),
+		})
+	}
+	c.JSON(http.StatusOK, out)
+}

@@ -1,0 +1,124 @@
+//go:build !nodev
+
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/casebridge/casebridge/devserver"
+	"github.com/casebridge/casebridge/workflows"
+)
+
+// runDev runs everything in one process: embedded Temporal, Redis, the worker
+// and the HTTP server.
+func runDev(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	s, err := parseSettings("dev", args, getenv, stderr, true)
+	if err != nil {
+		return helpIsFine(err)
+	}
+	log, err := newLogger(stderr, s.logLevel, s.logFormat)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(s.dataDir, 0o700); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	creds, err := seedDemo(&s)
+	if err != nil {
+		return err
+	}
+	cfg, err := loadConfig(s)
+	if err != nil {
+		return err
+	}
+
+	if s.redisURL == "" {
+		r, err := startDevRedis(ctx, log, s.dataDir)
+		if err != nil {
+			return err
+		}
+		defer r.stop()
+		s.redisURL = r.url
+	}
+
+	ts, err := devserver.Start(ctx, devserver.Options{
+		DatabaseFile:     filepath.Join(s.dataDir, "temporal.db"),
+		Namespace:        "default",
+		SearchAttributes: workflows.SearchAttributes,
+		Port:             s.temporalPort,
+		UIAddr:           s.uiAddr,
+		Logger:           log.With("component", "temporal-server"),
+	})
+	if err != nil {
+		return fmt.Errorf("start embedded Temporal: %w", err)
+	}
+	defer ts.Stop()
+
+	e, err := connect(ctx, log, cfg, ts.FrontendAddr(), ts.Namespace(), s.redisURL)
+	if err != nil {
+		return err
+	}
+	defer e.close()
+	w := e.worker()
+	if err := w.Start(); err != nil {
+		return fmt.Errorf("start worker: %w", err)
+	}
+	defer w.Stop()
+	stop, err := serveHTTP(ctx, log, s.addr, e.api())
+	if err != nil {
+		return err
+	}
+
+	fmt.Fprintf(stdout, "casebridge dev is running\n")
+	fmt.Fprintf(stdout, "  HTTP           http://%s  (Open311 at /open311/v2/discovery.json)\n", s.addr)
+	fmt.Fprintf(stdout, "  Temporal       %s  namespace %s\n", ts.FrontendAddr(), ts.Namespace())
+	if u := ts.UIURL(); u != "" {
+		fmt.Fprintf(stdout, "  Temporal UI    %s\n", u)
+	}
+	fmt.Fprintf(stdout, "  Config         %s\n", s.configPath)
+	fmt.Fprintf(stdout, "  Data           %s\n", s.dataDir)
+	if creds != "" {
+		fmt.Fprintf(stdout, "%s", creds)
+	}
+	<-ctx.Done()
+	log.Info("shutting down: HTTP server, then worker, then Temporal and Redis")
+	return stop()
+}
+
+// seedDemo writes the demo council's configuration on first start, with fresh
+// secrets, and returns the credentials to print. It leaves an existing
+// configuration alone.
+func seedDemo(s *settings) (string, error) {
+	if s.configPath != "" {
+		return "", nil
+	}
+	s.configPath = filepath.Join(s.dataDir, "casebridge.yaml")
+	credsPath := filepath.Join(s.dataDir, "dev-credentials.txt")
+	if _, err := os.Stat(s.configPath); err == nil {
+		b, err := os.ReadFile(credsPath)
+		if errors.Is(err, fs.ErrNotExist) {
+			return "", nil
+		}
+		return string(b), err
+	}
+	demo, key, token := demoConfig()
+	if err := os.WriteFile(s.configPath, demo, 0o600); err != nil {
+		return "", fmt.Errorf("write demo configuration: %w", err)
+	}
+	creds := strings.Join([]string{
+		"  Staff token    " + token + "   (roles: admin; curl -H 'Authorization: Bearer " + token + "')",
+		"  Open311 key    " + key + "   (api_key for POSTs; FixMyStreet's key)",
+		"",
+	}, "\n")
+	if err := os.WriteFile(credsPath, []byte(creds), 0o600); err != nil {
+		return "", fmt.Errorf("write dev credentials: %w", err)
+	}
+	return creds, nil
+}

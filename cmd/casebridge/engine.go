@@ -1,0 +1,175 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/operatorservice/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
+	sdkworker "go.temporal.io/sdk/worker"
+
+	"github.com/casebridge/casebridge/activities"
+	"github.com/casebridge/casebridge/api"
+	"github.com/casebridge/casebridge/caseflow"
+	"github.com/casebridge/casebridge/cases"
+	"github.com/casebridge/casebridge/config"
+	"github.com/casebridge/casebridge/metrics"
+	"github.com/casebridge/casebridge/readmodel"
+	"github.com/casebridge/casebridge/worker"
+	"github.com/casebridge/casebridge/workflows"
+)
+
+// engine holds the clients every part of casebridge is built from. It is the
+// one place where they are wired together.
+type engine struct {
+	cfg      *config.Config
+	log      *slog.Logger
+	temporal client.Client
+	redis    *redis.Client
+	store    *readmodel.Store
+	metrics  *metrics.Metrics
+}
+
+// connect dials Temporal and Redis and builds the shared pieces.
+func connect(ctx context.Context, log *slog.Logger, cfg *config.Config, temporalAddr, namespace, redisURL string) (*engine, error) {
+	opt, err := redis.ParseURL(redisURL)
+	if err != nil {
+		return nil, fmt.Errorf("REDIS_URL: %w", err)
+	}
+	e := &engine{cfg: cfg, log: log, redis: redis.NewClient(opt), metrics: metrics.New()}
+	e.store = readmodel.New(e.redis, "cb:")
+	e.metrics.CasesByStatus(func(ctx context.Context) (map[string]int64, error) {
+		byStatus, err := e.store.CountByStatus(ctx)
+		out := make(map[string]int64, len(byStatus))
+		for s, n := range byStatus {
+			out[string(s)] = n
+		}
+		return out, err
+	})
+	e.temporal, err = dialTemporal(ctx, log, client.Options{
+		HostPort:       temporalAddr,
+		Namespace:      namespace,
+		Logger:         tlog.NewStructuredLogger(log.With("component", "temporal-sdk")),
+		MetricsHandler: e.metrics.Temporal(),
+	})
+	if err != nil {
+		e.redis.Close()
+		return nil, err
+	}
+	return e, nil
+}
+
+// dialTemporal connects to Temporal, retrying for a minute: in a fresh
+// deployment Temporal is often still starting when casebridge is.
+func dialTemporal(ctx context.Context, log *slog.Logger, opts client.Options) (client.Client, error) {
+	deadline := time.Now().Add(time.Minute)
+	for wait := 250 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
+		c, err := client.DialContext(ctx, opts)
+		if err == nil {
+			return c, nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return nil, fmt.Errorf("connect to Temporal at %s: %w", opts.HostPort, err)
+		}
+		log.Warn("Temporal not reachable yet; retrying", "addr", opts.HostPort, "error", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
+	}
+}
+
+// ensureSearchAttributes registers casebridge's custom search attributes on the
+// namespace if they are missing, so a new production namespace needs no manual
+// step. It is idempotent.
+func ensureSearchAttributes(ctx context.Context, c client.Client, namespace string) error {
+	have, err := c.OperatorService().ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: namespace})
+	if err != nil {
+		return fmt.Errorf("list search attributes: %w", err)
+	}
+	missing := map[string]enumspb.IndexedValueType{}
+	for name, t := range workflows.SearchAttributes {
+		if _, ok := have.GetCustomAttributes()[name]; !ok {
+			missing[name] = t
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	_, err = c.OperatorService().AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{Namespace: namespace, SearchAttributes: missing})
+	var exists *serviceerror.AlreadyExists
+	if err != nil && !errors.As(err, &exists) {
+		return fmt.Errorf("add search attributes: %w", err)
+	}
+	return nil
+}
+
+func (e *engine) close() {
+	e.temporal.Close()
+	e.redis.Close()
+}
+
+// settings are the lifetime settings every new case starts with.
+func (e *engine) settings() workflows.Settings {
+	d := e.cfg.Routing.Default
+	return workflows.Settings{
+		ReopenWindow:     time.Duration(e.cfg.Cases.ReopenWindow),
+		MaxHistoryEvents: e.cfg.Cases.MaxHistoryEvents,
+		DefaultRoute:     cases.Decision{RuleSet: "default", RuleID: "default", Department: d.Department, Team: d.Team, Priority: cases.Priority(d.Priority)},
+	}
+}
+
+func (e *engine) worker() sdkworker.Worker {
+	acts := &activities.Activities{
+		Router:    activities.StaticRouter{Decision: e.settings().DefaultRoute},
+		Projector: e.store,
+		Log:       e.log,
+	}
+	return worker.New(e.temporal, acts, sdkworker.Options{})
+}
+
+func (e *engine) api() http.Handler {
+	return api.NewServer(e.log, e.cfg, api.Deps{
+		Cases:     caseflow.New(e.temporal, workflows.TaskQueue, e.cfg.Council.RefPrefix, e.settings()),
+		ReadModel: e.store,
+		Metrics:   e.metrics,
+		Ready: []api.Check{
+			{Name: "temporal", Check: func(ctx context.Context) error {
+				_, err := e.temporal.CheckHealth(ctx, &client.CheckHealthRequest{})
+				return err
+			}},
+			{Name: "redis", Check: e.store.Ping},
+		},
+	})
+}
+
+// serveHTTP listens on addr and serves h until ctx ends, then shuts down,
+// letting requests in flight finish.
+func serveHTTP(ctx context.Context, log *slog.Logger, addr string, h http.Handler) (stop func() error, err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, WriteTimeout: 2 * time.Minute}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	log.Info("listening", "addr", ln.Addr().String())
+	return func() error {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+		defer cancel()
+		err := srv.Shutdown(sctx)
+		if serr := <-done; !errors.Is(serr, http.ErrServerClosed) {
+			err = errors.Join(err, serr)
+		}
+		return err
+	}, nil
+}

@@ -1,0 +1,172 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/api/temporalproto"
+	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
+	sdkworker "go.temporal.io/sdk/worker"
+
+	"github.com/casebridge/casebridge/activities"
+	"github.com/casebridge/casebridge/caseflow"
+	"github.com/casebridge/casebridge/cases"
+	"github.com/casebridge/casebridge/devserver"
+	"github.com/casebridge/casebridge/internal/redistest"
+	"github.com/casebridge/casebridge/readmodel"
+	"github.com/casebridge/casebridge/worker"
+	"github.com/casebridge/casebridge/workflows"
+)
+
+var record = flag.Bool("record", false, "record case workflow histories into workflows/testdata for the replay test")
+
+// TestRecordHistories runs real cases on the embedded server and saves their
+// histories, which workflows.TestReplay replays against today's workflow code.
+// Run it when the workflow changes in a way old histories need not follow
+// (after which the old files stay as they are, to guard running cases):
+//
+//	go test ./cmd/casebridge -run TestRecordHistories -record
+func TestRecordHistories(t *testing.T) {
+	if !*record {
+		t.Skip("pass -record to record histories")
+	}
+	ctx := context.Background()
+	rs := redistest.Start(t)
+	ts, err := devserver.Start(ctx, devserver.Options{SearchAttributes: workflows.SearchAttributes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ts.Stop()
+	c, err := client.Dial(client.Options{HostPort: ts.FrontendAddr(), Namespace: ts.Namespace(), Logger: tlog.NewStructuredLogger(slog.New(slog.DiscardHandler))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	route := cases.Decision{RuleSet: "default", RuleID: "default", Department: "triage", Priority: cases.PriorityNormal}
+	w := worker.New(c, &activities.Activities{Router: activities.StaticRouter{Decision: route}, Projector: readmodel.New(rs.Client(), "cb:"),
+		Log: slog.New(slog.DiscardHandler)}, sdkworker.Options{})
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+
+	settings := workflows.Settings{ReopenWindow: 28 * 24 * time.Hour, MaxHistoryEvents: 2000, DefaultRoute: route}
+	lat, long := 51.53, -0.14
+	rep := func(key string) cases.Report {
+		return cases.Report{IntakeKey: key, Source: cases.SourceFixMyStreet, ExternalID: key, ServiceCode: "POT", Description: "Deep hole",
+			Location: cases.Location{Lat: &lat, Long: &long}, Attributes: cases.Attributes{"dangerous": {"yes"}}, ReceivedAt: time.Now().UTC()}
+	}
+	svc := cases.Service{Code: "POT", Name: "Pothole", Group: "Roads and pavements"}
+	must := func(_ any, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// A whole life: comments, status changes, a refused change, a citizen's
+	// update and reopen.
+	flow := caseflow.New(c, workflows.TaskQueue, "CB-", settings)
+	life, err := flow.Start(ctx, rep("record-life"), svc)
+	must(nil, err)
+	must(flow.Comment(ctx, life.Ref, workflows.Comment{Note: "Inspector booked", Actor: "staff:amy"}, ""))
+	must(flow.Transition(ctx, life.Ref, cases.Change{To: cases.StatusInProgress, Note: "Crew on the way", Public: true, Actor: "staff:amy"}, "t1"))
+	if _, err := flow.Transition(ctx, life.Ref, cases.Change{To: cases.StatusInProgress, Actor: "staff:amy"}, ""); err == nil {
+		t.Fatal("a refused transition was accepted")
+	}
+	must(flow.Citizen(ctx, life.Ref, cases.CitizenUpdate{UpdateID: "fms-1", Status: "OPEN", Description: "It's getting bigger", At: time.Now(), Client: "fixmystreet"}))
+	must(flow.Transition(ctx, life.Ref, cases.Change{To: cases.StatusFixed, Note: "Filled in", Public: true, Actor: "staff:amy"}, "t2"))
+	must(flow.Citizen(ctx, life.Ref, cases.CitizenUpdate{UpdateID: "fms-2", Status: "REOPEN", Description: "Came back", At: time.Now(), Client: "fixmystreet"}))
+	save(t, c, life.Ref, "case-life.json")
+
+	// A closed case whose reopen window runs out: the workflow completes.
+	short := caseflow.New(c, workflows.TaskQueue, "CB-", workflows.Settings{ReopenWindow: 2 * time.Second, MaxHistoryEvents: 2000, DefaultRoute: route})
+	done, err := short.Start(ctx, rep("record-complete"), svc)
+	must(nil, err)
+	must(short.Transition(ctx, done.Ref, cases.Change{To: cases.StatusNotCouncilsResponsibility, Note: "Private road", Public: true, Actor: "staff:amy"}, ""))
+	waitStatus(t, c, done.Ref, enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED)
+	save(t, c, done.Ref, "case-complete.json")
+
+	// A long history that continues as new.
+	long2 := caseflow.New(c, workflows.TaskQueue, "CB-", workflows.Settings{ReopenWindow: time.Hour, MaxHistoryEvents: 40, DefaultRoute: route})
+	can, err := long2.Start(ctx, rep("record-can"), svc)
+	must(nil, err)
+	for i := range 12 {
+		must(long2.Comment(ctx, can.Ref, workflows.Comment{Note: fmt.Sprintf("chasing contractor %d", i), Actor: "staff:amy"}, ""))
+	}
+	saveFirstRun(t, c, can.Ref, "case-continue-as-new.json")
+}
+
+func waitStatus(t *testing.T, c client.Client, ref string, want enumspb.WorkflowExecutionStatus) {
+	t.Helper()
+	for range 100 {
+		d, err := c.DescribeWorkflowExecution(context.Background(), cases.WorkflowID(ref), "")
+		if err == nil && d.GetWorkflowExecutionInfo().GetStatus() == want {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("case %s never reached %s", ref, want)
+}
+
+func history(t *testing.T, c client.Client, ref, runID string) *historypb.History {
+	t.Helper()
+	it := c.GetWorkflowHistory(context.Background(), cases.WorkflowID(ref), runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	h := &historypb.History{}
+	for it.HasNext() {
+		e, err := it.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.Events = append(h.Events, e)
+	}
+	return h
+}
+
+func write(t *testing.T, h *historypb.History, name string) {
+	t.Helper()
+	b, err := temporalproto.CustomJSONMarshalOptions{Indent: "  "}.Marshal(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join("..", "..", "workflows", "testdata", name)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("wrote %s: %d events", path, len(h.Events))
+}
+
+func save(t *testing.T, c client.Client, ref, name string) {
+	t.Helper()
+	time.Sleep(500 * time.Millisecond) // let the last workflow task and projection finish
+	write(t, history(t, c, ref, ""), name)
+}
+
+// saveFirstRun saves the first run of a case that continued as new.
+func saveFirstRun(t *testing.T, c client.Client, ref, name string) {
+	t.Helper()
+	for range 100 {
+		d, err := c.DescribeWorkflowExecution(context.Background(), cases.WorkflowID(ref), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if first := d.GetWorkflowExecutionInfo().GetFirstRunId(); first != d.GetWorkflowExecutionInfo().GetExecution().GetRunId() {
+			write(t, history(t, c, ref, first), name)
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatal("the case did not continue as new")
+}

@@ -1,0 +1,226 @@
+// Command cbload measures a running `casebridge dev`: Open311 intake (POST a
+// report → case workflow started) at several concurrencies, side by side with
+// bare StartWorkflow of an empty workflow on the same Temporal server, and the
+// memory of the dev process with many open cases. docs/benchmarks.md shows how
+// to run it and what it measured.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+)
+
+func main() {
+	if err := run(context.Background(), os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "cbload:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("cbload", flag.ContinueOnError)
+	base := fs.String("url", "http://127.0.0.1:8080", "casebridge base URL")
+	temporal := fs.String("temporal", "127.0.0.1:7233", "Temporal frontend of the same dev process")
+	dataDir := fs.String("data-dir", "./data", "dev's data directory (for the Open311 key)")
+	levels := fs.String("c", "1,8,32", "concurrency levels")
+	dur := fs.Duration("d", 15*time.Second, "how long each measurement runs")
+	openCases := fs.Int("open-cases", 0, "then open this many cases and report the dev process's memory")
+	pid := fs.Int("pid", 0, "pid of the dev process, for memory figures")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	key, err := open311Key(*dataDir)
+	if err != nil {
+		return err
+	}
+	c, err := client.Dial(client.Options{HostPort: *temporal, Logger: tlog.NewStructuredLogger(slog.New(slog.DiscardHandler))})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	// The baseline: an empty workflow on its own task queue, run by a worker in
+	// this process, started with the same client options casebridge uses.
+	const emptyQueue = "cbload-empty"
+	w := worker.New(c, emptyQueue, worker.Options{})
+	w.RegisterWorkflowWithOptions(empty, workflow.RegisterOptions{Name: "Empty"})
+	if err := w.Start(); err != nil {
+		return err
+	}
+	defer w.Stop()
+
+	run := time.Now().UnixNano()
+	fmt.Fprintf(out, "%-22s %5s %8s %9s %9s %9s\n", "operation", "conc", "ops", "ops/s", "p50 ms", "p99 ms")
+	for _, lv := range strings.Split(*levels, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(lv))
+		if err != nil || n < 1 {
+			return fmt.Errorf("bad concurrency %q", lv)
+		}
+		var seq atomic.Int64
+		httpc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: n}, Timeout: 30 * time.Second}
+		r := measure(ctx, n, *dur, func(ctx context.Context) error {
+			id := fmt.Sprintf("%d%d", run%1e9, seq.Add(1))
+			return postReport(ctx, httpc, *base, key, id)
+		})
+		r.print(out, "open311 POST → case", n)
+		r = measure(ctx, n, *dur, func(ctx context.Context) error {
+			_, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+				ID: fmt.Sprintf("cbload-%d-%d", run, seq.Add(1)), TaskQueue: emptyQueue,
+			}, "Empty")
+			return err
+		})
+		r.print(out, "bare StartWorkflow", n)
+	}
+	if *openCases > 0 {
+		return openMany(ctx, out, *base, key, *openCases, *pid, run)
+	}
+	return nil
+}
+
+func empty(workflow.Context) error { return nil }
+
+func open311Key(dataDir string) (string, error) {
+	b, err := os.ReadFile(filepath.Join(dataDir, "dev-credentials.txt"))
+	if err != nil {
+		return "", fmt.Errorf("read the Open311 key from dev's data directory: %w", err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 3 && f[0] == "Open311" && f[1] == "key" {
+			return f[2], nil
+		}
+	}
+	return "", errors.New("no Open311 key in dev-credentials.txt")
+}
+
+func postReport(ctx context.Context, c *http.Client, base, key, fmsID string) error {
+	v := url.Values{"api_key": {key}, "service_code": {"LIT"}, "lat": {"51.539"}, "long": {"-0.1426"},
+		"description": {"Litter bin overflowing"}, "attribute[fixmystreet_id]": {fmsID}}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+"/open311/v2/requests.xml", strings.NewReader(v.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	if resp.StatusCode != 200 {
+		return fmt.Errorf("POST requests.xml: %s", resp.Status)
+	}
+	return nil
+}
+
+type result struct {
+	ops, errs int
+	elapsed   time.Duration
+	lat       []time.Duration
+}
+
+func measure(ctx context.Context, n int, d time.Duration, op func(context.Context) error) result {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	var mu sync.Mutex
+	var r result
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var mine []time.Duration
+			errs := 0
+			for ctx.Err() == nil {
+				t := time.Now()
+				if err := op(context.WithoutCancel(ctx)); err != nil {
+					errs++
+					continue
+				}
+				mine = append(mine, time.Since(t))
+			}
+			mu.Lock()
+			r.lat = append(r.lat, mine...)
+			r.errs += errs
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	r.elapsed = time.Since(start)
+	r.ops = len(r.lat)
+	slices.Sort(r.lat)
+	return r
+}
+
+func (r result) pct(p float64) float64 {
+	if len(r.lat) == 0 {
+		return 0
+	}
+	return float64(r.lat[int(float64(len(r.lat)-1)*p)].Microseconds()) / 1000
+}
+
+func (r result) print(out io.Writer, name string, n int) {
+	fmt.Fprintf(out, "%-22s %5d %8d %9.1f %9.2f %9.2f", name, n, r.ops, float64(r.ops)/r.elapsed.Seconds(), r.pct(0.5), r.pct(0.99))
+	if r.errs > 0 {
+		fmt.Fprintf(out, "  (%d errors)", r.errs)
+	}
+	fmt.Fprintln(out)
+}
+
+// openMany opens n cases through Open311 and reports the dev process's memory
+// before and after, once the cases are projected.
+func openMany(ctx context.Context, out io.Writer, base, key string, n, pid int, run int64) error {
+	before := rss(pid)
+	httpc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 32}, Timeout: 60 * time.Second}
+	var next atomic.Int64
+	var failed atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := next.Add(1); i <= int64(n); i = next.Add(1) {
+				if err := postReport(ctx, httpc, base, key, fmt.Sprintf("9%d%07d", run%1e6, i)); err != nil {
+					failed.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	fmt.Fprintf(out, "\nopened %d cases in %s (%d failed)\n", n, time.Since(start).Round(time.Second), failed.Load())
+	time.Sleep(10 * time.Second) // let projections and workflow tasks settle
+	fmt.Fprintf(out, "dev process RSS: %s before, %s with the cases open\n", before, rss(pid))
+	return nil
+}
+
+func rss(pid int) string {
+	if pid == 0 {
+		return "?"
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return "?"
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "?"
+}

@@ -1,0 +1,369 @@
+package readmodel
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/casebridge/casebridge/cases"
+)
+
+// SortField is what List orders cases by.
+type SortField string
+
+// The orders List offers.
+const (
+	SortReceived SortField = "received"
+	SortUpdated  SortField = "updated"
+	SortDue      SortField = "due" // cases without a due time (and closed cases) come last
+)
+
+// Page sizes for List.
+const (
+	DefaultPageSize = 50
+	MaxPageSize     = 500
+)
+
+// ListQuery is a staff work-queue query. Filters are ANDed; an empty field does
+// not filter.
+type ListQuery struct {
+	Status      cases.Status
+	Family      string // "open" or "closed" (the Open311 status family)
+	Department  string
+	ServiceCode string
+	// Overdue keeps open cases whose DueAt is before Now (to the microsecond).
+	Overdue bool
+	Now     time.Time
+
+	Sort SortField // SortReceived when empty
+	Desc bool
+
+	Limit  int    // page size: DefaultPageSize when ≤ 0, at most MaxPageSize
+	Offset int    // cases to skip; ignored when Cursor is set
+	Cursor string // ListPage.Next of the previous page
+}
+
+// ListPage is one page of a List.
+type ListPage struct {
+	Cases []*cases.Case
+	Total int64  // cases matching the filters, across all pages
+	Next  string // cursor for the following page; "" on the last page
+}
+
+// List answers a staff work-queue query with its total count. Filters are
+// sorted sets the case must be in; Redis does the intersecting and sorting.
+//
+// Cost: a query that one sorted set already answers in order (no filter, or
+// one filter other than Overdue under SortReceived, or Overdue alone under
+// SortDue) is a range read: O(log N + page). Any other intersects the sets
+// with ZINTER: O(S·k + M·log M) inside Redis for S members in the smallest
+// set, k sets and M matches, and M rows handed to the script, which then finds
+// the page by binary search. SortDue over every case is the worst, M = N.
+// Only the page's cases are loaded. Measured with 10,000 cases: see
+// BenchmarkList.
+//
+// A cursor resumes after the last case of its page even if cases were added
+// since; offsets shift when they are.
+func (s *Store) List(ctx context.Context, q ListQuery) (ListPage, error) {
+	sets, overdue, err := s.listFilters(q)
+	if err != nil {
+		return ListPage{}, err
+	}
+	sortBy := q.Sort
+	if sortBy == "" {
+		sortBy = SortReceived
+	}
+	sortKey, err := s.sortKey(sortBy)
+	if err != nil {
+		return ListPage{}, err
+	}
+	limit := q.Limit
+	if limit <= 0 {
+		limit = DefaultPageSize
+	}
+	limit = min(limit, MaxPageSize)
+	if q.Offset < 0 {
+		return ListPage{}, &cases.InputError{Field: "offset", Reason: "is negative"}
+	}
+	desc := "0"
+	if q.Desc {
+		desc = "1"
+	}
+	var cur cursor
+	if q.Cursor != "" {
+		if cur, err = decodeCursor(q.Cursor, sortBy, q.Desc); err != nil {
+			return ListPage{}, err
+		}
+	}
+
+	// One sorted set that holds exactly the matches, in order, if there is one.
+	var rangeKey, rangeMax string
+	switch {
+	case len(sets) == 0 && overdue == "" && sortBy != SortDue:
+		rangeKey, rangeMax = sortKey, "+inf"
+	case len(sets) == 1 && overdue == "" && sortBy == SortReceived:
+		rangeKey, rangeMax = sets[0], "+inf"
+	case len(sets) == 0 && overdue != "" && sortBy == SortDue:
+		rangeKey, rangeMax = s.dueKey(), overdue
+	}
+	var res []any
+	if rangeKey != "" {
+		res, err = listRangeScript.Run(ctx, s.rdb, []string{rangeKey}, "-inf", rangeMax, desc, q.Offset, limit, cur.mode, cur.score, cur.ref).Slice()
+	} else {
+		if len(sets) == 0 {
+			sets = []string{s.receivedKey()}
+		}
+		sortDue := "0"
+		if sortBy == SortDue {
+			sortDue = "1"
+		}
+		keys := append([]string{sortKey, s.dueKey()}, sets...)
+		res, err = listScanScript.Run(ctx, s.rdb, keys, desc, q.Offset, limit, cur.mode, cur.score, cur.ref, overdue, sortDue).Slice()
+	}
+	if err != nil {
+		return ListPage{}, fmt.Errorf("read model: list: %w", err)
+	}
+
+	// res: total, start, then ref and score string per case of the page.
+	total, start := res[0].(int64), res[1].(int64)
+	refs := make([]string, 0, (len(res)-2)/2)
+	for i := 2; i+1 < len(res); i += 2 {
+		refs = append(refs, res[i].(string))
+	}
+	page := ListPage{Total: total}
+	if page.Cases, err = s.load(ctx, refs); err != nil {
+		return ListPage{}, err
+	}
+	if n := len(refs); n > 0 && start+int64(n) < total {
+		page.Next = cursor{ref: refs[n-1], score: res[len(res)-1].(string)}.encode(sortBy, q.Desc)
+	}
+	return page, nil
+}
+
+func (s *Store) sortKey(f SortField) (string, error) {
+	switch f {
+	case SortReceived:
+		return s.receivedKey(), nil
+	case SortUpdated:
+		return s.updatedKey(), nil
+	case SortDue:
+		return s.dueKey(), nil
+	}
+	return "", &cases.InputError{Field: "sort", Reason: fmt.Sprintf("%q is not received, updated or due", f)}
+}
+
+// listFilters turns the filters into the sorted sets a case must be in, and
+// for Overdue the highest due score (inclusive) it may have; "" for none.
+func (s *Store) listFilters(q ListQuery) (sets []string, overdue string, err error) {
+	if q.Status != "" {
+		if !q.Status.Valid() {
+			return nil, "", &cases.InputError{Field: "status", Reason: fmt.Sprintf("unknown status %q", q.Status)}
+		}
+		sets = append(sets, s.statusKey(q.Status))
+	}
+	switch {
+	case q.Family != "" && q.Family != "open" && q.Family != "closed":
+		return nil, "", &cases.InputError{Field: "family", Reason: fmt.Sprintf("%q is not open or closed", q.Family)}
+	case q.Family != "" && q.ServiceCode != "":
+		sets = append(sets, s.serviceFamilyKey(q.Family, q.ServiceCode))
+	case q.Family != "":
+		sets = append(sets, s.familyKey(q.Family))
+	case q.ServiceCode != "":
+		sets = append(sets, s.serviceKey(q.ServiceCode))
+	}
+	if q.Department != "" {
+		sets = append(sets, s.departmentKey(q.Department))
+	}
+	if q.Overdue {
+		if q.Now.IsZero() {
+			return nil, "", &cases.InputError{Field: "now", Reason: "is needed to tell which cases are overdue"}
+		}
+		// The due set holds open cases only, so it is the whole filter.
+		overdue = strconv.FormatInt(q.Now.UnixMicro()-1, 10)
+	}
+	return sets, overdue, nil
+}
+
+// cursor is the position after the last case of a page: its sort value as
+// Redis printed it (empty: none, under SortDue) and its ref. mode tells the
+// scripts which: "" no cursor, "s" a score, "n" no score.
+type cursor struct {
+	mode, score, ref string
+}
+
+func (c cursor) encode(f SortField, desc bool) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(fmt.Sprintf("%s|%t|%s|%s", f, desc, c.score, c.ref)))
+}
+
+// decodeCursor rejects a cursor made for another order, where it would
+// silently skip or repeat cases.
+func decodeCursor(s string, f SortField, desc bool) (cursor, error) {
+	bad := &cases.InputError{Field: "cursor", Reason: "is not a cursor for this order"}
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return cursor{}, bad
+	}
+	parts := strings.SplitN(string(b), "|", 4)
+	if len(parts) != 4 || parts[0] != string(f) || parts[1] != strconv.FormatBool(desc) || parts[3] == "" {
+		return cursor{}, bad
+	}
+	c := cursor{mode: "s", score: parts[2], ref: parts[3]}
+	if c.score == "" && f == SortDue {
+		c.mode = "n" // a case with no due time
+	} else if _, err := strconv.ParseFloat(c.score, 64); err != nil {
+		return cursor{}, bad
+	}
+	return c, nil
+}
+
+// listRangeScript pages through one sorted set's score range.
+// KEYS: the set. ARGV: min, max, desc, offset, count, cursor mode, score, ref.
+// Returns total, start, then ref, score per case.
+var listRangeScript = redis.NewScript(`
+local key, lo, hi, desc = KEYS[1], ARGV[1], ARGV[2], ARGV[3] == '1'
+local total = redis.call('ZCOUNT', key, lo, hi)
+local start = tonumber(ARGV[4])
+if ARGV[6] == 's' then
+  local s, ref = ARGV[7], ARGV[8]
+  local now = redis.call('ZSCORE', key, ref)
+  if now and tonumber(now) == tonumber(s) then
+    -- The cursor's case is still in place: resume right after it.
+    if desc then
+      start = redis.call('ZREVRANK', key, ref) - redis.call('ZCOUNT', key, '(' .. hi, '+inf') + 1
+    else
+      start = redis.call('ZRANK', key, ref) - redis.call('ZCOUNT', key, '-inf', '(' .. lo) + 1
+    end
+  elseif desc then
+    -- It moved: resume after its old score (cases tied with it show again).
+    start = redis.call('ZCOUNT', key, '(' .. s, hi)
+  else
+    start = redis.call('ZCOUNT', key, lo, '(' .. s)
+  end
+  if start < 0 then start = 0 end
+end
+local page
+if desc then
+  page = redis.call('ZRANGE', key, hi, lo, 'BYSCORE', 'REV', 'LIMIT', start, ARGV[5], 'WITHSCORES')
+else
+  page = redis.call('ZRANGE', key, lo, hi, 'BYSCORE', 'LIMIT', start, ARGV[5], 'WITHSCORES')
+end
+local out = {total, start}
+for i = 1, #page do out[#out + 1] = page[i] end
+return out
+`)
+
+// listScanScript intersects filter sets and sorts by another, Redis doing
+// both (ZINTER returns members by score, then by member bytes); the script
+// only drops what Overdue excludes and finds the page by binary search.
+// KEYS: the sort set, the due set, then the filter sets (at least one).
+// ARGV: desc, offset, count, cursor mode, score, ref, overdue max (empty for no
+// Overdue filter), whether the sort set is the due set.
+// Returns total, start, then ref and score (empty for none) per case.
+var listScanScript = redis.NewScript(`
+local desc, offset, count = ARGV[1] == '1', tonumber(ARGV[2]), tonumber(ARGV[3])
+local cmode, cscore, cref = ARGV[4], tonumber(ARGV[5]), ARGV[6]
+local overdue, sortDue = tonumber(ARGV[7]), ARGV[8] == '1'
+
+-- Byte order, as Redis orders members; Lua's own < follows the locale.
+local function less(x, y)
+  for i = 1, math.min(#x, #y) do
+    local a, b = string.byte(x, i), string.byte(y, i)
+    if a ~= b then return a < b end
+  end
+  return #x < #y
+end
+-- How many leading items of 1..n satisfy ok, ok being true then false.
+local function prefix(n, ok)
+  local lo, hi = 0, n
+  while lo < hi do
+    local mid = math.floor((lo + hi + 1) / 2)
+    if ok(mid) then lo = mid else hi = mid - 1 end
+  end
+  return lo
+end
+-- The members in every filter set and in first, scored by first, flat
+-- {member, score, ...} ascending; weight 0 everywhere scores them 0, so by member.
+local function inter(first, weight)
+  local args = {'ZINTER', #KEYS - 1, first}
+  for i = 3, #KEYS do args[#args + 1] = KEYS[i] end
+  args[#args + 1] = 'WEIGHTS'
+  args[#args + 1] = weight
+  for i = 3, #KEYS do args[#args + 1] = 0 end
+  args[#args + 1] = 'WITHSCORES'
+  return redis.call(unpack(args))
+end
+
+local rows = inter(KEYS[1], 1)
+if overdue and sortDue then
+  local n = prefix(#rows / 2, function(i) return tonumber(rows[2 * i]) <= overdue end)
+  for i = #rows, 2 * n + 1, -1 do rows[i] = nil end
+elseif overdue then
+  local due, late = inter(KEYS[2], 1), {}
+  for i = 1, prefix(#due / 2, function(i) return tonumber(due[2 * i]) <= overdue end) do late[due[2 * i - 1]] = true end
+  local kept = {}
+  for i = 1, #rows, 2 do
+    if late[rows[i]] then kept[#kept + 1] = rows[i]; kept[#kept + 1] = rows[i + 1] end
+  end
+  rows = kept
+end
+local nr = #rows / 2
+
+-- Sorting by due, matches with no due time come last, by ref. They are
+-- counted, and only listed once a page reaches them.
+local nn, nulls = 0, nil
+if sortDue and not overdue then
+  local args = {'ZINTERCARD', #KEYS - 2}
+  for i = 3, #KEYS do args[#args + 1] = KEYS[i] end
+  nn = redis.call(unpack(args)) - nr
+end
+local function nullList()
+  if not nulls then
+    nulls = {}
+    local has, all = {}, inter(KEYS[3], 0)
+    for i = 1, #rows, 2 do has[rows[i]] = true end
+    for i = 1, #all, 2 do
+      if not has[all[i]] then nulls[#nulls + 1] = all[i] end
+    end
+  end
+  return nulls
+end
+local total = nr + nn
+
+-- Rows are ascending; a descending page reads them from the end.
+local function below(i, orEqual) -- rows[i] before the cursor (or at it)?
+  local s, m = tonumber(rows[2 * i]), rows[2 * i - 1]
+  if s ~= cscore then return s < cscore end
+  if m == cref then return orEqual end
+  return less(m, cref)
+end
+local start = offset
+if cmode == 's' then
+  if desc then
+    start = nr - prefix(nr, function(i) return below(i, false) end)
+  else
+    start = prefix(nr, function(i) return below(i, true) end)
+  end
+elseif cmode == 'n' then
+  local ns = nullList()
+  start = nr + prefix(#ns, function(i) return not less(cref, ns[i]) end)
+end
+
+local out = {total, start}
+for p = start + 1, math.min(start + count, total) do
+  if p <= nr then
+    local i = p
+    if desc then i = nr - p + 1 end
+    out[#out + 1] = rows[2 * i - 1]
+    out[#out + 1] = rows[2 * i]
+  else
+    out[#out + 1] = nullList()[p - nr]
+    out[#out + 1] = ''
+  end
+end
+return out
+`)

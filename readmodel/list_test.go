@@ -1,0 +1,267 @@
+package readmodel
+
+import (
+	"cmp"
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/casebridge/casebridge/cases"
+)
+
+// listFixture is 14 cases spread over departments, services and statuses,
+// received in pairs at the same instant (so ties need the ref to order them),
+// some overdue at listNow, some due later, some with no due time.
+var listNow = t0.Add(8 * time.Hour)
+
+func listFixture(t *testing.T) (*Store, []*cases.Case) {
+	s, _ := newStore(t)
+	statuses := []cases.Status{cases.StatusOpen, cases.StatusInProgress, cases.StatusFixed,
+		cases.StatusWaitingOnPartner, cases.StatusClosed, cases.StatusForTriage}
+	var all []*cases.Case
+	for i := range 14 {
+		c := newCase(fmt.Sprintf("CB-0000%02d", i), []string{"pothole", "graffiti", "bins"}[i%3],
+			[]string{"highways", "streetcare"}[i%2], t0.Add(time.Duration(i/2)*time.Hour))
+		if i%3 != 0 {
+			c.DueAt = t0.Add(time.Duration(i*7%12) * time.Hour)
+		}
+		if i == 5 {
+			c.DueAt = listNow // due this instant: not overdue yet
+		}
+		if st := statuses[i%len(statuses)]; st != cases.StatusOpen {
+			move(c, st, t0.Add(time.Duration(20-i)*time.Hour))
+		}
+		all = append(all, c)
+	}
+	project(t, s, all...)
+	return s, all
+}
+
+// expectList is what List must return, worked out case by case.
+func expectList(all []*cases.Case, q ListQuery) []string {
+	var out []*cases.Case
+	for _, c := range all {
+		if (q.Status != "" && c.Status != q.Status) ||
+			(q.Family != "" && c.Open311Status() != q.Family) ||
+			(q.Department != "" && c.Department != q.Department) ||
+			(q.ServiceCode != "" && c.Service.Code != q.ServiceCode) ||
+			(q.Overdue && (c.Status.Closed() || c.DueAt.IsZero() || !c.DueAt.Before(q.Now))) {
+			continue
+		}
+		out = append(out, c)
+	}
+	value := func(c *cases.Case) (time.Time, bool) {
+		switch q.Sort {
+		case SortUpdated:
+			return c.UpdatedAt, true
+		case SortDue:
+			return c.DueAt, !c.DueAt.IsZero() && !c.Status.Closed()
+		}
+		return c.ReceivedAt, true
+	}
+	slices.SortFunc(out, func(a, b *cases.Case) int {
+		va, oka := value(a)
+		vb, okb := value(b)
+		switch {
+		case !oka || !okb:
+			// No value: last, by ref, whichever the direction.
+			return cmp.Or(cmp.Compare(boolInt(!oka), boolInt(!okb)), strings.Compare(a.Ref, b.Ref))
+		case q.Desc:
+			return cmp.Or(vb.Compare(va), strings.Compare(b.Ref, a.Ref))
+		}
+		return cmp.Or(va.Compare(vb), strings.Compare(a.Ref, b.Ref))
+	})
+	return refsOf(out)
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func TestListFiltersAndSorts(t *testing.T) {
+	ctx := context.Background()
+	s, all := listFixture(t)
+	queries := []ListQuery{
+		{},
+		{Desc: true},
+		{Sort: SortUpdated, Desc: true},
+		{Sort: SortUpdated},
+		{Sort: SortDue},
+		{Sort: SortDue, Desc: true},
+		{Department: "highways"},
+		{Department: "highways", Desc: true, Sort: SortUpdated},
+		{Status: cases.StatusInProgress},
+		{Family: "closed"},
+		{Family: "open", Sort: SortDue},
+		{ServiceCode: "pothole"},
+		{ServiceCode: "pothole", Family: "open"},
+		{ServiceCode: "graffiti", Department: "streetcare", Sort: SortUpdated},
+		{Overdue: true, Now: listNow, Sort: SortDue},
+		{Overdue: true, Now: listNow, Sort: SortDue, Desc: true},
+		{Overdue: true, Now: listNow},
+		{Overdue: true, Now: listNow, Department: "streetcare", Sort: SortUpdated, Desc: true},
+		{Overdue: true, Now: listNow, Status: cases.StatusForTriage},
+		{Overdue: true, Now: listNow, Department: "streetcare", Sort: SortDue},
+		{Status: cases.StatusFixed, Department: "streetcare", ServiceCode: "bins"},
+		{Department: "waste"},
+	}
+	for _, q := range queries {
+		want := expectList(all, q)
+		q.Limit = 100
+		page, err := s.List(ctx, q)
+		if err != nil {
+			t.Errorf("List(%+v): %v", q, err)
+			continue
+		}
+		if got := refsOf(page.Cases); !slices.Equal(got, want) || page.Total != int64(len(want)) || page.Next != "" {
+			t.Errorf("List(%+v) = %v (total %d, next %q)\nwant %v (total %d, no next)", q, got, page.Total, page.Next, want, len(want))
+		}
+	}
+
+	// A few worked out by hand, so expectList is not the only judge.
+	for _, tc := range []struct {
+		q    ListQuery
+		want []string
+	}{
+		// Open, due before 08:00: 07 (01:00), 11 (05:00), then 01 and 13 (both 07:00, by ref).
+		{ListQuery{Overdue: true, Now: listNow, Sort: SortDue}, []string{"CB-000007", "CB-000011", "CB-000001", "CB-000013"}},
+		{ListQuery{Overdue: true, Now: listNow, Sort: SortDue, Desc: true}, []string{"CB-000013", "CB-000001", "CB-000011", "CB-000007"}},
+		// For triage: 05 (due 08:00, now) and 11 (due 05:00); only 11 is overdue.
+		{ListQuery{Overdue: true, Now: listNow, Status: cases.StatusForTriage}, []string{"CB-000011"}},
+		{ListQuery{Overdue: true, Now: listNow, Department: "streetcare", Sort: SortDue}, []string{"CB-000007", "CB-000011", "CB-000001", "CB-000013"}},
+		{ListQuery{Department: "highways", Status: cases.StatusOpen, Desc: true}, []string{"CB-000012", "CB-000006", "CB-000000"}},
+		// Closed cases have no due time to sort by: by ref.
+		{ListQuery{Family: "closed", Sort: SortDue, Desc: true}, []string{"CB-000002", "CB-000004", "CB-000008", "CB-000010"}},
+	} {
+		page, err := s.List(ctx, tc.q)
+		if got := refsOf(page.Cases); err != nil || !slices.Equal(got, tc.want) {
+			t.Errorf("List(%+v) = %v, %v; want %v", tc.q, got, err, tc.want)
+		}
+	}
+}
+
+func TestListPaging(t *testing.T) {
+	ctx := context.Background()
+	s, all := listFixture(t)
+	for _, q := range []ListQuery{
+		{Desc: true},    // one sorted set
+		{Sort: SortDue}, // scan, with cases that have no due time
+		{Department: "highways", Sort: SortUpdated}, // scan
+		{Overdue: true, Now: listNow, Sort: SortDue, Desc: true},
+	} {
+		want := expectList(all, q)
+		for _, byCursor := range []bool{true, false} {
+			var got []string
+			q := q
+			q.Limit = 3
+			for pages := 0; ; pages++ {
+				if pages > len(all) {
+					t.Fatalf("List(%+v) pages never end", q)
+				}
+				page, err := s.List(ctx, q)
+				if err != nil {
+					t.Fatalf("List(%+v): %v", q, err)
+				}
+				if page.Total != int64(len(want)) {
+					t.Errorf("List(%+v).Total = %d, want %d", q, page.Total, len(want))
+				}
+				got = append(got, refsOf(page.Cases)...)
+				if page.Next == "" {
+					break
+				}
+				if byCursor {
+					q.Cursor = page.Next
+				} else {
+					q.Offset += q.Limit
+				}
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("List(%+v) paged by cursor=%v = %v, want %v", q, byCursor, got, want)
+			}
+		}
+	}
+}
+
+func TestListCursorSurvivesChanges(t *testing.T) {
+	ctx := context.Background()
+	later := t0.Add(99 * time.Hour)
+	// A new case that sorts first would shift every offset by one.
+	addNewest := func(_ []*cases.Case, _ []string) *cases.Case {
+		c := newCase("CB-000099", "pothole", "highways", later)
+		c.DueAt = later
+		c.Append(cases.Entry{At: later, Actor: "agent", Kind: cases.KindComment})
+		return c
+	}
+	// The cursor's own case is worked on and leaves its place.
+	moveCursorCase := func(all []*cases.Case, listed []string) *cases.Case {
+		i := slices.IndexFunc(all, func(c *cases.Case) bool { return c.Ref == listed[2] })
+		all[i].Append(cases.Entry{At: later, Actor: "agent", Kind: cases.KindComment})
+		return all[i]
+	}
+	for _, tc := range []struct {
+		q      ListQuery
+		change func(all []*cases.Case, listed []string) *cases.Case
+	}{
+		{ListQuery{Desc: true}, addNewest},                                     // one sorted set
+		{ListQuery{Desc: true, Department: "highways"}, addNewest},             // one sorted set
+		{ListQuery{Desc: true, Sort: SortDue}, addNewest},                      // scan
+		{ListQuery{Desc: true, Family: "open", Sort: SortUpdated}, addNewest},  // scan
+		{ListQuery{Sort: SortUpdated}, moveCursorCase},                         // one sorted set
+		{ListQuery{Sort: SortUpdated, Department: "highways"}, moveCursorCase}, // scan
+	} {
+		s, all := listFixture(t)
+		q := tc.q
+		q.Limit = 3
+		listed := expectList(all, q)
+		first, err := s.List(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		project(t, s, tc.change(all, listed))
+		q.Cursor = first.Next
+		second, err := s.List(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := refsOf(second.Cases); !slices.Equal(got, listed[3:6]) {
+			t.Errorf("List(%+v) after a change = %v, want %v", q, got, listed[3:6])
+		}
+	}
+}
+
+func TestListRejectsBadQueries(t *testing.T) {
+	ctx := context.Background()
+	s, _ := listFixture(t)
+	page, err := s.List(ctx, ListQuery{Limit: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for field, q := range map[string]ListQuery{
+		"status": {Status: "resolved"},
+		"family": {Family: "fixed"},
+		"sort":   {Sort: "priority"},
+		"now":    {Overdue: true},
+		"offset": {Offset: -1},
+		"cursor": {Cursor: page.Next, Desc: true}, // made for ascending
+	} {
+		_, err := s.List(ctx, q)
+		var in *cases.InputError
+		if !errors.As(err, &in) || in.Field != field {
+			t.Errorf("List(%+v) error = %v, want an *InputError on %s", q, err, field)
+		}
+	}
+	for _, bad := range []string{"%%%", "received", "received|false|soon|CB-000001", "received|false||CB-000001", "received|false|1|"} {
+		enc := base64.RawURLEncoding.EncodeToString([]byte(bad))
+		if _, err := s.List(ctx, ListQuery{Cursor: enc}); err == nil {
+			t.Errorf("List(cursor %q) succeeded", bad)
+		}
+	}
+}

@@ -1,0 +1,164 @@
+package readmodel
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/casebridge/casebridge/cases"
+)
+
+// Event announces an applied projection on EventsChannel, for the live view.
+// It carries no personal data.
+type Event struct {
+	Ref        string       `json:"ref"`
+	Version    int64        `json:"version"`
+	Status     cases.Status `json:"status"`
+	Department string       `json:"department"`
+	At         time.Time    `json:"at"` // the case's UpdatedAt
+}
+
+// projectScript writes a case and all its index entries in one step, only when
+// its version is newer than the stored one. It is one script, not MULTI, because
+// the old index entries to remove are named by what is stored.
+//
+// KEYS: case hash, feed, feed docs, then the index keys the case belongs in:
+// n sorted sets and, if there is one more key, its geo set.
+// ARGV: ref, version, doc, channel, event, n, n scores, long, lat, then a
+// (member, score, doc) triple per public update.
+//
+// Go validates everything first: a Lua error part-way would leave the writes
+// made before it.
+var projectScript = redis.NewScript(`
+local ref = ARGV[1]
+local stored = redis.call('HGET', KEYS[1], 'v')
+if stored and tonumber(stored) >= tonumber(ARGV[2]) then return 0 end
+
+local n = tonumber(ARGV[6])
+local now = {}
+for i = 4, #KEYS do now[#now + 1] = KEYS[i] end
+local keep = {}
+for _, k in ipairs(now) do keep[k] = true end
+local was = redis.call('HGET', KEYS[1], 'idx')
+if was then
+  for _, k in ipairs(cjson.decode(was)) do
+    if not keep[k] then redis.call('ZREM', k, ref) end
+  end
+end
+for i = 1, n do redis.call('ZADD', KEYS[3 + i], ARGV[6 + i], ref) end
+local a = 7 + n
+if #KEYS > 3 + n then redis.call('GEOADD', KEYS[#KEYS], ARGV[a], ARGV[a + 1], ref) end
+
+-- NX: an update keeps the place it was first given, however often it is re-projected.
+for u = a + 2, #ARGV, 3 do
+  if redis.call('ZADD', KEYS[2], 'NX', ARGV[u + 1], ARGV[u]) == 1 then
+    redis.call('HSET', KEYS[3], ARGV[u], ARGV[u + 2])
+  end
+end
+
+redis.call('HSET', KEYS[1], 'v', ARGV[2], 'doc', ARGV[3], 'idx', cjson.encode(now))
+redis.call('PUBLISH', ARGV[4], ARGV[5])
+return 1
+`)
+
+// Project stores c and moves it in every index, atomically, if c.Version is
+// newer than the stored version: a late retry of an older projection, or the
+// same version again, changes nothing and returns applied=false. An applied
+// projection publishes an Event.
+//
+// Idempotent by (ref, version), so the ProjectCase activity can retry freely.
+func (s *Store) Project(ctx context.Context, c *cases.Case) (applied bool, err error) {
+	// Input errors, so a caller can tell them from Redis failures and not retry.
+	if c.Ref == "" {
+		return false, fmt.Errorf("read model: project: %w", &cases.InputError{Field: "ref", Reason: "is empty"})
+	}
+	if !c.Status.Valid() {
+		return false, fmt.Errorf("read model: project %s: %w", c.Ref, &cases.InputError{Field: "status", Reason: fmt.Sprintf("unknown status %q", c.Status)})
+	}
+	doc, err := json.Marshal(c)
+	if err != nil {
+		return false, fmt.Errorf("read model: project %s: %w", c.Ref, err)
+	}
+	event, err := json.Marshal(Event{Ref: c.Ref, Version: c.Version, Status: c.Status, Department: c.Department, At: c.UpdatedAt})
+	if err != nil {
+		return false, fmt.Errorf("read model: project %s: %w", c.Ref, err)
+	}
+
+	keys := []string{s.caseKey(c.Ref), s.feedKey(), s.feedDocKey()}
+	var scores []any
+	index := func(key string, t time.Time) {
+		keys = append(keys, key)
+		scores = append(scores, score(t))
+	}
+	family, open := c.Status.Open311(), !c.Status.Closed()
+	code := c.Service.Code
+	index(s.receivedKey(), c.ReceivedAt)
+	index(s.updatedKey(), c.UpdatedAt)
+	index(s.familyKey(family), c.ReceivedAt)
+	index(s.statusKey(c.Status), c.ReceivedAt)
+	if code != "" {
+		index(s.serviceKey(code), c.ReceivedAt)
+		index(s.serviceFamilyKey(family, code), c.ReceivedAt)
+	}
+	if c.Department != "" {
+		index(s.departmentKey(c.Department), c.ReceivedAt)
+	}
+	if open && !c.DueAt.IsZero() {
+		index(s.dueKey(), c.DueAt)
+	}
+
+	args := make([]any, 0, 8+len(scores)+3*len(c.Timeline))
+	args = append(args, c.Ref, c.Version, doc, s.events, event, len(scores))
+	args = append(args, scores...)
+	lat, long, ok := point(c.Report().Location)
+	if open && code != "" && ok {
+		keys = append(keys, s.geoKey(code))
+	}
+	args = append(args, long, lat)
+	for _, u := range c.PublicUpdates() {
+		b, err := json.Marshal(u)
+		if err != nil {
+			return false, fmt.Errorf("read model: project %s: update %s: %w", c.Ref, u.ID, err)
+		}
+		args = append(args, feedMember(u), score(u.At), b)
+	}
+
+	n, err := projectScript.Run(ctx, s.rdb, keys, args...).Int()
+	if err != nil {
+		return false, fmt.Errorf("read model: project %s v%d: %w", c.Ref, c.Version, err)
+	}
+	return n == 1, nil
+}
+
+// point returns the location's coordinates if Redis can index them (GEOADD
+// refuses latitudes beyond ±85.05°); a case without one is left out of the
+// geo index rather than failing its projection.
+func point(l cases.Location) (lat, long float64, ok bool) {
+	if !l.HasPoint() {
+		return 0, 0, false
+	}
+	lat, long = *l.Lat, *l.Long
+	if math.IsNaN(lat) || math.IsNaN(long) || math.Abs(lat) > 85.05112878 || math.Abs(long) > 180 {
+		return 0, 0, false
+	}
+	return lat, long, true
+}
+
+// feedMember names an update in the feed so that a case's updates made in the
+// same microsecond (one workflow task can append several) keep timeline order:
+// the sequence is zero-padded, as "-10" sorts before "-9" as text. An id not of
+// the form <ref>-<seq> is used as it is.
+func feedMember(u cases.Update) string {
+	if rest, ok := strings.CutPrefix(u.ID, u.Ref+"-"); ok {
+		if seq, err := strconv.ParseUint(rest, 10, 32); err == nil {
+			return fmt.Sprintf("%s-%010d", u.Ref, seq)
+		}
+	}
+	return u.ID
+}

@@ -1,0 +1,230 @@
+// Package readmodel keeps the Redis read model of cases: snapshots, the
+// sorted-set indexes the console and Open311 queries use, the geo index of open
+// cases and the Open311 update feed. It is derived data: Temporal holds the
+// truth, and `casebridge reindex` rebuilds all of it with Reset and Project.
+//
+// Key layout, with P = prefix + "rm:" (prefix defaults to "cb:"):
+//
+//	P case:<ref>                  hash: v (version), doc (case JSON), idx (JSON list of the index keys holding ref)
+//	P idx:received                zset ref → received µs, every case
+//	P idx:updated                 zset ref → updated µs, every case
+//	P idx:family:<open|closed>    zset ref → received µs
+//	P idx:status:<status>         zset ref → received µs
+//	P idx:service:<code>          zset ref → received µs
+//	P idx:svcfam:<family>:<code>  zset ref → received µs (Open311 service_code + status in one range read)
+//	P idx:dept:<department>       zset ref → received µs
+//	P idx:due                     zset ref → due µs, open cases that have a due time
+//	P geo:open:<code>             geo set of open cases with a point
+//	P feed                        zset update member → update µs, every public update
+//	P feed:doc                    hash update member → update JSON
+//	prefix + "events"             pub/sub channel, one Event per applied projection
+//
+// Scores are Unix microseconds, exact in a float64; queries re-check exact
+// times in Go where a bound falls inside a microsecond. Read-model keys live
+// under their own "rm:" namespace so Reset cannot touch the rule sets, which
+// share the prefix but are not derived data.
+//
+// The Lua scripts build key names from stored data, so the store expects one
+// Redis (standalone or behind Sentinel), not a Cluster.
+package readmodel
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/casebridge/casebridge/cases"
+)
+
+// DefaultPrefix is the key prefix when New is given none.
+const DefaultPrefix = "cb:"
+
+// Store reads and writes the read model in one Redis.
+type Store struct {
+	rdb    redis.UniversalClient
+	ns     string // prefix + "rm:", the read model's own keys
+	events string
+}
+
+// New returns a Store keeping its keys under prefix ("" means DefaultPrefix).
+func New(rdb redis.UniversalClient, prefix string) *Store {
+	if prefix == "" {
+		prefix = DefaultPrefix
+	}
+	return &Store{rdb: rdb, ns: prefix + "rm:", events: prefix + "events"}
+}
+
+// EventsChannel is the pub/sub channel Project publishes an Event on.
+func (s *Store) EventsChannel() string { return s.events }
+
+func (s *Store) caseKey(ref string) string      { return s.ns + "case:" + ref }
+func (s *Store) receivedKey() string            { return s.ns + "idx:received" }
+func (s *Store) updatedKey() string             { return s.ns + "idx:updated" }
+func (s *Store) familyKey(family string) string { return s.ns + "idx:family:" + family }
+func (s *Store) statusKey(st cases.Status) string {
+	return s.ns + "idx:status:" + string(st)
+}
+func (s *Store) serviceKey(code string) string { return s.ns + "idx:service:" + code }
+func (s *Store) serviceFamilyKey(family, code string) string {
+	return s.ns + "idx:svcfam:" + family + ":" + code
+}
+func (s *Store) departmentKey(dept string) string { return s.ns + "idx:dept:" + dept }
+func (s *Store) dueKey() string                   { return s.ns + "idx:due" }
+func (s *Store) geoKey(code string) string        { return s.ns + "geo:open:" + code }
+func (s *Store) feedKey() string                  { return s.ns + "feed" }
+func (s *Store) feedDocKey() string               { return s.ns + "feed:doc" }
+
+// Ping checks that Redis answers, for /readyz.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.rdb.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("read model: ping redis: %w", err)
+	}
+	return nil
+}
+
+// Get returns the stored snapshot of a case; the error wraps cases.ErrNotFound
+// when the read model has none.
+func (s *Store) Get(ctx context.Context, ref string) (*cases.Case, error) {
+	doc, err := s.rdb.HGet(ctx, s.caseKey(ref), "doc").Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("read model: %s: %w", ref, cases.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read model: get %s: %w", ref, err)
+	}
+	return decodeCase(ref, doc)
+}
+
+// load returns the snapshots of refs in the same order, leaving out any that
+// are gone (a Reset can run between reading an index and reading the cases).
+func (s *Store) load(ctx context.Context, refs []string) ([]*cases.Case, error) {
+	if len(refs) == 0 {
+		return nil, nil
+	}
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.StringCmd, len(refs))
+	for i, ref := range refs {
+		cmds[i] = pipe.HGet(ctx, s.caseKey(ref), "doc")
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("read model: load %d cases: %w", len(refs), err)
+	}
+	out := make([]*cases.Case, 0, len(refs))
+	for i, cmd := range cmds {
+		doc, err := cmd.Bytes()
+		if errors.Is(err, redis.Nil) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read model: load %s: %w", refs[i], err)
+		}
+		c, err := decodeCase(refs[i], doc)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+func decodeCase(ref string, doc []byte) (*cases.Case, error) {
+	var c cases.Case
+	if err := json.Unmarshal(doc, &c); err != nil {
+		return nil, fmt.Errorf("read model: decode %s: %w", ref, err)
+	}
+	return &c, nil
+}
+
+// CountByStatus counts the cases in each status, every status present (zero
+// included) so a gauge drops to zero rather than going stale.
+func (s *Store) CountByStatus(ctx context.Context) (map[cases.Status]int64, error) {
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.IntCmd, len(cases.Statuses))
+	for i, st := range cases.Statuses {
+		cmds[i] = pipe.ZCard(ctx, s.statusKey(st))
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, fmt.Errorf("read model: count by status: %w", err)
+	}
+	out := make(map[cases.Status]int64, len(cmds))
+	for i, cmd := range cmds {
+		out[cases.Statuses[i]] = cmd.Val()
+	}
+	return out, nil
+}
+
+// Reset deletes every read-model key, before a full reindex. It scans rather
+// than using KEYS so Redis keeps serving while it runs. Stop projecting while
+// it runs: a projection that lands half-deleted keeps its version, so the
+// reindex that follows would skip it.
+func (s *Store) Reset(ctx context.Context) error {
+	iter := s.rdb.Scan(ctx, 0, globEscape(s.ns)+"*", 1000).Iterator()
+	batch := make([]string, 0, 500)
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		err := s.rdb.Unlink(ctx, batch...).Err()
+		batch = batch[:0]
+		return err
+	}
+	for iter.Next(ctx) {
+		batch = append(batch, iter.Val())
+		if len(batch) == cap(batch) {
+			if err := flush(); err != nil {
+				return fmt.Errorf("read model: reset: %w", err)
+			}
+		}
+	}
+	if err := iter.Err(); err != nil {
+		return fmt.Errorf("read model: reset: scan: %w", err)
+	}
+	if err := flush(); err != nil {
+		return fmt.Errorf("read model: reset: %w", err)
+	}
+	return nil
+}
+
+// globEscape quotes the characters SCAN MATCH treats as a pattern, so a prefix
+// like "cb[1]:" matches only itself.
+func globEscape(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`*?[]\`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// score is a time as a sorted-set score: Unix microseconds, exact in a float64
+// until the year 2255.
+func score(t time.Time) float64 { return float64(t.UnixMicro()) }
+
+// minScore and maxScore are inclusive range bounds for a time filter, the zero
+// time meaning unbounded. Both floor to the microsecond, so the range never
+// misses a match; callers drop the few extra ones by exact time.
+func minScore(t time.Time) string {
+	if t.IsZero() {
+		return "-inf"
+	}
+	return fmt.Sprint(t.UnixMicro())
+}
+
+func maxScore(t time.Time) string {
+	if t.IsZero() {
+		return "+inf"
+	}
+	return fmt.Sprint(t.UnixMicro())
+}
+
+// within reports whether t is in [start, end], a zero bound meaning none.
+func within(t, start, end time.Time) bool {
+	return (start.IsZero() || !t.Before(start)) && (end.IsZero() || !t.After(end))
+}

@@ -1,0 +1,333 @@
+package readmodel
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"reflect"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/casebridge/casebridge/cases"
+	"github.com/casebridge/casebridge/internal/redistest"
+)
+
+var t0 = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+
+func newStore(t testing.TB) (*Store, *redis.Client) {
+	t.Helper()
+	rdb := redistest.Start(t).Client()
+	return New(rdb, "test:"), rdb
+}
+
+// newCase is an open case as intake makes it, version 1, with a point in
+// central London and a reporter, so tests see personal data stored.
+func newCase(ref, code, dept string, received time.Time) *cases.Case {
+	lat, long := 51.5007, -0.1246
+	c := &cases.Case{
+		Ref: ref, Status: cases.StatusOpen, Service: cases.Service{Code: code, Name: code},
+		Department: dept, Priority: cases.PriorityNormal, ReceivedAt: received,
+		Reports: []cases.Report{{
+			IntakeKey: "fixmystreet:" + ref, Source: cases.SourceFixMyStreet, ServiceCode: code,
+			Location:   cases.Location{Lat: &lat, Long: &long},
+			Reporter:   cases.Reporter{FirstName: "Ada", Email: "ada@example.org"},
+			ReceivedAt: received,
+		}},
+	}
+	c.Append(cases.Entry{At: received, Actor: "fixmystreet", Kind: cases.KindReceived, To: cases.StatusOpen})
+	return c
+}
+
+// move applies a public status change, as staff would.
+func move(c *cases.Case, to cases.Status, at time.Time) *cases.Case {
+	c.Apply(cases.Change{To: to, Note: "now " + string(to), Public: true, Actor: "agent"}, at)
+	return c
+}
+
+func place(c *cases.Case, lat, long float64) *cases.Case {
+	c.Reports[0].Location = cases.Location{Lat: &lat, Long: &long}
+	return c
+}
+
+// clone copies a case through JSON, so a test can hold an older version while
+// changing the newer one.
+func clone(t testing.TB, c *cases.Case) *cases.Case {
+	t.Helper()
+	b, err := json.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out cases.Case
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatal(err)
+	}
+	return &out
+}
+
+func project(t testing.TB, s *Store, cs ...*cases.Case) {
+	t.Helper()
+	for _, c := range cs {
+		if _, err := s.Project(context.Background(), c); err != nil {
+			t.Fatalf("Project(%s v%d): %v", c.Ref, c.Version, err)
+		}
+	}
+}
+
+func refsOf(cs []*cases.Case) []string {
+	out := make([]string, len(cs))
+	for i, c := range cs {
+		out[i] = c.Ref
+	}
+	return out
+}
+
+// members lists a sorted set's members, to check an index holds no stale entry.
+func members(t testing.TB, rdb *redis.Client, key string) []string {
+	t.Helper()
+	m, err := rdb.ZRange(context.Background(), key, 0, -1).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func TestProjectKeepsNewestVersion(t *testing.T) {
+	ctx := context.Background()
+	s, rdb := newStore(t)
+	sub := rdb.Subscribe(ctx, s.EventsChannel())
+	defer sub.Close()
+	if _, err := sub.Receive(ctx); err != nil { // the subscription is live before projecting
+		t.Fatal(err)
+	}
+	events := sub.Channel()
+
+	c := newCase("CB-000001", "pothole", "highways", t0)
+	v1 := clone(t, c)
+	move(c, cases.StatusInProgress, t0.Add(time.Hour))
+	v2 := clone(t, c)
+
+	for _, step := range []struct {
+		c    *cases.Case
+		want bool
+	}{
+		{v2, true},  // newest first, e.g. the retry of v1 is late
+		{v1, false}, // older: must not regress the read model
+		{v2, false}, // same version again: a no-op
+	} {
+		applied, err := s.Project(ctx, step.c)
+		if err != nil || applied != step.want {
+			t.Fatalf("Project(v%d) = %v, %v; want %v", step.c.Version, applied, err, step.want)
+		}
+	}
+	got, err := s.Get(ctx, c.Ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, v2) {
+		t.Errorf("Get after v2, v1, v2 = %+v\nwant v2 %+v", got, v2)
+	}
+	if m := members(t, rdb, s.statusKey(cases.StatusOpen)); len(m) != 0 {
+		t.Errorf("status open index = %v after the late v1, want empty", m)
+	}
+
+	move(c, cases.StatusFixed, t0.Add(2*time.Hour))
+	project(t, s, c)
+	// Exactly one event per applied projection, in order: v2, then v3.
+	for _, want := range []Event{
+		{Ref: c.Ref, Version: 2, Status: cases.StatusInProgress, Department: "highways", At: t0.Add(time.Hour)},
+		{Ref: c.Ref, Version: 3, Status: cases.StatusFixed, Department: "highways", At: t0.Add(2 * time.Hour)},
+	} {
+		select {
+		case msg := <-events:
+			var e Event
+			if err := json.Unmarshal([]byte(msg.Payload), &e); err != nil {
+				t.Fatalf("event %q: %v", msg.Payload, err)
+			}
+			if e != want {
+				t.Errorf("event = %+v, want %+v", e, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no event for v%d", want.Version)
+		}
+	}
+}
+
+func TestProjectMovesIndexes(t *testing.T) {
+	ctx := context.Background()
+	s, rdb := newStore(t)
+	c := newCase("CB-000001", "pothole", "highways", t0)
+	c.DueAt = t0.Add(48 * time.Hour)
+	other := newCase("CB-000002", "pothole", "highways", t0.Add(time.Minute))
+	project(t, s, c, other)
+
+	check := func(when string, key string, want ...string) {
+		t.Helper()
+		if got := members(t, rdb, key); !slices.Equal(got, want) {
+			t.Errorf("%s: %s = %v, want %v", when, key, got, want)
+		}
+	}
+	check("new", s.departmentKey("highways"), c.Ref, other.Ref)
+	check("new", s.dueKey(), c.Ref)
+	check("new", s.geoKey("pothole"), c.Ref, other.Ref)
+	check("new", s.serviceFamilyKey("open", "pothole"), c.Ref, other.Ref)
+
+	// Transferred, re-categorised and worked on: every index follows.
+	c.Department, c.Service.Code = "streetcare", "flytipping"
+	move(c, cases.StatusInProgress, t0.Add(time.Hour))
+	project(t, s, c)
+	check("moved", s.departmentKey("highways"), other.Ref)
+	check("moved", s.departmentKey("streetcare"), c.Ref)
+	check("moved", s.statusKey(cases.StatusOpen), other.Ref)
+	check("moved", s.statusKey(cases.StatusInProgress), c.Ref)
+	check("moved", s.serviceKey("pothole"), other.Ref)
+	check("moved", s.serviceFamilyKey("open", "flytipping"), c.Ref)
+	check("moved", s.geoKey("pothole"), other.Ref)
+	check("moved", s.geoKey("flytipping"), c.Ref)
+	check("moved", s.dueKey(), c.Ref)
+
+	move(c, cases.StatusFixed, t0.Add(2*time.Hour))
+	project(t, s, c)
+	check("closed", s.geoKey("flytipping"))
+	check("closed", s.dueKey())
+	check("closed", s.familyKey("open"), other.Ref)
+	check("closed", s.familyKey("closed"), c.Ref)
+	check("closed", s.serviceFamilyKey("open", "flytipping"))
+	check("closed", s.serviceFamilyKey("closed", "flytipping"), c.Ref)
+	check("closed", s.receivedKey(), c.Ref, other.Ref)
+
+	counts, err := s.CountByStatus(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(counts) != len(cases.Statuses) {
+		t.Errorf("CountByStatus has %d statuses, want all %d", len(counts), len(cases.Statuses))
+	}
+	for st, n := range counts {
+		want := int64(0)
+		if st == cases.StatusOpen || st == cases.StatusFixed {
+			want = 1
+		}
+		if n != want {
+			t.Errorf("CountByStatus[%s] = %d, want %d", st, n, want)
+		}
+	}
+
+	// Reopened: back in the open indexes, the geo index and the due index.
+	move(c, cases.StatusInvestigating, t0.Add(3*time.Hour))
+	project(t, s, c)
+	check("reopened", s.geoKey("flytipping"), c.Ref)
+	check("reopened", s.dueKey(), c.Ref)
+	check("reopened", s.familyKey("closed"))
+}
+
+func TestProjectRejectsBadCases(t *testing.T) {
+	ctx := context.Background()
+	s, rdb := newStore(t)
+	bad := newCase("CB-000001", "pothole", "highways", t0)
+	bad.Status = "resolved"
+	farNorth := place(newCase("CB-000002", "pothole", "highways", t0), 89.9, 0)
+	for _, c := range []*cases.Case{bad, {Status: cases.StatusOpen}} {
+		var in *cases.InputError
+		if _, err := s.Project(ctx, c); !errors.As(err, &in) {
+			t.Errorf("Project(ref %q, status %q) error = %v, want an *InputError", c.Ref, c.Status, err)
+		}
+	}
+	if n, _ := rdb.DBSize(ctx).Result(); n != 0 {
+		t.Errorf("rejected projections left %d keys", n)
+	}
+	// A point Redis cannot index keeps the case out of the geo index only.
+	if applied, err := s.Project(ctx, farNorth); err != nil || !applied {
+		t.Fatalf("Project(lat 89.9) = %v, %v", applied, err)
+	}
+	if m := members(t, rdb, s.geoKey("pothole")); len(m) != 0 {
+		t.Errorf("geo index = %v, want empty", m)
+	}
+	if m := members(t, rdb, s.receivedKey()); !slices.Equal(m, []string{farNorth.Ref}) {
+		t.Errorf("received index = %v, want [%s]", m, farNorth.Ref)
+	}
+}
+
+func TestGetMissing(t *testing.T) {
+	s, _ := newStore(t)
+	_, err := s.Get(context.Background(), "CB-NOPE00")
+	if !errors.Is(err, cases.ErrNotFound) {
+		t.Fatalf("Get(missing) error = %v, want one wrapping cases.ErrNotFound", err)
+	}
+}
+
+func TestCountOpenNearby(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newStore(t)
+	// Whitehall; 0.0005° of latitude is ~56 m, 0.005° ~556 m.
+	project(t, s,
+		place(newCase("CB-00000A", "pothole", "highways", t0), 51.5000, -0.1260),
+		place(newCase("CB-00000B", "pothole", "highways", t0), 51.5005, -0.1260),
+		place(newCase("CB-00000C", "pothole", "highways", t0), 51.5050, -0.1260),
+		place(newCase("CB-00000D", "graffiti", "streetcare", t0), 51.5000, -0.1260),
+		move(place(newCase("CB-00000E", "pothole", "highways", t0), 51.5000, -0.1260), cases.StatusFixed, t0.Add(time.Hour)),
+	)
+	for _, tc := range []struct {
+		code   string
+		radius float64
+		want   []string
+	}{
+		{"pothole", 10, []string{"CB-00000A"}},
+		{"pothole", 100, []string{"CB-00000A", "CB-00000B"}},
+		{"pothole", 1000, []string{"CB-00000A", "CB-00000B", "CB-00000C"}},
+		{"graffiti", 1000, []string{"CB-00000D"}},
+		{"bins", 1000, nil},
+		{"pothole", 0, nil},
+	} {
+		got, err := s.OpenNearby(ctx, tc.code, 51.5000, -0.1260, tc.radius)
+		if err != nil || !slices.Equal(got, tc.want) {
+			t.Errorf("OpenNearby(%s, %gm) = %v, %v; want %v (nearest first)", tc.code, tc.radius, got, err, tc.want)
+		}
+		n, err := s.CountOpenNearby(ctx, tc.code, 51.5000, -0.1260, tc.radius)
+		if err != nil || n != len(tc.want) {
+			t.Errorf("CountOpenNearby(%s, %gm) = %d, %v; want %d", tc.code, tc.radius, n, err, len(tc.want))
+		}
+	}
+}
+
+func TestResetDropsOnlyReadModel(t *testing.T) {
+	ctx := context.Background()
+	rdb := redistest.Start(t).Client()
+	// "t[1]:" as a glob would also match "t1:": Reset must quote it.
+	s, neighbour := New(rdb, "t[1]:"), New(rdb, "t1:")
+	c := move(newCase("CB-000001", "pothole", "highways", t0), cases.StatusFixed, t0.Add(time.Hour))
+	project(t, s, c)
+	project(t, neighbour, c)
+	rules := "t[1]:rules:active"
+	if err := rdb.Set(ctx, rules, "3", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := s.Reset(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get(ctx, c.Ref); !errors.Is(err, cases.ErrNotFound) {
+		t.Errorf("Get after Reset: %v, want not found", err)
+	}
+	if us, err := s.Updates(ctx, time.Time{}, time.Time{}, 0); err != nil || len(us) != 0 {
+		t.Errorf("Updates after Reset = %v, %v; want none", us, err)
+	}
+	if keys, _ := rdb.Keys(ctx, "t\\[1\\]:rm:*").Result(); len(keys) != 0 {
+		t.Errorf("Reset left %v", keys)
+	}
+	if v, err := rdb.Get(ctx, rules).Result(); err != nil || v != "3" {
+		t.Errorf("Reset touched %s (not derived data): %q, %v", rules, v, err)
+	}
+	if _, err := neighbour.Get(ctx, c.Ref); err != nil {
+		t.Errorf("Reset of t[1]: removed t1:'s case: %v", err)
+	}
+	// A reindex after Reset projects everything again.
+	if applied, err := s.Project(ctx, c); err != nil || !applied {
+		t.Errorf("Project after Reset = %v, %v; want applied", applied, err)
+	}
+	if err := s.Ping(ctx); err != nil {
+		t.Error(err)
+	}
+}
