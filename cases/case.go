@@ -200,6 +200,8 @@ type Case struct {
 	// DueAt is when the council promised to resolve the case; zero when unknown.
 	DueAt    time.Time  `json:"due_at,omitzero"`
 	ClosedAt *time.Time `json:"closed_at,omitempty"`
+	// Promise is the SLA the case runs against; nil when no policy applies.
+	Promise *Promise `json:"promise,omitempty"`
 	// ServiceNotice is the expected action published with the case.
 	ServiceNotice string  `json:"service_notice,omitempty"`
 	Timeline      []Entry `json:"timeline"`
@@ -219,6 +221,11 @@ func (c *Case) Clone() *Case {
 	if c.ClosedAt != nil {
 		t := *c.ClosedAt
 		d.ClosedAt = &t
+	}
+	if c.Promise != nil {
+		p := *c.Promise
+		p.Escalations = slices.Clone(p.Escalations)
+		d.Promise = &p
 	}
 	return &d
 }

@@ -19,6 +19,9 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/casebridge/casebridge/calendar"
+	"github.com/casebridge/casebridge/sla"
 )
 
 //go:embed demo.yaml
@@ -37,6 +40,48 @@ type Config struct {
 	Partners    []Partner    `yaml:"partners"`
 	Services    []Service    `yaml:"services"`
 	Routing     Routing      `yaml:"routing"`
+	// Calendar is the council's working time, for SLAs in working hours or days.
+	Calendar      calendar.Config `yaml:"calendar"`
+	SLA           SLA             `yaml:"sla"`
+	Notifications Notifications   `yaml:"notifications"`
+}
+
+// SLA holds the service level policies routing rules choose from.
+type SLA struct {
+	// DefaultPolicy applies when a routing decision names none.
+	DefaultPolicy string       `yaml:"default_policy"`
+	Policies      sla.Policies `yaml:"policies"`
+}
+
+// Notifications says where escalation notices go.
+type Notifications struct {
+	// Webhooks are named endpoints ("webhook:<name>" in a policy) that get a
+	// signed JSON POST.
+	Webhooks []Webhook `yaml:"webhooks"`
+	// SMTP sends email notices; without a host, email notices wait in the outbox.
+	SMTP SMTP `yaml:"smtp"`
+}
+
+// Webhook is an endpoint notices are POSTed to, signed with HMAC-SHA256.
+type Webhook struct {
+	Name string `yaml:"name"`
+	URL  string `yaml:"url"`
+	// Secret signs each request; SecretEnv names an environment variable
+	// holding it instead, to keep it out of the file.
+	Secret    string `yaml:"secret"`
+	SecretEnv string `yaml:"secret_env"`
+}
+
+// SMTP is the mail server for email notices.
+type SMTP struct {
+	Addr        string `yaml:"addr"` // host:port; empty means no email is sent
+	From        string `yaml:"from"`
+	Username    string `yaml:"username"`
+	Password    string `yaml:"password"`
+	PasswordEnv string `yaml:"password_env"`
+	// StartTLS upgrades the connection before authenticating; keep it on
+	// unless the server is on the same host.
+	StartTLS bool `yaml:"starttls"`
 }
 
 // Council names the council and how it presents itself.
@@ -102,6 +147,11 @@ type Department struct {
 	Name  string   `yaml:"name"`
 	Email string   `yaml:"email"`
 	Teams []string `yaml:"teams"`
+	// TeamLeads maps a team to its lead's email (the "team_lead" of an
+	// escalation); a team without one falls back to the department's email.
+	TeamLeads map[string]string `yaml:"team_leads"`
+	// HeadOfService is the email of the "head_of_service" of an escalation.
+	HeadOfService string `yaml:"head_of_service"`
 }
 
 // Partner is an agency outside the council a case can be handed to.
@@ -247,6 +297,11 @@ func (c *Config) defaults() {
 	if c.Routing.Default.Priority == "" {
 		c.Routing.Default.Priority = "normal"
 	}
+	for i := range c.SLA.Policies {
+		if c.SLA.Policies[i].Version == 0 {
+			c.SLA.Policies[i].Version = 1
+		}
+	}
 }
 
 // Service codes go into URL paths unescaped by FixMyStreet, so keep them plain.
@@ -324,6 +379,31 @@ func (c *Config) Check() error {
 		for _, r := range t.Roles {
 			if !slices.Contains(AllRoles, r) {
 				bad("staff.tokens[%d] (%s): unknown role %q (roles: %s)", i, t.Name, r, strings.Join(AllRoles, ", "))
+			}
+		}
+	}
+	if _, err := calendar.New(c.Calendar); err != nil {
+		bad("calendar: %v", err)
+	}
+	if err := c.SLA.Policies.Validate(); err != nil {
+		bad("sla.policies: %v", err)
+	}
+	if p := c.SLA.DefaultPolicy; p != "" {
+		if _, ok := c.SLA.Policies.Find(p); !ok {
+			bad("sla.default_policy %q is not one of sla.policies", p)
+		}
+	}
+	hooks := map[string]bool{}
+	for i, w := range c.Notifications.Webhooks {
+		if !codeRE.MatchString(w.Name) || hooks[w.Name] {
+			bad("notifications.webhooks[%d]: name %q must be unique, letters, digits, _ . -", i, w.Name)
+		}
+		hooks[w.Name] = true
+	}
+	for _, p := range c.SLA.Policies {
+		for _, r := range p.Recipients() {
+			if r.Kind() == "webhook" && !hooks[r.Address()] {
+				bad("sla.policies %s: notifies webhook %q, which notifications.webhooks does not define", p.Name, r.Address())
 			}
 		}
 	}

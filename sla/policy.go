@@ -355,3 +355,23 @@ func (ps Policies) Find(name string) (Policy, bool) {
 	}
 	return ps[i], true
 }
+
+// Recipients lists every recipient the policy's ladder and dormant reminder
+// notify, in ladder order, each once.
+func (p Policy) Recipients() []Recipient {
+	var out []Recipient
+	add := func(a Actions) {
+		for _, r := range a.Notify {
+			if !slices.Contains(out, r) {
+				out = append(out, r)
+			}
+		}
+	}
+	for _, l := range p.Escalation {
+		add(l.Actions)
+	}
+	if p.Dormant != nil {
+		add(p.Dormant.Actions)
+	}
+	return out
+}
