@@ -5,10 +5,14 @@ package activities
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 
+	"go.temporal.io/sdk/temporal"
+
 	"github.com/casebridge/casebridge/cases"
+	"github.com/casebridge/casebridge/sla"
 	"github.com/casebridge/casebridge/workflows"
 )
 
@@ -22,22 +26,67 @@ type Projector interface {
 	Project(ctx context.Context, c *cases.Case) (bool, error)
 }
 
+// Notifier delivers an escalation notice once, whatever retries happen.
+type Notifier interface {
+	Deliver(ctx context.Context, n workflows.Notice) error
+}
+
 // Activities holds what the activities need; the worker registers its methods.
 type Activities struct {
 	Router    Router
 	Projector Projector
-	Log       *slog.Logger
+	Notifier  Notifier
+	// Policies are the SLA policies as configured now; a routed case takes a
+	// copy of the one its decision names (or DefaultPolicy).
+	Policies      sla.Policies
+	DefaultPolicy string
+	Log           *slog.Logger
 }
 
-// RouteCase decides where a case goes. It runs as a local activity, so its answer
-// is recorded in the case's history and replay never re-evaluates the rules. It
-// reads only, so running it twice is harmless.
-func (a *Activities) RouteCase(ctx context.Context, req workflows.RouteRequest) (cases.Decision, error) {
+// RouteCase decides where a case goes and attaches the SLA policy the decision
+// names, as configured today. It runs as a local activity, so its answer is
+// recorded in the case's history and replay never re-evaluates the rules or
+// re-reads the policies. It reads only, so running it twice is harmless.
+func (a *Activities) RouteCase(ctx context.Context, req workflows.RouteRequest) (workflows.Routed, error) {
 	d, err := a.Router.Route(ctx, req.Case)
 	if err != nil {
-		return cases.Decision{}, fmt.Errorf("route case %s: %w", req.Case.Ref, err)
+		return workflows.Routed{}, fmt.Errorf("route case %s: %w", req.Case.Ref, err)
 	}
-	return d, nil
+	res := workflows.Routed{Decision: d}
+	name := d.SLAPolicy
+	if name == "" {
+		name = a.DefaultPolicy
+	}
+	if name != "" {
+		p, ok := a.Policies.Find(name)
+		if !ok {
+			// A rule naming a policy that has since been removed must not leave
+			// the case without a promise.
+			if p, ok = a.Policies.Find(a.DefaultPolicy); ok {
+				res.Explanation = append(res.Explanation, fmt.Sprintf("SLA policy %q does not exist; %q applies", name, a.DefaultPolicy))
+			}
+		}
+		if ok {
+			res.Policy = &p
+			res.SLAPolicy = p.Name
+		}
+	}
+	return res, nil
+}
+
+// NotifyRecipient tells one recipient about one escalation. Idempotent by the
+// notice's key: the notifier records each key once and never sends a notice it
+// has already sent, so retries and replays deliver it once. A notice no retry
+// can deliver (an unknown recipient, a webhook answering 4xx) fails for good.
+func (a *Activities) NotifyRecipient(ctx context.Context, n workflows.Notice) error {
+	if err := a.Notifier.Deliver(ctx, n); err != nil {
+		var perm interface{ Permanent() bool }
+		if errors.As(err, &perm) && perm.Permanent() {
+			return temporal.NewNonRetryableApplicationError(err.Error(), workflows.ErrTypeNotifyPermanent, err)
+		}
+		return fmt.Errorf("notify %s of %s: %w", n.Recipient, n.Key, err)
+	}
+	return nil
 }
 
 // ProjectCase writes a case snapshot to the read model. Idempotent by the case's

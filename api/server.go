@@ -16,7 +16,6 @@ import (
 	"github.com/casebridge/casebridge/cases"
 	"github.com/casebridge/casebridge/config"
 	"github.com/casebridge/casebridge/readmodel"
-	"github.com/casebridge/casebridge/workflows"
 )
 
 // Cases starts, reads and changes case workflows (caseflow.Client in production).
@@ -24,7 +23,11 @@ type Cases interface {
 	Start(ctx context.Context, rep cases.Report, svc cases.Service) (caseflow.Result, error)
 	Get(ctx context.Context, ref string) (*cases.Case, error)
 	Transition(ctx context.Context, ref string, ch cases.Change, requestID string) (*cases.Case, error)
-	Comment(ctx context.Context, ref string, cm workflows.Comment, requestID string) (*cases.Case, error)
+	Comment(ctx context.Context, ref string, cm cases.Comment, requestID string) (*cases.Case, error)
+	Assign(ctx context.Context, ref string, a cases.Assignment, requestID string) (*cases.Case, error)
+	Transfer(ctx context.Context, ref string, t cases.Transfer, requestID string) (*cases.Case, error)
+	Recategorise(ctx context.Context, ref string, rc cases.Recategorisation, requestID string) (*cases.Case, error)
+	Acknowledge(ctx context.Context, ref string, a cases.Acknowledgement, requestID string) (*cases.Case, error)
 	Citizen(ctx context.Context, ref string, u cases.CitizenUpdate) (cases.CitizenResult, error)
 }
 

@@ -15,7 +15,6 @@ import (
 	"github.com/casebridge/casebridge/cases"
 	"github.com/casebridge/casebridge/config"
 	"github.com/casebridge/casebridge/readmodel"
-	"github.com/casebridge/casebridge/workflows"
 )
 
 // Problem is an RFC 9457 problem document: every staff API error has this shape,
@@ -123,6 +122,7 @@ func (s *Server) staffRoutes(g *gin.RouterGroup) {
 	g.GET("/cases/:ref", caseworkers, s.getCase)
 	g.POST("/cases/:ref/transitions", caseworkers, s.transition)
 	g.POST("/cases/:ref/comments", caseworkers, s.comment)
+	s.changeRoutes(g, caseworkers, require(config.RoleSupervisor))
 }
 
 // ref reads the case reference from the path as a person might type it.
@@ -208,7 +208,7 @@ func (s *Server) comment(c *gin.Context) {
 		problem(c, http.StatusUnprocessableEntity, "Invalid request", "the note is empty", "note")
 		return
 	}
-	kase, err := s.deps.Cases.Comment(c.Request.Context(), ref, workflows.Comment{Note: body.Note, Public: body.Public, Actor: "staff:" + who(c).Name}, c.GetHeader("Idempotency-Key"))
+	kase, err := s.deps.Cases.Comment(c.Request.Context(), ref, cases.Comment{Note: body.Note, Public: body.Public, Actor: "staff:" + who(c).Name}, c.GetHeader("Idempotency-Key"))
 	if err != nil {
 		s.domainProblem(c, err)
 		return

@@ -45,19 +45,39 @@ func (s *Client) Get(ctx context.Context, ref string) (*cases.Case, error) {
 }
 
 // Transition moves a case to a new status. requestID, when set, makes a retried
-// request apply once.
+// request apply once; so for every change below.
 func (s *Client) Transition(ctx context.Context, ref string, ch cases.Change, requestID string) (*cases.Case, error) {
-	var c cases.Case
-	if err := s.update(ctx, ref, workflows.UpdateTransition, requestID, ch, &c); err != nil {
-		return nil, err
-	}
-	return &c, nil
+	return s.change(ctx, ref, workflows.UpdateTransition, requestID, ch)
 }
 
 // Comment adds a note to a case.
-func (s *Client) Comment(ctx context.Context, ref string, cm workflows.Comment, requestID string) (*cases.Case, error) {
+func (s *Client) Comment(ctx context.Context, ref string, cm cases.Comment, requestID string) (*cases.Case, error) {
+	return s.change(ctx, ref, workflows.UpdateComment, requestID, cm)
+}
+
+// Assign gives a case to a person or queue.
+func (s *Client) Assign(ctx context.Context, ref string, a cases.Assignment, requestID string) (*cases.Case, error) {
+	return s.change(ctx, ref, workflows.UpdateAssign, requestID, a)
+}
+
+// Transfer moves a case to another department or team, or back to triage.
+func (s *Client) Transfer(ctx context.Context, ref string, t cases.Transfer, requestID string) (*cases.Case, error) {
+	return s.change(ctx, ref, workflows.UpdateTransfer, requestID, t)
+}
+
+// Recategorise files a case under another service and routes it again.
+func (s *Client) Recategorise(ctx context.Context, ref string, rc cases.Recategorisation, requestID string) (*cases.Case, error) {
+	return s.change(ctx, ref, workflows.UpdateRecategorise, requestID, rc)
+}
+
+// Acknowledge records a supervisor acknowledging an escalation.
+func (s *Client) Acknowledge(ctx context.Context, ref string, a cases.Acknowledgement, requestID string) (*cases.Case, error) {
+	return s.change(ctx, ref, workflows.UpdateAcknowledge, requestID, a)
+}
+
+func (s *Client) change(ctx context.Context, ref, name, requestID string, arg any) (*cases.Case, error) {
 	var c cases.Case
-	if err := s.update(ctx, ref, workflows.UpdateComment, requestID, cm, &c); err != nil {
+	if err := s.update(ctx, ref, name, requestID, arg, &c); err != nil {
 		return nil, err
 	}
 	return &c, nil

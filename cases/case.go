@@ -161,6 +161,12 @@ const (
 	KindEscalation Kind = "escalation"
 	KindAssigned   Kind = "assigned"
 	KindReport     Kind = "report_added"
+	// KindTransferred, KindRecategorised and KindAcknowledged record staff
+	// moving a case, filing it under another service, and acknowledging an
+	// escalation.
+	KindTransferred   Kind = "transferred"
+	KindRecategorised Kind = "recategorised"
+	KindAcknowledged  Kind = "acknowledged"
 )
 
 // Entry is one line of a case's timeline: who did what, when, and whether the

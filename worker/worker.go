@@ -26,7 +26,8 @@ func Register(r interface {
 	sdkworker.WorkflowRegistry
 	sdkworker.ActivityRegistry
 }, acts *activities.Activities) {
-	r.RegisterWorkflowWithOptions(workflows.Case, workflow.RegisterOptions{Name: workflows.WorkflowName})
+	r.RegisterWorkflowWithOptions(workflows.New().Case, workflow.RegisterOptions{Name: workflows.WorkflowName})
 	r.RegisterActivityWithOptions(acts.RouteCase, activity.RegisterOptions{Name: workflows.ActivityRoute})
 	r.RegisterActivityWithOptions(acts.ProjectCase, activity.RegisterOptions{Name: workflows.ActivityProject})
+	r.RegisterActivityWithOptions(acts.NotifyRecipient, activity.RegisterOptions{Name: workflows.ActivityNotify})
 }

@@ -2,14 +2,15 @@ package workflows
 
 import (
 	"errors"
-	"fmt"
 	"strings"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/casebridge/casebridge/calendar"
 	"github.com/casebridge/casebridge/cases"
+	"github.com/casebridge/casebridge/sla"
 )
 
 // Settings are the parts of configuration a case needs for its whole life. They
@@ -22,14 +23,17 @@ type Settings struct {
 	MaxHistoryEvents int `json:"max_history_events"`
 	// DefaultRoute is taken when routing itself fails.
 	DefaultRoute cases.Decision `json:"default_route"`
+	// Calendar is the council's working time, for SLAs counted in working time.
+	Calendar calendar.Config `json:"calendar"`
 }
 
 // Input starts a case: either a new report, or (after continue-as-new) the case
-// as it stood.
+// as it stood, with its SLA clocks.
 type Input struct {
 	Report   *cases.Report `json:"report,omitempty"`
 	Service  cases.Service `json:"service"`
 	Case     *cases.Case   `json:"case,omitempty"`
+	SLA      *SLAState     `json:"sla,omitempty"`
 	Settings Settings      `json:"settings"`
 }
 
@@ -38,25 +42,30 @@ type RouteRequest struct {
 	Case cases.Case `json:"case"`
 }
 
-// Comment is a note added to a case without changing its status.
-type Comment struct {
-	Note   string `json:"note"`
-	Public bool   `json:"public"`
-	Actor  string `json:"actor"`
+// Routed is the routing activity's answer: the decision and, when it names one,
+// the SLA policy as configured today. The case keeps that version of the policy,
+// so a later change to it applies to new cases only.
+type Routed struct {
+	cases.Decision
+	Policy *sla.Policy `json:"policy,omitempty"`
 }
 
-// Error types a validator rejects with, so clients can map them to HTTP statuses.
-const (
-	ErrTypeTransition = "TransitionError"
-	ErrTypeInput      = "InputError"
-)
+// Workflows is the case workflow together with what it shares across the cases
+// of one worker process: parsed calendars, which are immutable, so sharing them
+// cannot make a replay differ.
+type Workflows struct {
+	calendars *calendar.Cache
+}
 
-// Case is the workflow of one case, for its whole life: it routes the case, keeps
-// the read model and search attributes current, applies staff and citizen changes
-// through validated updates, and completes once a closed case's reopen window
-// has passed.
-func Case(ctx workflow.Context, in Input) error {
-	r := &run{settings: in.Settings}
+// New returns the case workflows, ready to register on a worker.
+func New() *Workflows { return &Workflows{calendars: calendar.NewCache()} }
+
+// Case is the workflow of one case, for its whole life: it routes the case, runs
+// its SLA clocks and escalation ladder on durable timers, keeps the read model
+// and search attributes current, applies staff and citizen changes through
+// validated updates, and completes once a closed case's reopen window has passed.
+func (w *Workflows) Case(ctx workflow.Context, in Input) error {
+	r := &run{settings: in.Settings, sla: in.SLA}
 	if in.Case != nil {
 		r.c = in.Case
 	} else {
@@ -65,11 +74,16 @@ func Case(ctx workflow.Context, in Input) error {
 		}
 		r.c = cases.New(strings.TrimPrefix(workflow.GetInfo(ctx).WorkflowExecution.ID, "case-"), *in.Report, in.Service, workflow.Now(ctx))
 	}
+	cal, err := w.calendars.Get(in.Settings.Calendar)
+	if err != nil {
+		return temporal.NewNonRetryableApplicationError("calendar: "+err.Error(), ErrTypeInput, err)
+	}
+	r.cal = cal
 	if err := r.register(ctx); err != nil {
 		return err
 	}
 	if r.c.Routing == nil {
-		r.route(ctx)
+		r.route(ctx, false)
 	}
 	return r.loop(ctx)
 }
@@ -79,55 +93,195 @@ func Case(ctx workflow.Context, in Input) error {
 type run struct {
 	c         *cases.Case
 	settings  Settings
+	sla       *SLAState // nil when no policy applies
+	cal       *calendar.Calendar
 	projected int64 // the newest version written to the read model
+	// reroute is set by a handler that wants routing to run again: after a
+	// change of category, or a department sending the case back to triage.
+	reroute    bool
+	sentBackBy string // the department that sent the case back, if any
+	notices    int    // notification activities still running
 }
 
-func (r *run) register(ctx workflow.Context) error {
-	if err := workflow.SetQueryHandler(ctx, QueryState, func() (*cases.Case, error) { return r.c, nil }); err != nil {
-		return err
+// route asks the routing activity where the case goes and records the answer. If
+// routing cannot answer at all, the default route is taken and the failure
+// recorded, so a case is never left unrouted or stalled. Moving to another
+// department restarts the department's SLA clock; the citizen's runs on.
+func (r *run) route(ctx workflow.Context, again bool) {
+	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		ScheduleToCloseTimeout: 30 * time.Second,
+		RetryPolicy:            &temporal.RetryPolicy{InitialInterval: time.Second, MaximumAttempts: 5},
+	})
+	var res Routed
+	if err := workflow.ExecuteLocalActivity(lctx, ActivityRoute, RouteRequest{Case: *r.c}).Get(ctx, &res); err != nil {
+		res = Routed{Decision: r.settings.DefaultRoute}
+		res.Error = "routing failed, default route taken: " + err.Error()
 	}
-	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateTransition,
-		func(ctx workflow.Context, ch cases.Change) (*cases.Case, error) {
-			r.c.Apply(ch, workflow.Now(ctx))
-			return r.c.Clone(), nil
-		},
-		workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, ch cases.Change) error {
-			return rejection(r.c.Check(ch))
-		}, Description: "Move the case to a new status"},
-	); err != nil {
-		return err
+	now := workflow.Now(ctx)
+	if again && r.sentBackBy != "" && res.Department == r.sentBackBy {
+		// The rules chose the department that has just said the case is not
+		// theirs: send it to the triage queue for a person to decide.
+		d := r.settings.DefaultRoute
+		d.Explanation = append([]string{"rules chose " + res.Department + ", which sent the case back; taking the triage route"}, res.Explanation...)
+		res = Routed{Decision: d, Policy: res.Policy}
 	}
-	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateComment,
-		func(ctx workflow.Context, cm Comment) (*cases.Case, error) {
-			r.c.Append(cases.Entry{At: workflow.Now(ctx), Actor: cm.Actor, Kind: cases.KindComment, Note: cm.Note, Public: cm.Public})
-			return r.c.Clone(), nil
-		},
-		workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, cm Comment) error {
-			return rejection(checkComment(cm))
-		}, Description: "Add a note to the case"},
-	); err != nil {
-		return err
+	r.sentBackBy = ""
+	from := r.c.Department
+	r.c.Route(res.Decision, now)
+	r.applyPolicy(res.Policy, now)
+	if again && from != r.c.Department && r.sla != nil {
+		r.sla.Clocks.Transfer(now)
 	}
-	return workflow.SetUpdateHandlerWithOptions(ctx, UpdateCitizen,
-		func(ctx workflow.Context, u cases.CitizenUpdate) (cases.CitizenResult, error) {
-			return r.c.ApplyCitizen(u, workflow.Now(ctx)), nil
-		},
-		workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, u cases.CitizenUpdate) error {
-			return rejection(r.c.CheckCitizen(u))
-		}, Description: "Record an update the citizen sent through FixMyStreet"},
-	)
+	r.refresh(now)
 }
 
-// checkComment validates a note added without a status change.
-func checkComment(cm Comment) error {
-	if strings.TrimSpace(cm.Note) == "" {
-		return &cases.InputError{Field: "note", Reason: "is empty"}
+// loop waits for changes and timers until the case is finished: it projects
+// each change, fires each escalation when due, and continues-as-new before the
+// history grows large.
+func (r *run) loop(ctx workflow.Context) error {
+	for {
+		now := workflow.Now(ctx)
+		switch {
+		case r.reroute:
+			r.reroute = false
+			r.route(ctx, true)
+			continue
+		case r.c.Version > r.projected:
+			r.project(ctx)
+			continue
+		case r.finished(now):
+			// Let notices already under way be delivered before completing.
+			return workflow.Await(ctx, func() bool { return r.notices == 0 })
+		}
+		if step, ok := r.dueStep(now); ok {
+			r.escalate(ctx, step, now)
+			continue
+		}
+		if r.overdueChanged(now) {
+			r.upsertSearchAttributes(ctx)
+			continue
+		}
+		if r.shouldContinueAsNew(ctx) {
+			// Let in-flight updates and notices finish, and write what they
+			// changed, first.
+			if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) && r.notices == 0 }); err != nil {
+				return err
+			}
+			if r.c.Version > r.projected || r.reroute {
+				continue
+			}
+			return workflow.NewContinueAsNewError(ctx, WorkflowName, Input{Case: r.c, Service: r.c.Service, SLA: r.sla, Settings: r.settings})
+		}
+		wake := func() bool { return r.reroute || r.c.Version > r.projected || r.shouldContinueAsNew(ctx) }
+		if d, ok := r.nextTimer(now); ok {
+			if _, err := workflow.AwaitWithTimeout(ctx, d, wake); err != nil {
+				return err
+			}
+		} else if err := workflow.Await(ctx, wake); err != nil {
+			return err
+		}
 	}
-	if len(cm.Note) > cases.MaxNote {
-		return &cases.InputError{Field: "note", Reason: fmt.Sprintf("is longer than %d characters", cases.MaxNote)}
-	}
-	return nil
 }
+
+// nextTimer is how long to sleep before something is due: the next escalation,
+// the citizen's due time, or the end of a closed case's reopen window.
+func (r *run) nextTimer(now time.Time) (time.Duration, bool) {
+	var next time.Time
+	earliest := func(t time.Time) {
+		if !t.IsZero() && (next.IsZero() || t.Before(next)) {
+			next = t
+		}
+	}
+	if r.c.ClosedAt != nil {
+		earliest(r.c.ClosedAt.Add(r.settings.ReopenWindow))
+	}
+	if r.sla != nil {
+		if step, ok := sla.Next(r.cal, r.sla.Policy, r.sla.Clocks); ok {
+			earliest(step.At)
+		}
+		if !r.sla.Overdue && !r.c.Status.Closed() {
+			earliest(r.c.DueAt)
+		}
+	}
+	if next.IsZero() {
+		return 0, false
+	}
+	// A timer for an instant already past fires at once on the next loop.
+	return max(next.Sub(now), time.Millisecond), true
+}
+
+func (r *run) finished(now time.Time) bool {
+	return r.c.ClosedAt != nil && !now.Before(r.c.ClosedAt.Add(r.settings.ReopenWindow))
+}
+
+func (r *run) shouldContinueAsNew(ctx workflow.Context) bool {
+	info := workflow.GetInfo(ctx)
+	return info.GetContinueAsNewSuggested() ||
+		(r.settings.MaxHistoryEvents > 0 && info.GetCurrentHistoryLength() >= r.settings.MaxHistoryEvents)
+}
+
+// project writes the case to the read model and refreshes its search attributes.
+// The read model keeps only the newest version, so a retry is harmless; retries
+// go on for as long as Redis is away, because giving up would leave the read
+// model stale, and `casebridge reindex` can always rebuild it.
+func (r *run) project(ctx workflow.Context) {
+	c := r.c
+	r.upsertSearchAttributes(ctx)
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 30 * time.Second,
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: time.Minute},
+	})
+	version := c.Version
+	if err := workflow.ExecuteActivity(actx, ActivityProject, c).Get(ctx, nil); err != nil {
+		workflow.GetLogger(ctx).Error("project case", "ref", c.Ref, "error", err)
+	}
+	r.projected = version
+}
+
+func (r *run) upsertSearchAttributes(ctx workflow.Context) {
+	if err := workflow.UpsertTypedSearchAttributes(ctx, r.searchAttributes()...); err != nil {
+		workflow.GetLogger(ctx).Warn("upsert search attributes", "error", err)
+	}
+}
+
+func (r *run) searchAttributes() []temporal.SearchAttributeUpdate {
+	c := r.c
+	u := []temporal.SearchAttributeUpdate{
+		SAStatus.ValueSet(string(c.Status)),
+		SADepartment.ValueSet(c.Department),
+		SAServiceCode.ValueSet(c.Service.Code),
+		SAPriority.ValueSet(string(c.Priority)),
+		SASource.ValueSet(string(c.Report().Source)),
+		SAReceivedAt.ValueSet(c.ReceivedAt),
+		keywordOrUnset(SATeam, c.Team),
+		keywordOrUnset(SAAssignee, c.Assignee),
+	}
+	if c.Routing != nil && c.Routing.RuleID != "" {
+		u = append(u, SARoutingRule.ValueSet(c.Routing.RuleID))
+	}
+	if c.DueAt.IsZero() {
+		u = append(u, SADueAt.ValueUnset())
+	} else {
+		u = append(u, SADueAt.ValueSet(c.DueAt))
+	}
+	if r.sla != nil {
+		u = append(u, SAOverdue.ValueSet(r.sla.Overdue), SAEscalationLevel.ValueSet(int64(r.ladderLevel())))
+	}
+	return u
+}
+
+func keywordOrUnset(k temporal.SearchAttributeKeyKeyword, v string) temporal.SearchAttributeUpdate {
+	if v == "" {
+		return k.ValueUnset()
+	}
+	return k.ValueSet(v)
+}
+
+// Error types a validator rejects with, so clients can map them to HTTP statuses.
+const (
+	ErrTypeTransition = "TransitionError"
+	ErrTypeInput      = "InputError"
+)
 
 // rejection turns a domain error into an application error whose type survives
 // the trip back to the client.
@@ -144,120 +298,4 @@ func rejection(err error) error {
 		return temporal.NewApplicationErrorWithOptions(ie.Error(), ErrTypeInput, temporal.ApplicationErrorOptions{NonRetryable: true, Details: []any{ie}})
 	}
 	return err
-}
-
-// route asks the routing activity where the case goes and records the answer. If
-// routing cannot answer at all, the default route is taken and the failure
-// recorded, so a case is never left unrouted or stalled.
-func (r *run) route(ctx workflow.Context) {
-	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
-		ScheduleToCloseTimeout: 30 * time.Second,
-		RetryPolicy:            &temporal.RetryPolicy{InitialInterval: time.Second, MaximumAttempts: 5},
-	})
-	var d cases.Decision
-	if err := workflow.ExecuteLocalActivity(lctx, ActivityRoute, RouteRequest{Case: *r.c}).Get(ctx, &d); err != nil {
-		d = r.settings.DefaultRoute
-		d.Error = "routing failed, default route taken: " + err.Error()
-	}
-	r.c.Route(d, workflow.Now(ctx))
-}
-
-// loop waits for changes and timers until the case is finished, projecting each
-// change and continuing-as-new before the history grows large.
-func (r *run) loop(ctx workflow.Context) error {
-	for {
-		if r.c.Version > r.projected {
-			r.project(ctx)
-			continue
-		}
-		if r.finished(workflow.Now(ctx)) {
-			return nil
-		}
-		if r.shouldContinueAsNew(ctx) {
-			// Let in-flight updates finish, and write what they changed, first.
-			if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
-				return err
-			}
-			if r.c.Version > r.projected {
-				continue
-			}
-			return workflow.NewContinueAsNewError(ctx, WorkflowName, Input{Case: r.c, Service: r.c.Service, Settings: r.settings})
-		}
-		wake := func() bool { return r.c.Version > r.projected || r.shouldContinueAsNew(ctx) }
-		if d, ok := r.nextTimer(workflow.Now(ctx)); ok {
-			if _, err := workflow.AwaitWithTimeout(ctx, d, wake); err != nil {
-				return err
-			}
-		} else if err := workflow.Await(ctx, wake); err != nil {
-			return err
-		}
-	}
-}
-
-// nextTimer is how long to sleep before something is due: for now, the end of a
-// closed case's reopen window.
-func (r *run) nextTimer(now time.Time) (time.Duration, bool) {
-	if r.c.ClosedAt == nil {
-		return 0, false
-	}
-	return max(r.c.ClosedAt.Add(r.settings.ReopenWindow).Sub(now), time.Millisecond), true
-}
-
-func (r *run) finished(now time.Time) bool {
-	return r.c.ClosedAt != nil && !now.Before(r.c.ClosedAt.Add(r.settings.ReopenWindow))
-}
-
-func (r *run) shouldContinueAsNew(ctx workflow.Context) bool {
-	info := workflow.GetInfo(ctx)
-	return info.GetContinueAsNewSuggested() ||
-		(r.settings.MaxHistoryEvents > 0 && info.GetCurrentHistoryLength() >= r.settings.MaxHistoryEvents)
-}
-
-// project writes the case to the read model and refreshes its search attributes.
-// The read model keeps only the newest version, so a retry is harmless; retries
-// go on for as long as Redis is away, because losing a projection loses nothing
-// that `casebridge reindex` could not rebuild, but giving up would leave the
-// read model stale.
-func (r *run) project(ctx workflow.Context) {
-	c := r.c
-	if err := workflow.UpsertTypedSearchAttributes(ctx, searchAttributes(c)...); err != nil {
-		workflow.GetLogger(ctx).Warn("upsert search attributes", "error", err)
-	}
-	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: 30 * time.Second,
-		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: time.Minute},
-	})
-	version := c.Version
-	if err := workflow.ExecuteActivity(actx, ActivityProject, c).Get(ctx, nil); err != nil {
-		workflow.GetLogger(ctx).Error("project case", "ref", c.Ref, "error", err)
-	}
-	r.projected = version
-}
-
-func searchAttributes(c *cases.Case) []temporal.SearchAttributeUpdate {
-	u := []temporal.SearchAttributeUpdate{
-		SAStatus.ValueSet(string(c.Status)),
-		SADepartment.ValueSet(c.Department),
-		SAServiceCode.ValueSet(c.Service.Code),
-		SAPriority.ValueSet(string(c.Priority)),
-		SASource.ValueSet(string(c.Report().Source)),
-		SAReceivedAt.ValueSet(c.ReceivedAt),
-	}
-	u = append(u, keywordOrUnset(SATeam, c.Team), keywordOrUnset(SAAssignee, c.Assignee))
-	if c.Routing != nil && c.Routing.RuleID != "" {
-		u = append(u, SARoutingRule.ValueSet(c.Routing.RuleID))
-	}
-	if c.DueAt.IsZero() {
-		u = append(u, SADueAt.ValueUnset())
-	} else {
-		u = append(u, SADueAt.ValueSet(c.DueAt))
-	}
-	return u
-}
-
-func keywordOrUnset(k temporal.SearchAttributeKeyKeyword, v string) temporal.SearchAttributeUpdate {
-	if v == "" {
-		return k.ValueUnset()
-	}
-	return k.ValueSet(v)
 }

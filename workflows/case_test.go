@@ -47,17 +47,17 @@ type harness struct {
 	rm  *fakeReadModel
 }
 
-func newHarness(t *testing.T, route func(context.Context, RouteRequest) (cases.Decision, error)) *harness {
+func newHarness(t *testing.T, route func(context.Context, RouteRequest) (Routed, error)) *harness {
 	var s testsuite.WorkflowTestSuite
 	s.SetLogger(log.NewStructuredLogger(slog.New(slog.DiscardHandler)))
 	env := s.NewTestWorkflowEnvironment()
 	env.SetStartTime(t0)
 	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: "case-CB-TEST01"})
-	env.RegisterWorkflowWithOptions(Case, workflow.RegisterOptions{Name: WorkflowName})
+	env.RegisterWorkflowWithOptions(New().Case, workflow.RegisterOptions{Name: WorkflowName})
 	rm := &fakeReadModel{}
 	if route == nil {
-		route = func(_ context.Context, req RouteRequest) (cases.Decision, error) {
-			return cases.Decision{RuleSet: "routing", Version: 3, RuleID: "potholes", Department: "highways", Team: "roads-north", Priority: cases.PriorityHigh}, nil
+		route = func(_ context.Context, req RouteRequest) (Routed, error) {
+			return Routed{Decision: cases.Decision{RuleSet: "routing", Version: 3, RuleID: "potholes", Department: "highways", Team: "roads-north", Priority: cases.PriorityHigh}}, nil
 		}
 	}
 	env.RegisterActivityWithOptions(route, activity.RegisterOptions{Name: ActivityRoute})
@@ -117,7 +117,7 @@ func TestNewCaseIsRoutedAndProjected(t *testing.T) {
 	var got cases.Case
 	h.env.RegisterDelayedCallback(func() { got = h.query() }, time.Minute)
 	h.env.RegisterDelayedCallback(func() { h.env.CancelWorkflow() }, time.Hour)
-	h.env.ExecuteWorkflow(Case, input())
+	h.env.ExecuteWorkflow(WorkflowName, input())
 
 	if got.Ref != "CB-TEST01" {
 		t.Errorf("ref = %q, want CB-TEST01 (from workflow ID case-CB-TEST01)", got.Ref)
@@ -146,7 +146,7 @@ func TestTransitionsAndRejections(t *testing.T) {
 	h.env.RegisterDelayedCallback(func() { afterReject = h.query() }, 4*time.Minute)
 	h.update(5*time.Minute, UpdateTransition, cases.Change{To: cases.StatusInProgress, Note: "Not done properly", Actor: "supervisor:sam"}, &reopened)
 	h.env.RegisterDelayedCallback(func() { h.env.CancelWorkflow() }, time.Hour)
-	h.env.ExecuteWorkflow(Case, input())
+	h.env.ExecuteWorkflow(WorkflowName, input())
 
 	if !fixed.accepted || fixed.err != nil {
 		t.Fatalf("open → fixed: accepted %v err %v", fixed.accepted, fixed.err)
@@ -182,7 +182,7 @@ func TestReopenWindowThenComplete(t *testing.T) {
 	h.update(6*24*time.Hour, UpdateCitizen, cases.CitizenUpdate{UpdateID: "fms-77", Status: "REOPEN", Description: "Still there", Client: "fixmystreet"}, &citizenReopen)
 	var closeAgain outcome
 	h.update(8*24*time.Hour, UpdateTransition, cases.Change{To: cases.StatusFixed, Note: "Done"}, &closeAgain)
-	h.env.ExecuteWorkflow(Case, in)
+	h.env.ExecuteWorkflow(WorkflowName, in)
 
 	if !h.env.IsWorkflowCompleted() || h.env.GetWorkflowError() != nil {
 		t.Fatalf("completed %v err %v", h.env.IsWorkflowCompleted(), h.env.GetWorkflowError())
@@ -209,7 +209,7 @@ func TestCitizenUpdateIsIdempotent(t *testing.T) {
 	var c cases.Case
 	h.env.RegisterDelayedCallback(func() { c = h.query() }, 4*time.Minute)
 	h.env.RegisterDelayedCallback(func() { h.env.CancelWorkflow() }, time.Hour)
-	h.env.ExecuteWorkflow(Case, input())
+	h.env.ExecuteWorkflow(WorkflowName, input())
 
 	a, b := first.result.(cases.CitizenResult), resent.result.(cases.CitizenResult)
 	if a.UpdateID == "" || a.UpdateID != b.UpdateID {
@@ -230,13 +230,13 @@ func TestCitizenUpdateIsIdempotent(t *testing.T) {
 }
 
 func TestRoutingFailureTakesDefaultRoute(t *testing.T) {
-	h := newHarness(t, func(context.Context, RouteRequest) (cases.Decision, error) {
-		return cases.Decision{}, errors.New("rules store unreachable")
+	h := newHarness(t, func(context.Context, RouteRequest) (Routed, error) {
+		return Routed{}, errors.New("rules store unreachable")
 	})
 	var c cases.Case
 	h.env.RegisterDelayedCallback(func() { c = h.query() }, time.Minute)
 	h.env.RegisterDelayedCallback(func() { h.env.CancelWorkflow() }, time.Hour)
-	h.env.ExecuteWorkflow(Case, input())
+	h.env.ExecuteWorkflow(WorkflowName, input())
 	if c.Department != "triage" || c.Routing == nil || c.Routing.Error == "" {
 		t.Errorf("department %q, routing %+v: want the default route with the error recorded", c.Department, c.Routing)
 	}
@@ -248,12 +248,12 @@ func TestContinueAsNewCarriesTheCase(t *testing.T) {
 	in.Settings.MaxHistoryEvents = 40
 	for i := range 10 {
 		var o outcome
-		h.update(time.Duration(i+1)*time.Minute, UpdateComment, Comment{Note: "chasing contractor", Actor: "agent"}, &o)
+		h.update(time.Duration(i+1)*time.Minute, UpdateComment, cases.Comment{Note: "chasing contractor", Actor: "agent"}, &o)
 	}
 	// The test environment does not count history events: say the history has
 	// grown past the limit.
 	h.env.RegisterDelayedCallback(func() { h.env.SetCurrentHistoryLength(41) }, 10*time.Minute+30*time.Second)
-	h.env.ExecuteWorkflow(Case, in)
+	h.env.ExecuteWorkflow(WorkflowName, in)
 	err := h.env.GetWorkflowError()
 	var can *workflow.ContinueAsNewError
 	if !errors.As(err, &can) {
@@ -271,14 +271,14 @@ func TestContinueAsNewCarriesTheCase(t *testing.T) {
 	}
 
 	// The new run picks up where the old one stopped, without routing again.
-	h2 := newHarness(t, func(context.Context, RouteRequest) (cases.Decision, error) {
+	h2 := newHarness(t, func(context.Context, RouteRequest) (Routed, error) {
 		t.Error("routing ran again after continue-as-new")
-		return cases.Decision{}, nil
+		return Routed{}, nil
 	})
 	var c cases.Case
 	h2.env.RegisterDelayedCallback(func() { c = h2.query() }, time.Minute)
 	h2.env.RegisterDelayedCallback(func() { h2.env.CancelWorkflow() }, time.Hour)
-	h2.env.ExecuteWorkflow(Case, next)
+	h2.env.ExecuteWorkflow(WorkflowName, next)
 	if c.Version != next.Case.Version || c.Department != "highways" {
 		t.Errorf("after continue-as-new: version %d department %q", c.Version, c.Department)
 	}

@@ -13,13 +13,18 @@ const (
 	TaskQueue    = "casebridge"
 	WorkflowName = "CaseWorkflow"
 
-	UpdateTransition = "transition"
-	UpdateComment    = "comment"
-	UpdateCitizen    = "citizen-update"
-	QueryState       = "state"
+	UpdateTransition   = "transition"
+	UpdateComment      = "comment"
+	UpdateCitizen      = "citizen-update"
+	UpdateAssign       = "assign"
+	UpdateTransfer     = "transfer"
+	UpdateRecategorise = "recategorise"
+	UpdateAcknowledge  = "acknowledge"
+	QueryState         = "state"
 
 	ActivityRoute   = "RouteCase"
 	ActivityProject = "ProjectCase"
+	ActivityNotify  = "NotifyRecipient"
 
 	// MemoIntakeKey holds the report's intake key, so intake can tell a retried
 	// submission from a reference collision.

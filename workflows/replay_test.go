@@ -21,7 +21,7 @@ func TestReplay(t *testing.T) {
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			r := worker.NewWorkflowReplayer()
-			r.RegisterWorkflowWithOptions(Case, workflow.RegisterOptions{Name: WorkflowName})
+			r.RegisterWorkflowWithOptions(New().Case, workflow.RegisterOptions{Name: WorkflowName})
 			if err := r.ReplayWorkflowHistoryFromJSONFile(log.NewStructuredLogger(slog.New(slog.DiscardHandler)), f); err != nil {
 				t.Errorf("replay %s: %v", f, err)
 			}

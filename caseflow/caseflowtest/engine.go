@@ -12,7 +12,6 @@ import (
 
 	"github.com/casebridge/casebridge/caseflow"
 	"github.com/casebridge/casebridge/cases"
-	"github.com/casebridge/casebridge/workflows"
 )
 
 // Engine keeps cases in memory.
@@ -99,8 +98,9 @@ func (e *Engine) Get(_ context.Context, ref string) (*cases.Case, error) {
 	return c.Clone(), nil
 }
 
-// Transition moves a case to a new status, once per request id.
-func (e *Engine) Transition(ctx context.Context, ref string, ch cases.Change, requestID string) (*cases.Case, error) {
+// change applies a checked change to a case, once per request id, as the
+// workflow's validated updates do.
+func change[T any](e *Engine, ctx context.Context, ref, requestID string, arg T, check func(*cases.Case, T) error, apply func(*cases.Case, T, time.Time)) (*cases.Case, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	c, err := e.find(ref)
@@ -110,10 +110,10 @@ func (e *Engine) Transition(ctx context.Context, ref string, ch cases.Change, re
 	if r, ok := e.ids[ref+"/"+requestID]; ok && requestID != "" {
 		return r.(*cases.Case), nil
 	}
-	if err := c.Check(ch); err != nil {
+	if err := check(c, arg); err != nil {
 		return nil, err
 	}
-	c.Apply(ch, e.now())
+	apply(c, arg, e.now())
 	out := c.Clone()
 	if requestID != "" {
 		e.ids[ref+"/"+requestID] = out
@@ -121,16 +121,43 @@ func (e *Engine) Transition(ctx context.Context, ref string, ch cases.Change, re
 	return out, e.project(ctx, c)
 }
 
+// Transition moves a case to a new status.
+func (e *Engine) Transition(ctx context.Context, ref string, ch cases.Change, requestID string) (*cases.Case, error) {
+	return change(e, ctx, ref, requestID, ch, (*cases.Case).Check, func(c *cases.Case, ch cases.Change, now time.Time) { c.Apply(ch, now) })
+}
+
 // Comment adds a note to a case.
-func (e *Engine) Comment(ctx context.Context, ref string, cm workflows.Comment, requestID string) (*cases.Case, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	c, err := e.find(ref)
-	if err != nil {
-		return nil, err
-	}
-	c.Append(cases.Entry{At: e.now(), Actor: cm.Actor, Kind: cases.KindComment, Note: cm.Note, Public: cm.Public})
-	return c.Clone(), e.project(ctx, c)
+func (e *Engine) Comment(ctx context.Context, ref string, cm cases.Comment, requestID string) (*cases.Case, error) {
+	return change(e, ctx, ref, requestID, cm, (*cases.Case).CheckComment, func(c *cases.Case, cm cases.Comment, now time.Time) { c.AddComment(cm, now) })
+}
+
+// Assign gives a case to a person or queue.
+func (e *Engine) Assign(ctx context.Context, ref string, a cases.Assignment, requestID string) (*cases.Case, error) {
+	return change(e, ctx, ref, requestID, a, (*cases.Case).CheckAssign, func(c *cases.Case, a cases.Assignment, now time.Time) { c.Assign(a, now) })
+}
+
+// Transfer moves a case to another department; back to triage takes the
+// engine's Route (there are no rules here).
+func (e *Engine) Transfer(ctx context.Context, ref string, t cases.Transfer, requestID string) (*cases.Case, error) {
+	return change(e, ctx, ref, requestID, t, (*cases.Case).CheckTransfer, func(c *cases.Case, t cases.Transfer, now time.Time) {
+		c.ApplyTransfer(t, now)
+		if t.Department == "" {
+			c.Route(e.Route, now)
+		}
+	})
+}
+
+// Recategorise files a case under another service and routes it again.
+func (e *Engine) Recategorise(ctx context.Context, ref string, rc cases.Recategorisation, requestID string) (*cases.Case, error) {
+	return change(e, ctx, ref, requestID, rc, (*cases.Case).CheckRecategorise, func(c *cases.Case, rc cases.Recategorisation, now time.Time) {
+		c.Recategorise(rc, now)
+		c.Route(e.Route, now)
+	})
+}
+
+// Acknowledge records a supervisor acknowledging an escalation.
+func (e *Engine) Acknowledge(ctx context.Context, ref string, a cases.Acknowledgement, requestID string) (*cases.Case, error) {
+	return change(e, ctx, ref, requestID, a, (*cases.Case).CheckAcknowledge, func(c *cases.Case, a cases.Acknowledgement, now time.Time) { c.Acknowledge(a, now) })
 }
 
 // Citizen records a citizen's update, once per update id.

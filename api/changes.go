@@ -1,0 +1,120 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/casebridge/casebridge/cases"
+)
+
+// changeRoutes registers the staff changes besides status and notes: who has
+// the case, which department, which category, and acknowledging escalations.
+func (s *Server) changeRoutes(g *gin.RouterGroup, caseworkers, supervisors gin.HandlerFunc) {
+	g.POST("/cases/:ref/assignment", caseworkers, s.assign)
+	g.POST("/cases/:ref/transfer", caseworkers, s.transferCase)
+	g.POST("/cases/:ref/category", caseworkers, s.recategorise)
+	g.POST("/cases/:ref/escalations/:seq/acknowledge", supervisors, s.acknowledge)
+}
+
+// change reads a staff change's JSON body into B, lets build turn it into the
+// engine call (or name the field at fault), and answers with the case after the
+// change. The Idempotency-Key header makes a retried request apply once.
+func change[B any](s *Server, c *gin.Context, build func(body B, actor string) (call func(ctx context.Context, ref, requestID string) (*cases.Case, error), field, why string)) {
+	ref, ok := s.ref(c)
+	if !ok {
+		return
+	}
+	var body B
+	if !bindJSON(c, &body) {
+		return
+	}
+	call, field, why := build(body, "staff:"+who(c).Name)
+	if call == nil {
+		problem(c, http.StatusUnprocessableEntity, "Invalid request", why, field)
+		return
+	}
+	kase, err := call(c.Request.Context(), ref, c.GetHeader("Idempotency-Key"))
+	if err != nil {
+		s.domainProblem(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, kase)
+}
+
+func (s *Server) assign(c *gin.Context) {
+	change(s, c, func(b struct {
+		Assignee string `json:"assignee"`
+		Note     string `json:"note"`
+	}, actor string) (func(context.Context, string, string) (*cases.Case, error), string, string) {
+		a := cases.Assignment{Assignee: strings.TrimSpace(b.Assignee), Note: b.Note, Actor: actor}
+		return func(ctx context.Context, ref, id string) (*cases.Case, error) { return s.deps.Cases.Assign(ctx, ref, a, id) }, "", ""
+	})
+}
+
+// transferCase moves a case to a department (and team) the configuration
+// knows; no department means back to triage, for routing to decide again.
+func (s *Server) transferCase(c *gin.Context) {
+	change(s, c, func(b struct {
+		Department string `json:"department"`
+		Team       string `json:"team"`
+		Note       string `json:"note"`
+	}, actor string) (func(context.Context, string, string) (*cases.Case, error), string, string) {
+		if b.Department != "" {
+			d, ok := s.cfg.Department(b.Department)
+			if !ok {
+				return nil, "department", fmt.Sprintf("%q is not a department; departments are %s", b.Department, s.departmentList())
+			}
+			if b.Team != "" && !slices.Contains(d.Teams, b.Team) {
+				return nil, "team", fmt.Sprintf("%q is not a team of %s; its teams are %s", b.Team, d.Code, strings.Join(d.Teams, ", "))
+			}
+		} else if b.Team != "" {
+			return nil, "department", "name the department the team belongs to"
+		}
+		t := cases.Transfer{Department: b.Department, Team: b.Team, Note: b.Note, Actor: actor}
+		return func(ctx context.Context, ref, id string) (*cases.Case, error) { return s.deps.Cases.Transfer(ctx, ref, t, id) }, "", ""
+	})
+}
+
+func (s *Server) departmentList() string {
+	codes := make([]string, len(s.cfg.Departments))
+	for i, d := range s.cfg.Departments {
+		codes[i] = d.Code
+	}
+	return strings.Join(codes, ", ")
+}
+
+// recategorise files a case under another service of the catalogue; routing
+// then runs again.
+func (s *Server) recategorise(c *gin.Context) {
+	change(s, c, func(b struct {
+		ServiceCode string `json:"service_code"`
+		Note        string `json:"note"`
+	}, actor string) (func(context.Context, string, string) (*cases.Case, error), string, string) {
+		svc, ok := s.cfg.Service(b.ServiceCode)
+		if !ok {
+			return nil, "service_code", fmt.Sprintf("%q is not a service; GET /open311/v2/services.json lists them", b.ServiceCode)
+		}
+		rc := cases.Recategorisation{Service: cases.Service{Code: svc.Code, Name: svc.Name, Group: svc.Group}, Note: b.Note, Actor: actor}
+		return func(ctx context.Context, ref, id string) (*cases.Case, error) { return s.deps.Cases.Recategorise(ctx, ref, rc, id) }, "", ""
+	})
+}
+
+func (s *Server) acknowledge(c *gin.Context) {
+	seq, err := strconv.Atoi(c.Param("seq"))
+	if err != nil || seq < 1 {
+		problem(c, http.StatusNotFound, "No such escalation", "escalations are numbered from 1", "seq")
+		return
+	}
+	change(s, c, func(b struct {
+		Note string `json:"note"`
+	}, actor string) (func(context.Context, string, string) (*cases.Case, error), string, string) {
+		a := cases.Acknowledgement{Seq: seq, Note: b.Note, Actor: actor}
+		return func(ctx context.Context, ref, id string) (*cases.Case, error) { return s.deps.Cases.Acknowledge(ctx, ref, a, id) }, "", ""
+	})
+}
