@@ -26,6 +26,32 @@ type Projector interface {
 	Project(ctx context.Context, c *cases.Case) (bool, error)
 }
 
+// Fallback routes with Router and, when it has no rules to route by (none
+// published yet), takes the default route at once instead of failing: a new
+// council's cases go to triage from the first day.
+type Fallback struct {
+	Router  Router
+	Default cases.Decision
+	// NoRules tells the router's "nothing to route by" error apart.
+	NoRules func(error) bool
+}
+
+// Route routes c, or takes the default route.
+func (f Fallback) Route(ctx context.Context, c cases.Case) (cases.Decision, error) {
+	d, err := f.Router.Route(ctx, c)
+	if err != nil && f.NoRules != nil && f.NoRules(err) {
+		d = f.Default
+		d.Explanation = []string{"no routing rules are published yet: every case takes the default route"}
+		return d, nil
+	}
+	return d, err
+}
+
+// Counter counts routing decisions by rule set and outcome.
+type Counter interface {
+	RoutingDecision(ruleSet, outcome string)
+}
+
 // Notifier delivers an escalation notice once, whatever retries happen.
 type Notifier interface {
 	Deliver(ctx context.Context, n workflows.Notice) error
@@ -40,6 +66,7 @@ type Activities struct {
 	// copy of the one its decision names (or DefaultPolicy).
 	Policies      sla.Policies
 	DefaultPolicy string
+	Metrics       Counter
 	Log           *slog.Logger
 }
 
@@ -51,6 +78,16 @@ func (a *Activities) RouteCase(ctx context.Context, req workflows.RouteRequest) 
 	d, err := a.Router.Route(ctx, req.Case)
 	if err != nil {
 		return workflows.Routed{}, fmt.Errorf("route case %s: %w", req.Case.Ref, err)
+	}
+	if a.Metrics != nil {
+		outcome := "matched"
+		switch {
+		case d.Error != "":
+			outcome = "error"
+		case d.RuleID == "" || d.RuleID == "default":
+			outcome = "default"
+		}
+		a.Metrics.RoutingDecision(d.RuleSet, outcome)
 	}
 	res := workflows.Routed{Decision: d}
 	name := d.SLAPolicy

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -40,6 +41,9 @@ type Config struct {
 	Partners    []Partner    `yaml:"partners"`
 	Services    []Service    `yaml:"services"`
 	Routing     Routing      `yaml:"routing"`
+	// Areas is a GeoJSON file of the council's wards or areas (a FeatureCollection
+	// of polygons with a "name" property), for rules; relative to this file.
+	Areas string `yaml:"areas"`
 	// Calendar is the council's working time, for SLAs in working hours or days.
 	Calendar      calendar.Config `yaml:"calendar"`
 	SLA           SLA             `yaml:"sla"`
@@ -242,7 +246,8 @@ func ParseDuration(s string) (time.Duration, error) {
 	return v, nil
 }
 
-// Load reads and checks a configuration file.
+// Load reads and checks a configuration file. Paths in it are made relative to
+// the file's directory.
 func Load(path string) (*Config, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -251,6 +256,9 @@ func Load(path string) (*Config, error) {
 	c, err := Parse(b)
 	if err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	if c.Areas != "" && !filepath.IsAbs(c.Areas) {
+		c.Areas = filepath.Join(filepath.Dir(path), c.Areas)
 	}
 	return c, nil
 }

@@ -29,6 +29,8 @@ func demoConfig() (yaml []byte, open311Key, staffToken string) {
 // production configuration from; the secrets go to stderr, once.
 func runDemoConfig(_ context.Context, _ []string, _ func(string) string, stdout, stderr io.Writer) error {
 	demo, key, token := demoConfig()
+	// The demo wards are invented: a council points this at its own file.
+	demo = bytes.Replace(demo, []byte("\nareas: areas.geojson\n"), []byte("\nareas: \"\"  # path to your wards GeoJSON, e.g. /etc/casebridge/wards.geojson\n"), 1)
 	if _, err := stdout.Write(demo); err != nil {
 		return err
 	}

@@ -12,7 +12,9 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/casebridge/casebridge/areas"
 	"github.com/casebridge/casebridge/devserver"
+	"github.com/casebridge/casebridge/rules"
 	"github.com/casebridge/casebridge/workflows"
 )
 
@@ -66,6 +68,12 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 		return err
 	}
 	defer e.close()
+	// The demo council routes by the demo rules until staff publish their own.
+	if v, seeded, err := e.rules.Seed(ctx, rules.Routing, rules.DemoYAML(), "casebridge dev", "the demo council's rules"); err != nil {
+		return fmt.Errorf("seed the demo routing rules: %w", err)
+	} else if seeded {
+		log.Info("seeded the demo routing rules", "version", v.Number)
+	}
 	w := e.worker()
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker: %w", err)
@@ -111,6 +119,9 @@ func seedDemo(s *settings) (string, error) {
 	demo, key, token := demoConfig()
 	if err := os.WriteFile(s.configPath, demo, 0o600); err != nil {
 		return "", fmt.Errorf("write demo configuration: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(s.dataDir, "areas.geojson"), areas.DemoGeoJSON(), 0o644); err != nil {
+		return "", fmt.Errorf("write demo areas: %w", err)
 	}
 	creds := strings.Join([]string{
 		"  Staff token    " + token + "   (roles: admin; curl -H 'Authorization: Bearer " + token + "')",

@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gin-gonic/gin"
+
 	"github.com/casebridge/casebridge/internal/redistest"
 )
 
@@ -28,6 +30,7 @@ func TestMain(m *testing.M) {
 		main()
 		return
 	}
+	gin.SetMode(gin.TestMode)
 	os.Exit(m.Run())
 }
 
@@ -233,7 +236,9 @@ func TestDevEndToEnd(t *testing.T) {
 		if err := json.NewDecoder(resp.Body).Decode(&got); err != nil || len(got) != 1 {
 			return fmt.Errorf("decode: %v %v", err, got)
 		}
-		if got[0]["status"] != "open" || got[0]["agency_responsible"] != "Customer services triage" {
+		// The demo rules send a dangerous pothole to highways, to be made
+		// safe within 24 hours.
+		if got[0]["status"] != "open" || got[0]["agency_responsible"] != "Highways and transport" || got[0]["expected_datetime"] == nil {
 			return fmt.Errorf("request = %v", got[0])
 		}
 		return nil
@@ -246,14 +251,19 @@ func TestDevEndToEnd(t *testing.T) {
 		Status  string `json:"status"`
 		Routing struct {
 			Department string `json:"department"`
+			RuleID     string `json:"rule_id"`
+			Version    int    `json:"version"`
+			SLAPolicy  string `json:"sla_policy"`
 		} `json:"routing"`
-		Reports []struct {
+		Priority string `json:"priority"`
+		Reports  []struct {
 			Reporter struct {
 				Email string `json:"email"`
 			} `json:"reporter"`
 		} `json:"reports"`
 	}
-	if err := json.Unmarshal(body, &kase); code != 200 || err != nil || kase.Ref != ref || kase.Routing.Department != "triage" {
+	if err := json.Unmarshal(body, &kase); code != 200 || err != nil || kase.Ref != ref || kase.Routing.Department != "highways" ||
+		kase.Routing.RuleID == "" || kase.Routing.Version != 1 || kase.Routing.SLAPolicy != "pothole-dangerous" || kase.Priority != "urgent" {
 		t.Fatalf("GET case: %d %s", code, body)
 	}
 	if kase.Reports[0].Reporter.Email != "someone@example.org" {

@@ -19,11 +19,14 @@ import (
 
 	"github.com/casebridge/casebridge/activities"
 	"github.com/casebridge/casebridge/api"
+	"github.com/casebridge/casebridge/areas"
+	"github.com/casebridge/casebridge/calendar"
 	"github.com/casebridge/casebridge/caseflow"
 	"github.com/casebridge/casebridge/cases"
 	"github.com/casebridge/casebridge/config"
 	"github.com/casebridge/casebridge/metrics"
 	"github.com/casebridge/casebridge/readmodel"
+	"github.com/casebridge/casebridge/rules"
 	"github.com/casebridge/casebridge/worker"
 	"github.com/casebridge/casebridge/workflows"
 )
@@ -37,6 +40,12 @@ type engine struct {
 	redis    *redis.Client
 	store    *readmodel.Store
 	metrics  *metrics.Metrics
+	calendar *calendar.Calendar
+	areas    *areas.Set // nil when the configuration names no areas file
+	rules    *rules.Store
+	// routing keeps the active routing rules compiled; its goroutine runs
+	// until the command's context ends.
+	routing *rules.Watcher
 }
 
 // connect dials Temporal and Redis and builds the shared pieces.
@@ -46,7 +55,18 @@ func connect(ctx context.Context, log *slog.Logger, cfg *config.Config, temporal
 		return nil, fmt.Errorf("REDIS_URL: %w", err)
 	}
 	e := &engine{cfg: cfg, log: log, redis: redis.NewClient(opt), metrics: metrics.New()}
+	if e.calendar, err = calendar.New(cfg.Calendar); err != nil {
+		return nil, fmt.Errorf("calendar: %w", err)
+	}
+	if cfg.Areas != "" {
+		if e.areas, err = areas.Load(cfg.Areas); err != nil {
+			return nil, fmt.Errorf("areas: %w", err)
+		}
+	}
 	e.store = readmodel.New(e.redis, "cb:")
+	e.rules = rules.NewStore(e.redis, "cb:", catalogue(cfg, e.areas), time.Now)
+	e.routing = rules.NewWatcher(e.rules, rules.Routing, log.With("component", "rules"))
+	go e.routing.Run(ctx, 30*time.Second)
 	e.metrics.CasesByStatus(func(ctx context.Context) (map[string]int64, error) {
 		byStatus, err := e.store.CountByStatus(ctx)
 		out := make(map[string]int64, len(byStatus))
@@ -118,21 +138,69 @@ func (e *engine) close() {
 	e.redis.Close()
 }
 
+// catalogue is what rules may name, from the configuration: departments and
+// their teams, partners, SLA policies, services, question codes and areas.
+func catalogue(cfg *config.Config, a *areas.Set) rules.Catalogue {
+	cat := rules.Catalogue{Teams: map[string][]string{}}
+	for _, d := range cfg.Departments {
+		cat.Departments = append(cat.Departments, d.Code)
+		cat.Teams[d.Code] = d.Teams
+	}
+	for _, p := range cfg.Partners {
+		cat.Partners = append(cat.Partners, p.Code)
+	}
+	for _, p := range cfg.SLA.Policies {
+		cat.SLAPolicies = append(cat.SLAPolicies, p.Name)
+	}
+	seen := map[string]bool{}
+	for _, svc := range cfg.Services {
+		cat.Services = append(cat.Services, svc.Code)
+		for _, q := range svc.Attributes {
+			if !seen[q.Code] {
+				seen[q.Code] = true
+				cat.Attributes = append(cat.Attributes, q.Code)
+			}
+		}
+	}
+	if a != nil {
+		cat.Areas = a.Names()
+	}
+	return cat
+}
+
+// defaultRoute is where a case goes when nothing else says.
+func (e *engine) defaultRoute() cases.Decision {
+	d := e.cfg.Routing.Default
+	return cases.Decision{RuleSet: "default", RuleID: rules.DefaultRuleID, Department: d.Department, Team: d.Team,
+		Priority: cases.Priority(d.Priority), SLAPolicy: e.cfg.SLA.DefaultPolicy}
+}
+
 // settings are the lifetime settings every new case starts with.
 func (e *engine) settings() workflows.Settings {
-	d := e.cfg.Routing.Default
 	return workflows.Settings{
 		ReopenWindow:     time.Duration(e.cfg.Cases.ReopenWindow),
 		MaxHistoryEvents: e.cfg.Cases.MaxHistoryEvents,
-		DefaultRoute:     cases.Decision{RuleSet: "default", RuleID: "default", Department: d.Department, Team: d.Team, Priority: cases.Priority(d.Priority)},
+		DefaultRoute:     e.defaultRoute(),
+		Calendar:         e.cfg.Calendar,
 	}
 }
 
 func (e *engine) worker() sdkworker.Worker {
+	sources := rules.FactSources{Calendar: e.calendar, Nearby: e.store}
+	if e.areas != nil {
+		sources.Areas = e.areas
+	}
 	acts := &activities.Activities{
-		Router:    activities.StaticRouter{Decision: e.settings().DefaultRoute},
-		Projector: e.store,
-		Log:       e.log,
+		Router: activities.Fallback{
+			Router:  rules.Router{Rules: e.routing, Sources: sources},
+			Default: e.defaultRoute(),
+			NoRules: func(err error) bool { return errors.Is(err, rules.ErrNoActive) },
+		},
+		Projector:     e.store,
+		Policies:      e.cfg.SLA.Policies,
+		DefaultPolicy: e.cfg.SLA.DefaultPolicy,
+		Metrics:       e.metrics,
+		Log:           e.log,
 	}
 	return worker.New(e.temporal, acts, sdkworker.Options{})
 }

@@ -78,7 +78,7 @@ func TestRecordHistories(t *testing.T) {
 	flow := caseflow.New(c, workflows.TaskQueue, "CB-", settings)
 	life, err := flow.Start(ctx, rep("record-life"), svc)
 	must(nil, err)
-	must(flow.Comment(ctx, life.Ref, workflows.Comment{Note: "Inspector booked", Actor: "staff:amy"}, ""))
+	must(flow.Comment(ctx, life.Ref, cases.Comment{Note: "Inspector booked", Actor: "staff:amy"}, ""))
 	must(flow.Transition(ctx, life.Ref, cases.Change{To: cases.StatusInProgress, Note: "Crew on the way", Public: true, Actor: "staff:amy"}, "t1"))
 	if _, err := flow.Transition(ctx, life.Ref, cases.Change{To: cases.StatusInProgress, Actor: "staff:amy"}, ""); err == nil {
 		t.Fatal("a refused transition was accepted")
@@ -101,7 +101,7 @@ func TestRecordHistories(t *testing.T) {
 	can, err := long2.Start(ctx, rep("record-can"), svc)
 	must(nil, err)
 	for i := range 12 {
-		must(long2.Comment(ctx, can.Ref, workflows.Comment{Note: fmt.Sprintf("chasing contractor %d", i), Actor: "staff:amy"}, ""))
+		must(long2.Comment(ctx, can.Ref, cases.Comment{Note: fmt.Sprintf("chasing contractor %d", i), Actor: "staff:amy"}, ""))
 	}
 	saveFirstRun(t, c, can.Ref, "case-continue-as-new.json")
 }
