@@ -78,14 +78,18 @@ func startDev(t *testing.T, dataDir, redisURL string) *devProcess {
 			env(map[string]string{"REDIS_URL": redisURL}), out, io.Discard)
 	}()
 	d := &devProcess{t: t, base: "http://" + addr, dataDir: dataDir, stdout: out}
+	var once sync.Once
+	var stopErr error
 	d.stop = func() error {
-		cancel()
-		select {
-		case err := <-done:
-			return err
-		case <-time.After(60 * time.Second):
-			return fmt.Errorf("dev did not stop within 60s")
-		}
+		once.Do(func() {
+			cancel()
+			select {
+			case stopErr = <-done:
+			case <-time.After(60 * time.Second):
+				stopErr = fmt.Errorf("dev did not stop within 60s")
+			}
+		})
+		return stopErr
 	}
 	t.Cleanup(func() { _ = d.stop() })
 	waitReady(t, d.base, done)
