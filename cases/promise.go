@@ -34,10 +34,13 @@ const (
 
 // Escalation is one rung of the ladder that fired on a case, and what was done.
 type Escalation struct {
-	Seq   int       `json:"seq"` // 1 for the first escalation on the case, and so on
-	Level string    `json:"level"`
-	Clock string    `json:"clock"`
-	At    time.Time `json:"at"`
+	Seq   int    `json:"seq"` // 1 for the first escalation on the case, and so on
+	Level string `json:"level"`
+	Clock string `json:"clock"`
+	// Due is when the level was due; At is when it fired. The difference is
+	// how late the engine was.
+	Due time.Time `json:"due"`
+	At  time.Time `json:"at"`
 	// Done lists what the escalation did, in words: "notified team lead", ...
 	Done         []string `json:"done"`
 	Acknowledged *Ack     `json:"acknowledged,omitempty"`

@@ -200,7 +200,7 @@ func (r *run) escalate(ctx workflow.Context, step sla.Step, now time.Time) {
 	}
 	r.sla.Clocks.Fire(step)
 	seq := len(c.Promise.Escalations) + 1
-	c.Promise.Escalations = append(c.Promise.Escalations, cases.Escalation{Seq: seq, Level: step.Name, Clock: string(step.Clock), At: now, Done: done})
+	c.Promise.Escalations = append(c.Promise.Escalations, cases.Escalation{Seq: seq, Level: step.Name, Clock: string(step.Clock), Due: step.At, At: now, Done: done})
 	what := "Escalation " + strconv.Itoa(seq) + " (" + step.Name + ")"
 	if step.Name == sla.DormantStep {
 		what = "Reminder: no activity since " + r.sla.Clocks.LastActivity.In(r.cal.Location()).Format("Mon 2 Jan 15:04")
