@@ -53,7 +53,9 @@ func (s *Server) assign(c *gin.Context) {
 		Note     string `json:"note"`
 	}, actor string) (func(context.Context, string, string) (*cases.Case, error), string, string) {
 		a := cases.Assignment{Assignee: strings.TrimSpace(b.Assignee), Note: b.Note, Actor: actor}
-		return func(ctx context.Context, ref, id string) (*cases.Case, error) { return s.deps.Cases.Assign(ctx, ref, a, id) }, "", ""
+		return func(ctx context.Context, ref, id string) (*cases.Case, error) {
+			return s.deps.Cases.Assign(ctx, ref, a, id)
+		}, "", ""
 	})
 }
 
@@ -77,7 +79,9 @@ func (s *Server) transferCase(c *gin.Context) {
 			return nil, "department", "name the department the team belongs to"
 		}
 		t := cases.Transfer{Department: b.Department, Team: b.Team, Note: b.Note, Actor: actor}
-		return func(ctx context.Context, ref, id string) (*cases.Case, error) { return s.deps.Cases.Transfer(ctx, ref, t, id) }, "", ""
+		return func(ctx context.Context, ref, id string) (*cases.Case, error) {
+			return s.deps.Cases.Transfer(ctx, ref, t, id)
+		}, "", ""
 	})
 }
 
@@ -101,7 +105,9 @@ func (s *Server) recategorise(c *gin.Context) {
 			return nil, "service_code", fmt.Sprintf("%q is not a service; GET /open311/v2/services.json lists them", b.ServiceCode)
 		}
 		rc := cases.Recategorisation{Service: cases.Service{Code: svc.Code, Name: svc.Name, Group: svc.Group}, Note: b.Note, Actor: actor}
-		return func(ctx context.Context, ref, id string) (*cases.Case, error) { return s.deps.Cases.Recategorise(ctx, ref, rc, id) }, "", ""
+		return func(ctx context.Context, ref, id string) (*cases.Case, error) {
+			return s.deps.Cases.Recategorise(ctx, ref, rc, id)
+		}, "", ""
 	})
 }
 
@@ -115,6 +121,8 @@ func (s *Server) acknowledge(c *gin.Context) {
 		Note string `json:"note"`
 	}, actor string) (func(context.Context, string, string) (*cases.Case, error), string, string) {
 		a := cases.Acknowledgement{Seq: seq, Note: b.Note, Actor: actor}
-		return func(ctx context.Context, ref, id string) (*cases.Case, error) { return s.deps.Cases.Acknowledge(ctx, ref, a, id) }, "", ""
+		return func(ctx context.Context, ref, id string) (*cases.Case, error) {
+			return s.deps.Cases.Acknowledge(ctx, ref, a, id)
+		}, "", ""
 	})
 }

@@ -103,6 +103,8 @@ func BenchmarkList(b *testing.B) {
 	}{
 		{"dept-by-received", ListQuery{Department: "dept3", Desc: true}},                                        // one sorted set
 		{"overdue-by-due", ListQuery{Overdue: true, Now: now, Sort: SortDue}},                                   // one sorted set
+		{"dept-by-due", ListQuery{Department: "dept3", Sort: SortDue}},                                          // department due index
+		{"dept-overdue-by-due", ListQuery{Department: "dept3", Overdue: true, Now: now, Sort: SortDue}},         // department due index
 		{"dept-open-by-due", ListQuery{Department: "dept3", Family: "open", Sort: SortDue}},                     // scan
 		{"dept-overdue-by-updated", ListQuery{Department: "dept3", Overdue: true, Now: now, Sort: SortUpdated}}, // scan
 		{"all-by-due", ListQuery{Sort: SortDue}},                                                                // scan of every case
@@ -136,6 +138,80 @@ func BenchmarkUpdates(b *testing.B) {
 				n = len(us)
 			}
 			b.ReportMetric(float64(n), "updates/op")
+		})
+	}
+}
+
+const slaBenchCases = 50_000
+
+// seedSLA stores a year of a borough's cases: slaBenchCases received over the
+// 365 days before t0 across 8 departments and 20 services, nine in ten
+// resolved within 20 days (about 80% met, 15% missed, 5% with no promise),
+// the rest open with a promise, one in twenty of those paused.
+func seedSLA(b *testing.B) *Store {
+	b.Helper()
+	s, _ := newStore(b)
+	r := rand.New(rand.NewPCG(3, 4))
+	for i := range slaBenchCases {
+		received := t0.Add(-time.Duration(r.Int64N(int64(365 * 24 * time.Hour))))
+		c := newCase(fmt.Sprintf("CB-%06d", i), fmt.Sprintf("svc%02d", r.IntN(20)), fmt.Sprintf("dept%d", r.IntN(8)), received)
+		target := time.Duration(1+r.IntN(20*24)) * time.Hour
+		c.DueAt = received.Add(target)
+		c.Promise = &cases.Promise{Policy: "standard", Version: 1, DueSoonAt: received.Add(target * 3 / 4), DepartmentDueAt: c.DueAt}
+		switch {
+		case r.IntN(10) > 0 && received.Before(t0.Add(-time.Hour)):
+			closed := received.Add(time.Duration(r.Int64N(int64(min(20*24*time.Hour, t0.Sub(received))))))
+			switch n := r.IntN(20); {
+			case n == 0:
+				c.Promise = nil
+			case n < 4:
+				c.Promise.Outcome = cases.OutcomeMissed
+			default:
+				c.Promise.Outcome = cases.OutcomeMet
+			}
+			move(c, cases.StatusFixed, closed)
+		case r.IntN(20) == 0:
+			c.DueAt, c.Promise.DueSoonAt, c.Promise.Paused = time.Time{}, time.Time{}, true
+			move(c, cases.StatusWaitingOnCitizen, received.Add(time.Minute))
+		}
+		project(b, s, c)
+	}
+	return s
+}
+
+// BenchmarkSLA measures the supervisors' figures over a year of cases: both
+// read only counts, so the window's size should not matter.
+func BenchmarkSLA(b *testing.B) {
+	ctx := context.Background()
+	s := seedSLA(b)
+	b.Run("standing", func(b *testing.B) {
+		var open int64
+		for b.Loop() {
+			ds, err := s.Standing(ctx, t0)
+			if err != nil {
+				b.Fatal(err)
+			}
+			open = 0
+			for _, d := range ds {
+				open += d.OnTrack + d.DueSoon + d.Breached + d.Paused
+			}
+		}
+		b.ReportMetric(float64(open), "open")
+	})
+	for _, window := range []struct {
+		name string
+		d    time.Duration
+	}{{"compliance-30d", 30 * 24 * time.Hour}, {"compliance-365d", 365 * 24 * time.Hour}} {
+		b.Run(window.name, func(b *testing.B) {
+			var resolved int64
+			for b.Loop() {
+				c, err := s.Compliance(ctx, t0.Add(-window.d), t0)
+				if err != nil {
+					b.Fatal(err)
+				}
+				resolved = c.Total().Resolved
+			}
+			b.ReportMetric(float64(resolved), "resolved")
 		})
 	}
 }

@@ -59,8 +59,10 @@ type ListPage struct {
 // sorted sets the case must be in; Redis does the intersecting and sorting.
 //
 // Cost: a query that one sorted set already answers in order (no filter, or
-// one filter other than Overdue under SortReceived, or Overdue alone under
-// SortDue) is a range read: O(log N + page). Any other intersects the sets
+// one filter other than Overdue under SortReceived, or Overdue, Department or
+// both under SortDue) is a range read: O(log N + page); a department's cases
+// without a due time, which come last under SortDue, are found (O(R·log R) for
+// R of them) only by a page that reaches them. Any other intersects the sets
 // with ZINTER: O(S·k + M·log M) inside Redis for S members in the smallest
 // set, k sets and M matches, and M rows handed to the script, which then finds
 // the page by binary search. SortDue over every case is the worst, M = N.
@@ -82,6 +84,15 @@ func (s *Store) List(ctx context.Context, q ListQuery) (ListPage, error) {
 	if err != nil {
 		return ListPage{}, err
 	}
+	// A department's own due index holds exactly the due index's cases of that
+	// department: a smaller set to range over or intersect.
+	dueKey := s.dueKey()
+	if q.Department != "" {
+		dueKey = s.departmentDueKey(q.Department)
+		if sortBy == SortDue {
+			sortKey = dueKey
+		}
+	}
 	limit := q.Limit
 	if limit <= 0 {
 		limit = DefaultPageSize
@@ -101,19 +112,27 @@ func (s *Store) List(ctx context.Context, q ListQuery) (ListPage, error) {
 		}
 	}
 
-	// One sorted set that holds exactly the matches, in order, if there is one.
-	var rangeKey, rangeMax string
+	// One sorted set that holds exactly the matches, in order, if there is one;
+	// restKey, if set, holds it and the matches without a due time.
+	var rangeKey, rangeMax, restKey string
+	deptOnly := len(sets) == 1 && q.Department != "" // listFilters puts the department last
 	switch {
 	case len(sets) == 0 && overdue == "" && sortBy != SortDue:
 		rangeKey, rangeMax = sortKey, "+inf"
 	case len(sets) == 1 && overdue == "" && sortBy == SortReceived:
 		rangeKey, rangeMax = sets[0], "+inf"
-	case len(sets) == 0 && overdue != "" && sortBy == SortDue:
-		rangeKey, rangeMax = s.dueKey(), overdue
+	case (len(sets) == 0 || deptOnly) && overdue != "" && sortBy == SortDue:
+		rangeKey, rangeMax = dueKey, overdue
+	case deptOnly && sortBy == SortDue:
+		rangeKey, rangeMax, restKey = dueKey, "+inf", sets[0]
 	}
 	var res []any
 	if rangeKey != "" {
-		res, err = listRangeScript.Run(ctx, s.rdb, []string{rangeKey}, "-inf", rangeMax, desc, q.Offset, limit, cur.mode, cur.score, cur.ref).Slice()
+		keys := []string{rangeKey}
+		if restKey != "" {
+			keys = append(keys, restKey)
+		}
+		res, err = listRangeScript.Run(ctx, s.rdb, keys, "-inf", rangeMax, desc, q.Offset, limit, cur.mode, cur.score, cur.ref).Slice()
 	} else {
 		if len(sets) == 0 {
 			sets = []string{s.receivedKey()}
@@ -122,7 +141,7 @@ func (s *Store) List(ctx context.Context, q ListQuery) (ListPage, error) {
 		if sortBy == SortDue {
 			sortDue = "1"
 		}
-		keys := append([]string{sortKey, s.dueKey()}, sets...)
+		keys := append([]string{sortKey, dueKey}, sets...)
 		res, err = listScanScript.Run(ctx, s.rdb, keys, desc, q.Offset, limit, cur.mode, cur.score, cur.ref, overdue, sortDue).Slice()
 	}
 	if err != nil {
@@ -221,12 +240,47 @@ func decodeCursor(s string, f SortField, desc bool) (cursor, error) {
 	return c, nil
 }
 
-// listRangeScript pages through one sorted set's score range.
-// KEYS: the set. ARGV: min, max, desc, offset, count, cursor mode, score, ref.
-// Returns total, start, then ref, score per case.
-var listRangeScript = redis.NewScript(`
+// listLua holds the helpers both list scripts use.
+const listLua = `
+-- Byte order, as Redis orders members; Lua's own < follows the locale.
+local function less(x, y)
+  for i = 1, math.min(#x, #y) do
+    local a, b = string.byte(x, i), string.byte(y, i)
+    if a ~= b then return a < b end
+  end
+  return #x < #y
+end
+-- How many leading items of 1..n satisfy ok, ok being true then false.
+local function prefix(n, ok)
+  local lo, hi = 0, n
+  while lo < hi do
+    local mid = math.floor((lo + hi + 1) / 2)
+    if ok(mid) then lo = mid else hi = mid - 1 end
+  end
+  return lo
+end
+`
+
+// listRangeScript pages through one sorted set's score range. A second set,
+// if given, holds the first (whole: the range is then -inf..+inf) and more
+// members, which follow the range in member order whichever the direction:
+// a department's cases without a due time after its due index.
+// KEYS: the set[, the superset]. ARGV: min, max, desc, offset, count, cursor
+// mode, score, ref. Returns total, start, then ref, score (empty for the rest)
+// per case.
+var listRangeScript = redis.NewScript(listLua + `
 local key, lo, hi, desc = KEYS[1], ARGV[1], ARGV[2], ARGV[3] == '1'
-local total = redis.call('ZCOUNT', key, lo, hi)
+local nr = redis.call('ZCOUNT', key, lo, hi)
+local nn, rest = 0, nil
+if KEYS[2] then nn = redis.call('ZCARD', KEYS[2]) - redis.call('ZCARD', key) end
+local function restList()
+  if not rest then
+    rest = redis.call('ZDIFF', 2, KEYS[2], key)
+    table.sort(rest, less)
+  end
+  return rest
+end
+local total = nr + nn
 local start = tonumber(ARGV[4])
 if ARGV[6] == 's' then
   local s, ref = ARGV[7], ARGV[8]
@@ -245,15 +299,29 @@ if ARGV[6] == 's' then
     start = redis.call('ZCOUNT', key, lo, '(' .. s)
   end
   if start < 0 then start = 0 end
+elseif ARGV[6] == 'n' then
+  local rs = restList()
+  start = nr + prefix(#rs, function(i) return not less(ARGV[8], rs[i]) end)
 end
-local page
-if desc then
-  page = redis.call('ZRANGE', key, hi, lo, 'BYSCORE', 'REV', 'LIMIT', start, ARGV[5], 'WITHSCORES')
-else
-  page = redis.call('ZRANGE', key, lo, hi, 'BYSCORE', 'LIMIT', start, ARGV[5], 'WITHSCORES')
-end
+local count = tonumber(ARGV[5])
 local out = {total, start}
-for i = 1, #page do out[#out + 1] = page[i] end
+if start < nr then
+  local page
+  if desc then
+    page = redis.call('ZRANGE', key, hi, lo, 'BYSCORE', 'REV', 'LIMIT', start, count, 'WITHSCORES')
+  else
+    page = redis.call('ZRANGE', key, lo, hi, 'BYSCORE', 'LIMIT', start, count, 'WITHSCORES')
+  end
+  for i = 1, #page do out[#out + 1] = page[i] end
+end
+local from, left = math.max(start - nr, 0), count - (#out - 2) / 2
+if nn > 0 and left > 0 then
+  local rs = restList()
+  for i = from + 1, math.min(from + left, #rs) do
+    out[#out + 1] = rs[i]
+    out[#out + 1] = ''
+  end
+end
 return out
 `)
 
@@ -264,28 +332,11 @@ return out
 // ARGV: desc, offset, count, cursor mode, score, ref, overdue max (empty for no
 // Overdue filter), whether the sort set is the due set.
 // Returns total, start, then ref and score (empty for none) per case.
-var listScanScript = redis.NewScript(`
+var listScanScript = redis.NewScript(listLua + `
 local desc, offset, count = ARGV[1] == '1', tonumber(ARGV[2]), tonumber(ARGV[3])
 local cmode, cscore, cref = ARGV[4], tonumber(ARGV[5]), ARGV[6]
 local overdue, sortDue = tonumber(ARGV[7]), ARGV[8] == '1'
 
--- Byte order, as Redis orders members; Lua's own < follows the locale.
-local function less(x, y)
-  for i = 1, math.min(#x, #y) do
-    local a, b = string.byte(x, i), string.byte(y, i)
-    if a ~= b then return a < b end
-  end
-  return #x < #y
-end
--- How many leading items of 1..n satisfy ok, ok being true then false.
-local function prefix(n, ok)
-  local lo, hi = 0, n
-  while lo < hi do
-    local mid = math.floor((lo + hi + 1) / 2)
-    if ok(mid) then lo = mid else hi = mid - 1 end
-  end
-  return lo
-end
 -- The members in every filter set and in first, scored by first, flat
 -- {member, score, ...} ascending; weight 0 everywhere scores them 0, so by member.
 local function inter(first, weight)

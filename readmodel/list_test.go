@@ -110,6 +110,11 @@ func TestListFiltersAndSorts(t *testing.T) {
 		{Overdue: true, Now: listNow, Department: "streetcare", Sort: SortUpdated, Desc: true},
 		{Overdue: true, Now: listNow, Status: cases.StatusForTriage},
 		{Overdue: true, Now: listNow, Department: "streetcare", Sort: SortDue},
+		{Overdue: true, Now: listNow, Department: "streetcare", Sort: SortDue, Desc: true},
+		{Department: "highways", Sort: SortDue},
+		{Department: "streetcare", Sort: SortDue, Desc: true},
+		{Department: "waste", Sort: SortDue},
+		{Department: "highways", Family: "open", Sort: SortDue, Desc: true},
 		{Status: cases.StatusFixed, Department: "streetcare", ServiceCode: "bins"},
 		{Department: "waste"},
 	}
@@ -138,6 +143,13 @@ func TestListFiltersAndSorts(t *testing.T) {
 		{ListQuery{Overdue: true, Now: listNow, Status: cases.StatusForTriage}, []string{"CB-000011"}},
 		{ListQuery{Overdue: true, Now: listNow, Department: "streetcare", Sort: SortDue}, []string{"CB-000007", "CB-000011", "CB-000001", "CB-000013"}},
 		{ListQuery{Department: "highways", Status: cases.StatusOpen, Desc: true}, []string{"CB-000012", "CB-000006", "CB-000000"}},
+		// Streetcare by due: 07 (01:00), 11 (05:00), 01 and 13 (07:00), 05
+		// (08:00); then 03 and 09, which have no due time, by ref whichever the
+		// direction.
+		{ListQuery{Department: "streetcare", Sort: SortDue}, []string{"CB-000007", "CB-000011", "CB-000001", "CB-000013", "CB-000005", "CB-000003", "CB-000009"}},
+		{ListQuery{Department: "streetcare", Sort: SortDue, Desc: true}, []string{"CB-000005", "CB-000013", "CB-000001", "CB-000011", "CB-000007", "CB-000003", "CB-000009"}},
+		// Highways has no open case with a due time: all by ref.
+		{ListQuery{Department: "highways", Sort: SortDue, Desc: true}, []string{"CB-000000", "CB-000002", "CB-000004", "CB-000006", "CB-000008", "CB-000010", "CB-000012"}},
 		// Closed cases have no due time to sort by: by ref.
 		{ListQuery{Family: "closed", Sort: SortDue, Desc: true}, []string{"CB-000002", "CB-000004", "CB-000008", "CB-000010"}},
 	} {
@@ -156,6 +168,9 @@ func TestListPaging(t *testing.T) {
 		{Sort: SortDue}, // scan, with cases that have no due time
 		{Department: "highways", Sort: SortUpdated}, // scan
 		{Overdue: true, Now: listNow, Sort: SortDue, Desc: true},
+		{Department: "streetcare", Sort: SortDue},                              // department due index, then the rest
+		{Department: "highways", Sort: SortDue, Desc: true},                    // mostly the rest
+		{Department: "streetcare", Overdue: true, Now: listNow, Sort: SortDue}, // department due index
 	} {
 		want := expectList(all, q)
 		for _, byCursor := range []bool{true, false} {
@@ -216,6 +231,8 @@ func TestListCursorSurvivesChanges(t *testing.T) {
 		{ListQuery{Desc: true, Family: "open", Sort: SortUpdated}, addNewest},  // scan
 		{ListQuery{Sort: SortUpdated}, moveCursorCase},                         // one sorted set
 		{ListQuery{Sort: SortUpdated, Department: "highways"}, moveCursorCase}, // scan
+		{ListQuery{Sort: SortDue, Department: "highways"}, addNewest},          // department due index and the rest
+		{ListQuery{Sort: SortDue, Department: "streetcare", Desc: true}, addNewest},
 	} {
 		s, all := listFixture(t)
 		q := tc.q
@@ -262,6 +279,60 @@ func TestListRejectsBadQueries(t *testing.T) {
 		enc := base64.RawURLEncoding.EncodeToString([]byte(bad))
 		if _, err := s.List(ctx, ListQuery{Cursor: enc}); err == nil {
 			t.Errorf("List(cursor %q) succeeded", bad)
+		}
+	}
+}
+
+// A department's queue by due time comes from its own due index, then its
+// cases without a due time by ref: here received in the opposite order, so
+// an order by received would show.
+func TestListDepartmentByDue(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newStore(t)
+	var all []*cases.Case
+	for i, ref := range []string{"CB-0000D5", "CB-0000D4", "CB-0000D3", "CB-0000D2", "CB-0000D1"} {
+		all = append(all, newCase(ref, "pothole", "parks", t0.Add(time.Duration(i)*time.Minute)))
+	}
+	all[1].DueAt = t0.Add(2 * time.Hour) // D4
+	all[3].DueAt = t0.Add(time.Hour)     // D2
+	all[4].DueAt = t0.Add(3 * time.Hour) // D1, then fixed: no longer due
+	move(all[4], cases.StatusFixed, t0.Add(time.Hour))
+	other := newCase("CB-0000E1", "pothole", "highways", t0) // another department's
+	other.DueAt = t0
+	project(t, s, append(all, other)...)
+
+	for _, tc := range []struct {
+		q    ListQuery
+		want []string
+	}{
+		{ListQuery{Department: "parks", Sort: SortDue}, []string{"CB-0000D2", "CB-0000D4", "CB-0000D1", "CB-0000D3", "CB-0000D5"}},
+		{ListQuery{Department: "parks", Sort: SortDue, Desc: true}, []string{"CB-0000D4", "CB-0000D2", "CB-0000D1", "CB-0000D3", "CB-0000D5"}},
+		{ListQuery{Department: "parks", Sort: SortDue, Overdue: true, Now: t0.Add(90 * time.Minute)}, []string{"CB-0000D2"}},
+	} {
+		if want := expectList(append(all, other), tc.q); !slices.Equal(want, tc.want) {
+			t.Fatalf("expectList(%+v) = %v, the hand-worked %v", tc.q, want, tc.want)
+		}
+		// Whole, then a case at a time by cursor (resuming inside the rest too).
+		for _, limit := range []int{10, 1} {
+			q := tc.q
+			q.Limit = limit
+			var got []string
+			for range 10 {
+				page, err := s.List(ctx, q)
+				if err != nil {
+					t.Fatalf("List(%+v): %v", q, err)
+				}
+				if page.Total != int64(len(tc.want)) {
+					t.Errorf("List(%+v).Total = %d, want %d", q, page.Total, len(tc.want))
+				}
+				got = append(got, refsOf(page.Cases)...)
+				if q.Cursor = page.Next; q.Cursor == "" {
+					break
+				}
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("List(%+v) = %v, want %v", q, got, tc.want)
+			}
 		}
 	}
 }

@@ -29,9 +29,13 @@ type Event struct {
 // the old index entries to remove are named by what is stored.
 //
 // KEYS: case hash, feed, feed docs, then the index keys the case belongs in:
-// n sorted sets and, if there is one more key, its geo set.
-// ARGV: ref, version, doc, channel, event, n, n scores, long, lat, then a
-// (member, score, doc) triple per public update.
+// n sorted sets, m registry sets and, if there is one more key, its geo set.
+// ARGV: ref, version, doc, channel, event, n, m, n scores, m registry members,
+// long, lat, then a (member, score, doc) triple per public update.
+//
+// Registries (the departments and groups the SLA sets exist for) only grow,
+// so they stay out of the case's list of index keys that a newer version
+// removes it from.
 //
 // Go validates everything first: a Lua error part-way would leave the writes
 // made before it.
@@ -40,9 +44,11 @@ local ref = ARGV[1]
 local stored = redis.call('HGET', KEYS[1], 'v')
 if stored and tonumber(stored) >= tonumber(ARGV[2]) then return 0 end
 
-local n = tonumber(ARGV[6])
+local n, m = tonumber(ARGV[6]), tonumber(ARGV[7])
+local geo = KEYS[4 + n + m]
 local now = {}
-for i = 4, #KEYS do now[#now + 1] = KEYS[i] end
+for i = 4, 3 + n do now[#now + 1] = KEYS[i] end
+if geo then now[#now + 1] = geo end
 local keep = {}
 for _, k in ipairs(now) do keep[k] = true end
 local was = redis.call('HGET', KEYS[1], 'idx')
@@ -51,9 +57,10 @@ if was then
     if not keep[k] then redis.call('ZREM', k, ref) end
   end
 end
-for i = 1, n do redis.call('ZADD', KEYS[3 + i], ARGV[6 + i], ref) end
-local a = 7 + n
-if #KEYS > 3 + n then redis.call('GEOADD', KEYS[#KEYS], ARGV[a], ARGV[a + 1], ref) end
+for i = 1, n do redis.call('ZADD', KEYS[3 + i], ARGV[7 + i], ref) end
+for i = 1, m do redis.call('SADD', KEYS[3 + n + i], ARGV[7 + n + i]) end
+local a = 8 + n + m
+if geo then redis.call('GEOADD', geo, ARGV[a], ARGV[a + 1], ref) end
 
 -- NX: an update keeps the place it was first given, however often it is re-projected.
 for u = a + 2, #ARGV, 3 do
@@ -96,6 +103,12 @@ func (s *Store) Project(ctx context.Context, c *cases.Case) (applied bool, err e
 		keys = append(keys, key)
 		scores = append(scores, score(t))
 	}
+	var registries []string
+	var registered []any
+	register := func(key, member string) {
+		registries = append(registries, key)
+		registered = append(registered, member)
+	}
 	family, open := c.Status.Open311(), !c.Status.Closed()
 	code := c.Service.Code
 	index(s.receivedKey(), c.ReceivedAt)
@@ -111,11 +124,17 @@ func (s *Store) Project(ctx context.Context, c *cases.Case) (applied bool, err e
 	}
 	if open && !c.DueAt.IsZero() {
 		index(s.dueKey(), c.DueAt)
+		if c.Department != "" {
+			index(s.departmentDueKey(c.Department), c.DueAt)
+		}
 	}
+	s.indexSLA(c, index, register)
+	keys = append(keys, registries...)
 
-	args := make([]any, 0, 8+len(scores)+3*len(c.Timeline))
-	args = append(args, c.Ref, c.Version, doc, s.events, event, len(scores))
+	args := make([]any, 0, 9+len(scores)+len(registered)+3*len(c.Timeline))
+	args = append(args, c.Ref, c.Version, doc, s.events, event, len(scores), len(registered))
 	args = append(args, scores...)
+	args = append(args, registered...)
 	lat, long, ok := point(c.Report().Location)
 	if open && code != "" && ok {
 		keys = append(keys, s.geoKey(code))

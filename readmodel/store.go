@@ -14,6 +14,14 @@
 //	P idx:svcfam:<family>:<code>  zset ref → received µs (Open311 service_code + status in one range read)
 //	P idx:dept:<department>       zset ref → received µs
 //	P idx:due                     zset ref → due µs, open cases that have a due time
+//	P idx:deptdue:<department>    zset ref → due µs, the same, of one department
+//	P sla:clock:<department>      zset ref → due µs, open cases with a due time whose clocks run
+//	P sla:soon:<department>       zset ref → µs of the earlier of DueSoonAt and DueAt, the same cases
+//	P sla:paused:<department>     zset ref → received µs, open cases whose clocks are paused
+//	P sla:depts                   set of departments that have had an open case (never shrinks)
+//	P sla:resolved:<outcome>:<g>  zset ref → closed µs, resolved cases of group g, by Promise.Outcome
+//	                              (met, missed, or none); g = query-escaped department ":" service code
+//	P sla:groups                  set of the groups g that have had a resolved case (never shrinks)
 //	P geo:open:<code>             geo set of open cases with a point
 //	P feed                        zset update member → update µs, every public update
 //	P feed:doc                    hash update member → update JSON
@@ -22,7 +30,8 @@
 // Scores are Unix microseconds, exact in a float64; queries re-check exact
 // times in Go where a bound falls inside a microsecond. Read-model keys live
 // under their own "rm:" namespace so Reset cannot touch the rule sets, which
-// share the prefix but are not derived data.
+// share the prefix but are not derived data. A read model written before an
+// index was added lacks it until `casebridge reindex` runs.
 //
 // The Lua scripts build key names from stored data, so the store expects one
 // Redis (standalone or behind Sentinel), not a Cluster.
@@ -73,11 +82,12 @@ func (s *Store) serviceKey(code string) string { return s.ns + "idx:service:" + 
 func (s *Store) serviceFamilyKey(family, code string) string {
 	return s.ns + "idx:svcfam:" + family + ":" + code
 }
-func (s *Store) departmentKey(dept string) string { return s.ns + "idx:dept:" + dept }
-func (s *Store) dueKey() string                   { return s.ns + "idx:due" }
-func (s *Store) geoKey(code string) string        { return s.ns + "geo:open:" + code }
-func (s *Store) feedKey() string                  { return s.ns + "feed" }
-func (s *Store) feedDocKey() string               { return s.ns + "feed:doc" }
+func (s *Store) departmentKey(dept string) string    { return s.ns + "idx:dept:" + dept }
+func (s *Store) dueKey() string                      { return s.ns + "idx:due" }
+func (s *Store) departmentDueKey(dept string) string { return s.ns + "idx:deptdue:" + dept }
+func (s *Store) geoKey(code string) string           { return s.ns + "geo:open:" + code }
+func (s *Store) feedKey() string                     { return s.ns + "feed" }
+func (s *Store) feedDocKey() string                  { return s.ns + "feed:doc" }
 
 // Ping checks that Redis answers, for /readyz.
 func (s *Store) Ping(ctx context.Context) error {
