@@ -43,6 +43,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	dataDir := fs.String("data-dir", "./data", "dev's data directory (for the Open311 key)")
 	levels := fs.String("c", "1,8,32", "concurrency levels")
 	dur := fs.Duration("d", 15*time.Second, "how long each measurement runs")
+	settle := fs.Duration("settle", 15*time.Second, "pause before each measurement, so work left by the last one (routing and projecting the cases it opened) does not count against the next")
 	openCases := fs.Int("open-cases", 0, "then open this many cases and report the dev process's memory")
 	pid := fs.Int("pid", 0, "pid of the dev process, for memory figures")
 	if err := fs.Parse(args); err != nil {
@@ -76,18 +77,20 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		}
 		var seq atomic.Int64
 		httpc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: n}, Timeout: 30 * time.Second}
+		time.Sleep(*settle)
 		r := measure(ctx, n, *dur, func(ctx context.Context) error {
-			id := fmt.Sprintf("%d%d", run%1e9, seq.Add(1))
-			return postReport(ctx, httpc, *base, key, id)
-		})
-		r.print(out, "open311 POST → case", n)
-		r = measure(ctx, n, *dur, func(ctx context.Context) error {
 			_, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 				ID: fmt.Sprintf("cbload-%d-%d", run, seq.Add(1)), TaskQueue: emptyQueue,
 			}, "Empty")
 			return err
 		})
 		r.print(out, "bare StartWorkflow", n)
+		time.Sleep(*settle)
+		r = measure(ctx, n, *dur, func(ctx context.Context) error {
+			id := fmt.Sprintf("%d%d", run%1e9, seq.Add(1))
+			return postReport(ctx, httpc, *base, key, id)
+		})
+		r.print(out, "open311 POST → case", n)
 	}
 	if *openCases > 0 {
 		return openMany(ctx, out, *base, key, *openCases, *pid, run)
