@@ -16,6 +16,7 @@ import (
 	"github.com/casebridge/casebridge/cases"
 	"github.com/casebridge/casebridge/config"
 	"github.com/casebridge/casebridge/readmodel"
+	"github.com/casebridge/casebridge/rules"
 )
 
 // Cases starts, reads and changes case workflows (caseflow.Client in production).
@@ -37,6 +38,8 @@ type ReadModel interface {
 	Requests(ctx context.Context, q readmodel.RequestQuery) ([]*cases.Case, error)
 	Updates(ctx context.Context, start, end time.Time, limit int) ([]cases.Update, error)
 	List(ctx context.Context, q readmodel.ListQuery) (readmodel.ListPage, error)
+	Standing(ctx context.Context, now time.Time) ([]readmodel.DepartmentStanding, error)
+	Compliance(ctx context.Context, from, to time.Time) (readmodel.Compliance, error)
 }
 
 // Metrics records what the API does (metrics.Metrics).
@@ -60,6 +63,12 @@ type Deps struct {
 	Ready     []Check
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Rules keeps the rule sets staff edit (rules.Store); nil leaves out the
+	// /rulesets routes.
+	Rules RuleSets
+	// FactSources are what routing reads besides a case's report (calendar,
+	// areas, open cases nearby), for simulating and backtesting on past cases.
+	FactSources rules.FactSources
 }
 
 // Server is the HTTP server's handler set.

@@ -123,6 +123,8 @@ func (s *Server) staffRoutes(g *gin.RouterGroup) {
 	g.POST("/cases/:ref/transitions", caseworkers, s.transition)
 	g.POST("/cases/:ref/comments", caseworkers, s.comment)
 	s.changeRoutes(g, caseworkers, require(config.RoleSupervisor))
+	s.slaRoutes(g)
+	s.rulesRoutes(g, require(config.RoleRulesAdmin))
 }
 
 // ref reads the case reference from the path as a person might type it.

@@ -476,3 +476,42 @@ func (c *Config) APIKeyName(key string) (string, bool) {
 	}
 	return "", false
 }
+
+// Names is what routing rules may name, from this configuration: departments
+// and their teams, partners, SLA policies, services and the question codes of
+// every service. It has the shape of rules.Catalogue, so a conversion
+// (rules.Catalogue(cfg.Names())) turns one into the other; Areas is left for
+// the caller, who loads the areas file.
+type Names struct {
+	Departments []string
+	Teams       map[string][]string
+	Partners    []string
+	SLAPolicies []string
+	Services    []string
+	Areas       []string
+	Attributes  []string
+}
+
+// Names lists what routing rules may name.
+func (c *Config) Names() Names {
+	n := Names{Teams: map[string][]string{}}
+	for _, d := range c.Departments {
+		n.Departments = append(n.Departments, d.Code)
+		n.Teams[d.Code] = d.Teams
+	}
+	for _, p := range c.Partners {
+		n.Partners = append(n.Partners, p.Code)
+	}
+	for _, p := range c.SLA.Policies {
+		n.SLAPolicies = append(n.SLAPolicies, p.Name)
+	}
+	for _, svc := range c.Services {
+		n.Services = append(n.Services, svc.Code)
+		for _, q := range svc.Attributes {
+			if !slices.Contains(n.Attributes, q.Code) {
+				n.Attributes = append(n.Attributes, q.Code)
+			}
+		}
+	}
+	return n
+}

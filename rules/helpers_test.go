@@ -13,28 +13,8 @@ import (
 // demoCatalogue is the demo council's catalogue, as cmd/casebridge builds it
 // from the configuration and the areas file.
 func demoCatalogue() Catalogue {
-	cfg := config.Demo()
-	cat := Catalogue{Teams: map[string][]string{}, Areas: areas.Demo().Names()}
-	for _, p := range cfg.SLA.Policies {
-		cat.SLAPolicies = append(cat.SLAPolicies, p.Name)
-	}
-	for _, d := range cfg.Departments {
-		cat.Departments = append(cat.Departments, d.Code)
-		cat.Teams[d.Code] = d.Teams
-	}
-	for _, p := range cfg.Partners {
-		cat.Partners = append(cat.Partners, p.Code)
-	}
-	seen := map[string]bool{}
-	for _, s := range cfg.Services {
-		cat.Services = append(cat.Services, s.Code)
-		for _, a := range s.Attributes {
-			if !seen[a.Code] {
-				seen[a.Code] = true
-				cat.Attributes = append(cat.Attributes, a.Code)
-			}
-		}
-	}
+	cat := Catalogue(config.Demo().Names())
+	cat.Areas = areas.Demo().Names()
 	return cat
 }
 

@@ -63,8 +63,8 @@ func connect(ctx context.Context, log *slog.Logger, cfg *config.Config, temporal
 			return nil, fmt.Errorf("areas: %w", err)
 		}
 	}
-	e.store = readmodel.New(e.redis, "cb:")
-	e.rules = rules.NewStore(e.redis, "cb:", catalogue(cfg, e.areas), time.Now)
+	e.store = readmodel.New(e.redis, redisPrefix)
+	e.rules = rules.NewStore(e.redis, redisPrefix, catalogue(cfg, e.areas), time.Now)
 	e.routing = rules.NewWatcher(e.rules, rules.Routing, log.With("component", "rules"))
 	go e.routing.Run(ctx, 30*time.Second)
 	e.metrics.CasesByStatus(func(ctx context.Context) (map[string]int64, error) {
@@ -138,34 +138,25 @@ func (e *engine) close() {
 	e.redis.Close()
 }
 
-// catalogue is what rules may name, from the configuration: departments and
-// their teams, partners, SLA policies, services, question codes and areas.
+// redisPrefix starts every key casebridge writes to Redis.
+const redisPrefix = "cb:"
+
+// catalogue is what rules may name: the configuration's names and the areas.
 func catalogue(cfg *config.Config, a *areas.Set) rules.Catalogue {
-	cat := rules.Catalogue{Teams: map[string][]string{}}
-	for _, d := range cfg.Departments {
-		cat.Departments = append(cat.Departments, d.Code)
-		cat.Teams[d.Code] = d.Teams
-	}
-	for _, p := range cfg.Partners {
-		cat.Partners = append(cat.Partners, p.Code)
-	}
-	for _, p := range cfg.SLA.Policies {
-		cat.SLAPolicies = append(cat.SLAPolicies, p.Name)
-	}
-	seen := map[string]bool{}
-	for _, svc := range cfg.Services {
-		cat.Services = append(cat.Services, svc.Code)
-		for _, q := range svc.Attributes {
-			if !seen[q.Code] {
-				seen[q.Code] = true
-				cat.Attributes = append(cat.Attributes, q.Code)
-			}
-		}
-	}
+	cat := rules.Catalogue(cfg.Names())
 	if a != nil {
 		cat.Areas = a.Names()
 	}
 	return cat
+}
+
+// factSources are what routing rules read besides the report itself.
+func (e *engine) factSources() rules.FactSources {
+	src := rules.FactSources{Calendar: e.calendar, Nearby: e.store}
+	if e.areas != nil {
+		src.Areas = e.areas
+	}
+	return src
 }
 
 // defaultRoute is where a case goes when nothing else says.
@@ -186,13 +177,9 @@ func (e *engine) settings() workflows.Settings {
 }
 
 func (e *engine) worker() sdkworker.Worker {
-	sources := rules.FactSources{Calendar: e.calendar, Nearby: e.store}
-	if e.areas != nil {
-		sources.Areas = e.areas
-	}
 	acts := &activities.Activities{
 		Router: activities.Fallback{
-			Router:  rules.Router{Rules: e.routing, Sources: sources},
+			Router:  rules.Router{Rules: e.routing, Sources: e.factSources()},
 			Default: e.defaultRoute(),
 			NoRules: func(err error) bool { return errors.Is(err, rules.ErrNoActive) },
 		},
@@ -217,6 +204,9 @@ func (e *engine) api() http.Handler {
 			}},
 			{Name: "redis", Check: e.store.Ping},
 		},
+		Rules: e.rules,
+		// Areas may be a nil *areas.Set, which finds no area.
+		FactSources: e.factSources(),
 	})
 }
 

@@ -50,6 +50,8 @@ Usage:
                       start a production configuration from
   casebridge probe URL
                       exit 0 if URL answers 2xx (container health checks)
+  casebridge rules    validate and test routing rules kept in files (for CI),
+                      export and import them ('casebridge rules help')
   casebridge help     show this help; 'casebridge <command> --help' shows a
                       command's flags
 
@@ -88,6 +90,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runDemoConfig(ctx, rest, getenv, stdout, stderr)
 	case "probe":
 		return runProbe(ctx, rest, getenv, stdout, stderr)
+	case "rules":
+		return runRules(ctx, rest, getenv, stdout, stderr)
 	case "help", "-h", "--help", "-help":
 		fmt.Fprint(stdout, usage)
 		return nil
