@@ -5,13 +5,13 @@ package activities
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/casebridge/casebridge/cases"
+	"github.com/casebridge/casebridge/notify"
 	"github.com/casebridge/casebridge/sla"
 	"github.com/casebridge/casebridge/workflows"
 )
@@ -52,9 +52,10 @@ type Counter interface {
 	RoutingDecision(ruleSet, outcome string)
 }
 
-// Notifier delivers an escalation notice once, whatever retries happen.
+// Notifier delivers an escalation notice once per key, whatever retries happen
+// (notify.Dispatcher).
 type Notifier interface {
-	Deliver(ctx context.Context, n workflows.Notice) error
+	Deliver(ctx context.Context, n notify.Notice) (notify.Entry, error)
 }
 
 // Activities holds what the activities need; the worker registers its methods.
@@ -62,6 +63,8 @@ type Activities struct {
 	Router    Router
 	Projector Projector
 	Notifier  Notifier
+	// CaseLink is where staff open a case, for notices.
+	CaseLink func(ref string) string
 	// Policies are the SLA policies as configured now; a routed case takes a
 	// copy of the one its decision names (or DefaultPolicy).
 	Policies      sla.Policies
@@ -116,9 +119,15 @@ func (a *Activities) RouteCase(ctx context.Context, req workflows.RouteRequest) 
 // has already sent, so retries and replays deliver it once. A notice no retry
 // can deliver (an unknown recipient, a webhook answering 4xx) fails for good.
 func (a *Activities) NotifyRecipient(ctx context.Context, n workflows.Notice) error {
-	if err := a.Notifier.Deliver(ctx, n); err != nil {
-		var perm interface{ Permanent() bool }
-		if errors.As(err, &perm) && perm.Permanent() {
+	notice := notify.Notice{
+		Key: n.Key, Ref: n.Ref, Recipient: sla.Recipient(n.Recipient), Department: n.Department, Team: n.Team, Assignee: n.Assignee,
+		Level: n.Level, Category: n.Service, Status: n.Status, Priority: n.Priority, DueAt: n.DueAt, At: n.At,
+	}
+	if a.CaseLink != nil {
+		notice.Link = a.CaseLink(n.Ref)
+	}
+	if _, err := a.Notifier.Deliver(ctx, notice); err != nil {
+		if notify.IsPermanent(err) {
 			return temporal.NewNonRetryableApplicationError(err.Error(), workflows.ErrTypeNotifyPermanent, err)
 		}
 		return fmt.Errorf("notify %s of %s: %w", n.Recipient, n.Key, err)

@@ -60,6 +60,7 @@ type Deps struct {
 	Cases     Cases
 	ReadModel ReadModel
 	Metrics   Metrics // required
+	Outbox    Outbox
 	Ready     []Check
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time

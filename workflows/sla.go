@@ -238,7 +238,9 @@ func (r *run) notify(ctx workflow.Context, n Notice) {
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		defer func() { r.notices-- }()
 		actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-			StartToCloseTimeout:    time.Minute,
+			// SMTP alone may take 30 s, and a crashed attempt holds the
+			// notice's lease for a minute.
+			StartToCloseTimeout:    2 * time.Minute,
 			ScheduleToCloseTimeout: 24 * time.Hour,
 			RetryPolicy: &temporal.RetryPolicy{InitialInterval: 5 * time.Second, MaximumInterval: 10 * time.Minute,
 				NonRetryableErrorTypes: []string{ErrTypeNotifyPermanent}},

@@ -63,7 +63,7 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 	}
 	defer ts.Stop()
 
-	e, err := connect(ctx, log, cfg, ts.FrontendAddr(), ts.Namespace(), s.redisURL)
+	e, err := connect(ctx, log, cfg, getenv, ts.FrontendAddr(), ts.Namespace(), s.redisURL)
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -25,6 +26,7 @@ import (
 	"github.com/casebridge/casebridge/cases"
 	"github.com/casebridge/casebridge/config"
 	"github.com/casebridge/casebridge/metrics"
+	"github.com/casebridge/casebridge/notify"
 	"github.com/casebridge/casebridge/readmodel"
 	"github.com/casebridge/casebridge/rules"
 	"github.com/casebridge/casebridge/worker"
@@ -36,6 +38,7 @@ import (
 type engine struct {
 	cfg      *config.Config
 	log      *slog.Logger
+	getenv   func(string) string // secrets named by the configuration
 	temporal client.Client
 	redis    *redis.Client
 	store    *readmodel.Store
@@ -46,15 +49,16 @@ type engine struct {
 	// routing keeps the active routing rules compiled; its goroutine runs
 	// until the command's context ends.
 	routing *rules.Watcher
+	outbox  *notify.Store
 }
 
 // connect dials Temporal and Redis and builds the shared pieces.
-func connect(ctx context.Context, log *slog.Logger, cfg *config.Config, temporalAddr, namespace, redisURL string) (*engine, error) {
+func connect(ctx context.Context, log *slog.Logger, cfg *config.Config, getenv func(string) string, temporalAddr, namespace, redisURL string) (*engine, error) {
 	opt, err := redis.ParseURL(redisURL)
 	if err != nil {
 		return nil, fmt.Errorf("REDIS_URL: %w", err)
 	}
-	e := &engine{cfg: cfg, log: log, redis: redis.NewClient(opt), metrics: metrics.New()}
+	e := &engine{cfg: cfg, log: log, getenv: getenv, redis: redis.NewClient(opt), metrics: metrics.New()}
 	if e.calendar, err = calendar.New(cfg.Calendar); err != nil {
 		return nil, fmt.Errorf("calendar: %w", err)
 	}
@@ -66,6 +70,7 @@ func connect(ctx context.Context, log *slog.Logger, cfg *config.Config, temporal
 	e.store = readmodel.New(e.redis, redisPrefix)
 	e.rules = rules.NewStore(e.redis, redisPrefix, catalogue(cfg, e.areas), time.Now)
 	e.routing = rules.NewWatcher(e.rules, rules.Routing, log.With("component", "rules"))
+	e.outbox = notify.NewStore(e.redis, redisPrefix)
 	go e.routing.Run(ctx, 30*time.Second)
 	e.metrics.CasesByStatus(func(ctx context.Context) (map[string]int64, error) {
 		byStatus, err := e.store.CountByStatus(ctx)
@@ -159,6 +164,11 @@ func (e *engine) factSources() rules.FactSources {
 	return src
 }
 
+// caseLink is where staff open a case.
+func (e *engine) caseLink(ref string) string {
+	return strings.TrimSuffix(e.cfg.Council.PublicURL, "/") + "/api/v1/cases/" + ref
+}
+
 // defaultRoute is where a case goes when nothing else says.
 func (e *engine) defaultRoute() cases.Decision {
 	d := e.cfg.Routing.Default
@@ -184,6 +194,8 @@ func (e *engine) worker() sdkworker.Worker {
 			NoRules: func(err error) bool { return errors.Is(err, rules.ErrNoActive) },
 		},
 		Projector:     e.store,
+		Notifier:      notify.NewDispatcher(e.cfg, e.outbox, e.getenv, e.log.With("component", "notify")),
+		CaseLink:      e.caseLink,
 		Policies:      e.cfg.SLA.Policies,
 		DefaultPolicy: e.cfg.SLA.DefaultPolicy,
 		Metrics:       e.metrics,
@@ -197,6 +209,7 @@ func (e *engine) api() http.Handler {
 		Cases:     caseflow.New(e.temporal, workflows.TaskQueue, e.cfg.Council.RefPrefix, e.settings()),
 		ReadModel: e.store,
 		Metrics:   e.metrics,
+		Outbox:    e.outbox,
 		Ready: []api.Check{
 			{Name: "temporal", Check: func(ctx context.Context) error {
 				_, err := e.temporal.CheckHealth(ctx, &client.CheckHealthRequest{})

@@ -20,7 +20,7 @@ func runReindex(ctx context.Context, args []string, getenv func(string) string, 
 	if err != nil {
 		return helpIsFine(err)
 	}
-	e, err := connect(ctx, log, cfg, s.temporal, s.namespace, s.redisURL)
+	e, err := connect(ctx, log, cfg, getenv, s.temporal, s.namespace, s.redisURL)
 	if err != nil {
 		return err
 	}

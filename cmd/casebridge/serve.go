@@ -39,7 +39,7 @@ func runAPI(ctx context.Context, args []string, getenv func(string) string, stdo
 	if err != nil {
 		return helpIsFine(err)
 	}
-	e, err := connect(ctx, log, cfg, s.temporal, s.namespace, s.redisURL)
+	e, err := connect(ctx, log, cfg, getenv, s.temporal, s.namespace, s.redisURL)
 	if err != nil {
 		return err
 	}
@@ -59,7 +59,7 @@ func runWorker(ctx context.Context, args []string, getenv func(string) string, s
 	if err != nil {
 		return helpIsFine(err)
 	}
-	e, err := connect(ctx, log, cfg, s.temporal, s.namespace, s.redisURL)
+	e, err := connect(ctx, log, cfg, getenv, s.temporal, s.namespace, s.redisURL)
 	if err != nil {
 		return err
 	}
