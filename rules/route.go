@@ -27,9 +27,11 @@ const (
 
 // Route decides who owns a case: the first rule, by priority, whose condition
 // is true for the facts, or the default route when none is. It never fails and
-// never panics: a rule that fails at run time is skipped, its error recorded
-// in Tried, and if no later rule matches the default route is taken with the
-// errors in Decision.Error.
+// never panics. A rule that fails at run time stops the decision: the default
+// (triage) route is taken with the error in Decision.Error and in Tried,
+// because the failed rule might have been the one meant to match, and a later
+// rule's answer could send the case somewhere wrong; a person in triage sees
+// it instead.
 //
 // Rules keyed on service codes (see serviceCodes) are only tried for their
 // services, so a decision's cost does not grow with rules for other services;
@@ -61,7 +63,7 @@ func (c *Compiled) Route(f Facts) cases.Decision {
 			msg := runtimeMessage(err)
 			tried = append(tried, cases.Miss{RuleID: r.ID, Reason: ReasonError + msg})
 			failed = append(failed, fmt.Sprintf("rule %s failed: %s", r.ID, msg))
-			continue
+			break
 		}
 		if ok {
 			matched = int(j)
@@ -167,13 +169,15 @@ func (c *Compiled) explain(d cases.Decision, matched string, skipped int, failed
 			lines = append(lines, count(n, "earlier rule", "earlier rules")+" tried first did not match.")
 		}
 	} else {
-		lines = append(lines, "No rule matched ("+strconv.Itoa(n)+" tried), so the default route was taken.")
+		if len(failed) == 0 {
+			lines = append(lines, "No rule matched ("+strconv.Itoa(n)+" tried), so the default route was taken.")
+		}
 	}
 	if skipped > 0 {
 		lines = append(lines, count(skipped, "rule", "rules")+" for other services "+plural(skipped, "was", "were")+" not tried.")
 	}
 	for _, f := range failed {
-		lines = append(lines, strings.ToUpper(f[:1])+f[1:]+"; it was skipped.")
+		lines = append(lines, strings.ToUpper(f[:1])+f[1:]+"; rather than guess, the case takes the default route.")
 	}
 	return append(lines, "Routed to "+RouteLabel(d)+".")
 }

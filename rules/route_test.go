@@ -242,36 +242,39 @@ func TestRouteExplains(t *testing.T) {
 	}
 }
 
-func TestRuntimeErrorSkipsTheRule(t *testing.T) {
-	s := &Set{Name: "broken", Default: Route{Department: "triage", Team: "contact-centre"}, Rules: []Rule{
-		{ID: "index", When: `areas[3] == "x"`, Then: Route{Department: "highways"}},
-		{ID: "memory", When: `len(map(1..900, len(1..900))) > 0`, Then: Route{Department: "highways"}},
-		{ID: "divide", When: `hour % (minute - minute) == 0`, Then: Route{Department: "highways"}},
-		{ID: "later", When: `service_code == "OK"`, Then: Route{Department: "waste"}},
-	}}
-	c, err := Compile(s, testCatalogue())
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := c.Route(Facts{ServiceCode: "X"})
-	if d.RuleID != DefaultRuleID || d.Department != "triage" {
-		t.Fatalf("Route = %s by %s, want the default route", RouteLabel(d), d.RuleID)
-	}
-	for _, id := range []string{"index", "memory", "divide"} {
-		if !strings.Contains(d.Error, "rule "+id+" failed") {
-			t.Errorf("Error = %q, want it to name rule %s", d.Error, id)
+// A rule failing at run time sends the case to the default route, with the
+// error recorded: the failed rule may have been the one meant to match, so no
+// later rule decides instead.
+func TestRuntimeErrorTakesTheDefaultRoute(t *testing.T) {
+	for _, tc := range []struct {
+		id, when, reason string
+	}{
+		{"index", `areas[3] == "x"`, "index out of range"},
+		{"memory", `len(map(1..900, len(1..900))) > 0`, "more memory than a rule may use"},
+		{"divide", `hour % (minute - minute) == 0`, "divide"},
+	} {
+		s := &Set{Name: "broken", Default: Route{Department: "triage", Team: "contact-centre"}, Rules: []Rule{
+			{ID: "first", When: `description == "never"`, Then: Route{Department: "highways"}},
+			{ID: tc.id, When: tc.when, Then: Route{Department: "highways"}},
+			{ID: "later", When: `true`, Then: Route{Department: "waste"}},
+		}}
+		c, err := Compile(s, testCatalogue())
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	if !strings.Contains(d.Error, "more memory than a rule may use") {
-		t.Errorf("Error = %q, want the memory budget explained", d.Error)
-	}
-	if len(d.Tried) != 3 || !strings.HasPrefix(d.Tried[0].Reason, ReasonError) {
-		t.Errorf("Tried = %v", d.Tried)
-	}
-	// A later rule still matches; the failures stay in Tried.
-	d = c.Route(Facts{ServiceCode: "OK"})
-	if d.RuleID != "later" || d.Error != "" || len(d.Tried) != 3 {
-		t.Errorf("Route(OK) = %s, error %q, tried %v; want rule later with 3 failures tried", d.RuleID, d.Error, d.Tried)
+		d := c.Route(Facts{ServiceCode: "X"})
+		if d.RuleID != DefaultRuleID || d.Department != "triage" {
+			t.Errorf("%s: Route = %s by %s, want the default route, not rule later", tc.id, RouteLabel(d), d.RuleID)
+		}
+		if !strings.Contains(d.Error, "rule "+tc.id+" failed") || !strings.Contains(d.Error, tc.reason) {
+			t.Errorf("%s: Error = %q, want it to name the rule and say %q", tc.id, d.Error, tc.reason)
+		}
+		if len(d.Tried) != 2 || d.Tried[0].Reason != ReasonFalse || !strings.HasPrefix(d.Tried[1].Reason, ReasonError) {
+			t.Errorf("%s: Tried = %v", tc.id, d.Tried)
+		}
+		if !strings.Contains(strings.Join(d.Explanation, " "), "rather than guess") {
+			t.Errorf("%s: explanation %v does not say why the default route was taken", tc.id, d.Explanation)
+		}
 	}
 }
 
