@@ -20,8 +20,10 @@ import (
 	"github.com/casebridge/casebridge/activities"
 	"github.com/casebridge/casebridge/caseflow"
 	"github.com/casebridge/casebridge/cases"
+	"github.com/casebridge/casebridge/config"
 	"github.com/casebridge/casebridge/devserver"
 	"github.com/casebridge/casebridge/internal/redistest"
+	"github.com/casebridge/casebridge/notify"
 	"github.com/casebridge/casebridge/readmodel"
 	"github.com/casebridge/casebridge/worker"
 	"github.com/casebridge/casebridge/workflows"
@@ -52,14 +54,22 @@ func TestRecordHistories(t *testing.T) {
 	}
 	defer c.Close()
 	route := cases.Decision{RuleSet: "default", RuleID: "default", Department: "triage", Priority: cases.PriorityNormal}
-	w := worker.New(c, &activities.Activities{Router: activities.StaticRouter{Decision: route}, Projector: readmodel.New(rs.Client(), "cb:"),
-		Log: slog.New(slog.DiscardHandler)}, sdkworker.Options{})
+	cfg := config.Demo()
+	// Every case below runs on the demo-seconds policy, so its ladder climbs
+	// while the recorder watches; notices go to the outbox (no URLs set).
+	w := worker.New(c, &activities.Activities{
+		Router:    activities.StaticRouter{Decision: cases.Decision{RuleSet: "default", RuleID: "default", Department: "triage", Priority: cases.PriorityNormal, SLAPolicy: "demo-seconds"}},
+		Projector: readmodel.New(rs.Client(), "cb:"),
+		Notifier:  notify.NewDispatcher(cfg, notify.NewStore(rs.Client(), "cb:"), func(string) string { return "" }, nil),
+		Policies:  cfg.SLA.Policies,
+		Log:       slog.New(slog.DiscardHandler),
+	}, sdkworker.Options{})
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}
 	defer w.Stop()
 
-	settings := workflows.Settings{ReopenWindow: 28 * 24 * time.Hour, MaxHistoryEvents: 2000, DefaultRoute: route}
+	settings := workflows.Settings{ReopenWindow: 28 * 24 * time.Hour, MaxHistoryEvents: 2000, DefaultRoute: route, Calendar: cfg.Calendar}
 	lat, long := 51.53, -0.14
 	rep := func(key string) cases.Report {
 		return cases.Report{IntakeKey: key, Source: cases.SourceFixMyStreet, ExternalID: key, ServiceCode: "POT", Description: "Deep hole",
@@ -84,12 +94,21 @@ func TestRecordHistories(t *testing.T) {
 		t.Fatal("a refused transition was accepted")
 	}
 	must(flow.Citizen(ctx, life.Ref, cases.CitizenUpdate{UpdateID: "fms-1", Status: "OPEN", Description: "It's getting bigger", At: time.Now(), Client: "fixmystreet"}))
+	must(flow.Assign(ctx, life.Ref, cases.Assignment{Assignee: "amy@council.example", Actor: "staff:amy"}, ""))
+	must(flow.Transition(ctx, life.Ref, cases.Change{To: cases.StatusWaitingOnCitizen, Note: "Which side of the road?", Public: true, Actor: "staff:amy"}, ""))
+	time.Sleep(2 * time.Second)
+	must(flow.Transition(ctx, life.Ref, cases.Change{To: cases.StatusInProgress, Actor: "staff:amy"}, ""))
+	must(flow.Transfer(ctx, life.Ref, cases.Transfer{Department: "highways", Team: "roads-north", Actor: "staff:amy"}, ""))
+	// Let the ladder warn (30 s) and breach (60 s), with notices.
+	time.Sleep(65 * time.Second)
+	must(flow.Acknowledge(ctx, life.Ref, cases.Acknowledgement{Seq: 1, Note: "seen", Actor: "staff:sue"}, ""))
+	must(flow.Recategorise(ctx, life.Ref, cases.Recategorisation{Service: cases.Service{Code: "PAV", Name: "Damaged pavement"}, Actor: "staff:amy"}, ""))
 	must(flow.Transition(ctx, life.Ref, cases.Change{To: cases.StatusFixed, Note: "Filled in", Public: true, Actor: "staff:amy"}, "t2"))
 	must(flow.Citizen(ctx, life.Ref, cases.CitizenUpdate{UpdateID: "fms-2", Status: "REOPEN", Description: "Came back", At: time.Now(), Client: "fixmystreet"}))
 	save(t, c, life.Ref, "case-life.json")
 
 	// A closed case whose reopen window runs out: the workflow completes.
-	short := caseflow.New(c, workflows.TaskQueue, "CB-", workflows.Settings{ReopenWindow: 2 * time.Second, MaxHistoryEvents: 2000, DefaultRoute: route})
+	short := caseflow.New(c, workflows.TaskQueue, "CB-", workflows.Settings{ReopenWindow: 2 * time.Second, MaxHistoryEvents: 2000, DefaultRoute: route, Calendar: cfg.Calendar})
 	done, err := short.Start(ctx, rep("record-complete"), svc)
 	must(nil, err)
 	must(short.Transition(ctx, done.Ref, cases.Change{To: cases.StatusNotCouncilsResponsibility, Note: "Private road", Public: true, Actor: "staff:amy"}, ""))
@@ -97,7 +116,7 @@ func TestRecordHistories(t *testing.T) {
 	save(t, c, done.Ref, "case-complete.json")
 
 	// A long history that continues as new.
-	long2 := caseflow.New(c, workflows.TaskQueue, "CB-", workflows.Settings{ReopenWindow: time.Hour, MaxHistoryEvents: 40, DefaultRoute: route})
+	long2 := caseflow.New(c, workflows.TaskQueue, "CB-", workflows.Settings{ReopenWindow: time.Hour, MaxHistoryEvents: 40, DefaultRoute: route, Calendar: cfg.Calendar})
 	can, err := long2.Start(ctx, rep("record-can"), svc)
 	must(nil, err)
 	for i := range 12 {
