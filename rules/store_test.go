@@ -30,7 +30,7 @@ func (c *clock) now() time.Time {
 func newClock() *clock { return &clock{t: time.Date(2026, 6, 1, 9, 0, 0, 0, time.UTC)} }
 
 // graffitiToEnforcement is the demo rules with graffiti moved to enforcement.
-func graffitiToEnforcement(t *testing.T) []byte {
+func graffitiToEnforcement(t testing.TB) []byte {
 	t.Helper()
 	const old = "then: {department: waste, team: graffiti, priority: low, sla_policy: graffiti}"
 	if !strings.Contains(string(DemoYAML()), old) {
