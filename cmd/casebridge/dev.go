@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"strings"
@@ -83,6 +85,13 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 	if err != nil {
 		return err
 	}
+	if s.pprofAddr != "" {
+		stopProf, err := serveHTTP(ctx, log, s.pprofAddr, profiler())
+		if err != nil {
+			return err
+		}
+		defer stopProf()
+	}
 
 	fmt.Fprintf(stdout, "casebridge dev is running\n")
 	fmt.Fprintf(stdout, "  HTTP           http://%s  (Open311 at /open311/v2/discovery.json)\n", s.addr)
@@ -132,4 +141,16 @@ func seedDemo(s *settings) (string, error) {
 		return "", fmt.Errorf("write dev credentials: %w", err)
 	}
 	return creds, nil
+}
+
+// profiler serves Go's pprof handlers on a mux of their own, so they are never
+// reachable through the public HTTP address.
+func profiler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
 }

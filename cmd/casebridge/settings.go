@@ -25,6 +25,8 @@ type settings struct {
 	redisURL   string
 	// dev only: the embedded Temporal frontend port (0 = any free port)
 	temporalPort int
+	// pprofAddr serves Go's profiler, for engineers chasing time or memory.
+	pprofAddr string
 
 	open311Keys string
 	adminToken  string
@@ -52,6 +54,7 @@ func parseSettings(name string, args []string, getenv func(string) string, stder
 		fs.StringVar(&s.dataDir, "data-dir", envOr(getenv, "CASEBRIDGE_DATA_DIR", "./data"), "data `directory`: Temporal's SQLite file, Redis data, the generated config (CASEBRIDGE_DATA_DIR)")
 		fs.StringVar(&s.uiAddr, "temporal-ui-addr", "127.0.0.1:8233", "Temporal Web UI listen `address`; empty turns it off")
 		fs.IntVar(&s.temporalPort, "temporal-port", 7233, "embedded Temporal frontend `port`, for the temporal CLI; 0 picks a free port")
+		fs.StringVar(&s.pprofAddr, "pprof-addr", "", "serve Go's profiler (/debug/pprof/) on this `address`, e.g. 127.0.0.1:6060; off by default")
 	} else {
 		fs.StringVar(&s.temporal, "temporal-address", envOr(getenv, "TEMPORAL_ADDRESS", "127.0.0.1:7233"), "Temporal frontend `host:port` (TEMPORAL_ADDRESS)")
 		fs.StringVar(&s.namespace, "temporal-namespace", envOr(getenv, "TEMPORAL_NAMESPACE", "default"), "Temporal `namespace` (TEMPORAL_NAMESPACE)")

@@ -7,6 +7,8 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"encoding/xml"
 	"errors"
 	"flag"
 	"fmt"
@@ -46,10 +48,12 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	settle := fs.Duration("settle", 15*time.Second, "pause before each measurement, so work left by the last one (routing and projecting the cases it opened) does not count against the next")
 	openCases := fs.Int("open-cases", 0, "then open this many cases and report the dev process's memory")
 	pid := fs.Int("pid", 0, "pid of the dev process, for memory figures")
+	escalating := fs.Int("escalating", 0, "then open this many cases on the demo-seconds policy (service SLADEMO), one every -spread/N, and report how late their escalations fire")
+	spread := fs.Duration("spread", time.Minute, "how long opening the escalating cases takes")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	key, err := open311Key(*dataDir)
+	key, token, err := credentials(*dataDir)
 	if err != nil {
 		return err
 	}
@@ -71,6 +75,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	run := time.Now().UnixNano()
 	fmt.Fprintf(out, "%-22s %5s %8s %9s %9s %9s\n", "operation", "conc", "ops", "ops/s", "p50 ms", "p99 ms")
 	for _, lv := range strings.Split(*levels, ",") {
+		if lv == "" {
+			continue
+		}
 		n, err := strconv.Atoi(strings.TrimSpace(lv))
 		if err != nil || n < 1 {
 			return fmt.Errorf("bad concurrency %q", lv)
@@ -93,41 +100,66 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		r.print(out, "open311 POST → case", n)
 	}
 	if *openCases > 0 {
-		return openMany(ctx, out, *base, key, *openCases, *pid, run)
+		if err := openMany(ctx, out, *base, key, *openCases, *pid, run); err != nil {
+			return err
+		}
+	}
+	if *escalating > 0 {
+		return lateness(ctx, out, *base, key, token, *escalating, *spread, *pid, run)
 	}
 	return nil
 }
 
 func empty(workflow.Context) error { return nil }
 
-func open311Key(dataDir string) (string, error) {
+// credentials reads the Open311 key and staff token dev wrote.
+func credentials(dataDir string) (key, token string, err error) {
 	b, err := os.ReadFile(filepath.Join(dataDir, "dev-credentials.txt"))
 	if err != nil {
-		return "", fmt.Errorf("read the Open311 key from dev's data directory: %w", err)
+		return "", "", fmt.Errorf("read dev's credentials: %w", err)
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) >= 3 && f[0] == "Open311" && f[1] == "key" {
-			return f[2], nil
+		f := strings.Fields(line)
+		switch {
+		case len(f) >= 3 && f[0] == "Open311" && f[1] == "key":
+			key = f[2]
+		case len(f) >= 3 && f[0] == "Staff" && f[1] == "token":
+			token = f[2]
 		}
 	}
-	return "", errors.New("no Open311 key in dev-credentials.txt")
+	if key == "" || token == "" {
+		return "", "", errors.New("no Open311 key or staff token in dev-credentials.txt")
+	}
+	return key, token, nil
 }
 
 func postReport(ctx context.Context, c *http.Client, base, key, fmsID string) error {
-	v := url.Values{"api_key": {key}, "service_code": {"LIT"}, "lat": {"51.539"}, "long": {"-0.1426"},
+	_, err := post(ctx, c, base, key, fmsID, "LIT")
+	return err
+}
+
+// post reports a problem in a category and returns its reference.
+func post(ctx context.Context, c *http.Client, base, key, fmsID, service string) (string, error) {
+	v := url.Values{"api_key": {key}, "service_code": {service}, "lat": {"51.539"}, "long": {"-0.1426"},
 		"description": {"Litter bin overflowing"}, "attribute[fixmystreet_id]": {fmsID}}
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+"/open311/v2/requests.xml", strings.NewReader(v.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	resp, err := c.Do(req)
 	if err != nil {
-		return err
+		return "", err
 	}
 	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, resp.Body)
+	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != 200 {
-		return fmt.Errorf("POST requests.xml: %s", resp.Status)
+		return "", fmt.Errorf("POST requests.xml: %s", resp.Status)
 	}
-	return nil
+	var doc struct {
+		IDs []string `xml:"request>service_request_id"`
+	}
+	if err := xml.Unmarshal(b, &doc); err != nil || len(doc.IDs) != 1 {
+		return "", fmt.Errorf("receipt %q: %v", b, err)
+	}
+	return doc.IDs[0], nil
 }
 
 type result struct {
@@ -226,4 +258,62 @@ func rss(pid int) string {
 		}
 	}
 	return "?"
+}
+
+// lateness opens n cases on the demo-seconds policy, spread evenly over a
+// window, waits for their ladders to climb, and reports how long after each
+// level was due it fired, with the dev process's memory.
+func lateness(ctx context.Context, out io.Writer, base, key, token string, n int, spread time.Duration, pid int, run int64) error {
+	httpc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}, Timeout: 60 * time.Second}
+	refs := make([]string, 0, n)
+	gap := spread / time.Duration(n)
+	start := time.Now()
+	for i := range n {
+		if wait := time.Until(start.Add(time.Duration(i) * gap)); wait > 0 {
+			time.Sleep(wait)
+		}
+		ref, err := post(ctx, httpc, base, key, fmt.Sprintf("8%d%06d", run%1e6, i), "SLADEMO")
+		if err != nil {
+			return err
+		}
+		refs = append(refs, ref)
+	}
+	// The last ladder level is due 100 s after its case opened.
+	time.Sleep(100*time.Second + 30*time.Second)
+	var late []time.Duration
+	levels := 0
+	for _, ref := range refs {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/api/v1/cases/"+ref, nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := httpc.Do(req)
+		if err != nil {
+			return err
+		}
+		var c struct {
+			Promise struct {
+				Escalations []struct {
+					Level string    `json:"level"`
+					Due   time.Time `json:"due"`
+					At    time.Time `json:"at"`
+				} `json:"escalations"`
+			} `json:"promise"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&c)
+		resp.Body.Close()
+		if err != nil {
+			return fmt.Errorf("case %s: %w", ref, err)
+		}
+		for _, e := range c.Promise.Escalations {
+			late = append(late, e.At.Sub(e.Due))
+			if e.Level != "dormant" {
+				levels++
+			}
+		}
+	}
+	slices.Sort(late)
+	r := result{lat: late}
+	fmt.Fprintf(out, "\n%d escalating cases: %d ladder levels fired (want %d), %d escalations with reminders\n", n, levels, 4*n, len(late))
+	fmt.Fprintf(out, "lateness after the due instant: p50 %.0f ms, p99 %.0f ms, max %.0f ms\n", r.pct(0.5), r.pct(0.99), r.pct(1))
+	fmt.Fprintf(out, "dev process RSS now: %s\n", rss(pid))
+	return nil
 }
