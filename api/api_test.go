@@ -610,3 +610,55 @@ func TestReadyzReportsAFailingDependency(t *testing.T) {
 		t.Errorf("readyz = %d %s", rec.Code, rec.Body)
 	}
 }
+
+func TestStaffIntake(t *testing.T) {
+	h := newHarness(t)
+	body := `{"service_code":"FLY","description":"Mattress on the corner","source":"phone",
+	  "location":{"address":"12 Camden Road"},
+	  "attributes":{"waste_type":["furniture","household"],"amount":"car_boot"},
+	  "reporter":{"first_name":"Pat","phone":"020 7946 0001"}}`
+	post := func(key string) response {
+		return h.do("POST", "/api/v1/cases", strings.NewReader(body), "application/json", "Authorization", "Bearer agent-token", "Idempotency-Key", key)
+	}
+	r := post("call-1")
+	var got struct {
+		Ref     string `json:"ref"`
+		Created bool   `json:"created"`
+	}
+	if err := json.Unmarshal(r.body, &got); r.status != 201 || err != nil || !got.Created || r.header.Get("Location") != "/api/v1/cases/"+got.Ref {
+		t.Fatalf("POST /cases: %d %s", r.status, r.body)
+	}
+	// The agent's retry of the same call finds the same case.
+	r = post("call-1")
+	var again struct {
+		Ref     string `json:"ref"`
+		Created bool   `json:"created"`
+	}
+	if err := json.Unmarshal(r.body, &again); r.status != 200 || err != nil || again.Ref != got.Ref || again.Created {
+		t.Errorf("retried POST: %d %s, want 200 and %s", r.status, r.body, got.Ref)
+	}
+	kase, err := h.engine.Get(context.Background(), got.Ref)
+	if err != nil || kase.Report().Source != cases.SourcePhone || len(kase.Report().Attributes["waste_type"]) != 2 || kase.Report().Reporter.Phone == "" {
+		t.Errorf("case = %+v, %v", kase, err)
+	}
+
+	for _, tc := range []struct {
+		name, body, field string
+	}{
+		{"unknown service", `{"service_code":"NOPE","location":{"address":"x"}}`, "service_code"},
+		{"no location", `{"service_code":"FLY","attributes":{"waste_type":"tyres","amount":"single"}}`, "location"},
+		{"lat without long", `{"service_code":"FLY","location":{"lat":51.5},"attributes":{"waste_type":"tyres","amount":"single"}}`, "location"},
+		{"missing answer", `{"service_code":"FLY","location":{"address":"x"},"attributes":{"waste_type":"tyres"}}`, "attributes.amount"},
+		{"not a choice", `{"service_code":"FLY","location":{"address":"x"},"attributes":{"waste_type":"gold","amount":"single"}}`, "attributes.waste_type"},
+		{"bad source", `{"service_code":"FLY","source":"pigeon","location":{"address":"x"}}`, "source"},
+	} {
+		r := h.do("POST", "/api/v1/cases", strings.NewReader(tc.body), "application/json", "Authorization", "Bearer agent-token")
+		var p Problem
+		if json.Unmarshal(r.body, &p); r.status != 422 || p.Field != tc.field {
+			t.Errorf("%s: %d %s, want 422 naming %s", tc.name, r.status, r.body, tc.field)
+		}
+	}
+	if r := h.do("POST", "/api/v1/cases", strings.NewReader(body), "application/json", "Authorization", "Bearer rules-token"); r.status != 403 {
+		t.Errorf("a rules admin took a report: %d", r.status)
+	}
+}

@@ -13,9 +13,11 @@ import (
 	"github.com/casebridge/casebridge/cases"
 )
 
-// changeRoutes registers the staff changes besides status and notes: who has
-// the case, which department, which category, and acknowledging escalations.
+// changeRoutes registers staff intake and the changes besides status and notes:
+// who has the case, which department, which category, and acknowledging
+// escalations.
 func (s *Server) changeRoutes(g *gin.RouterGroup, caseworkers, supervisors gin.HandlerFunc) {
+	g.POST("/cases", caseworkers, s.createCase)
 	g.POST("/cases/:ref/assignment", caseworkers, s.assign)
 	g.POST("/cases/:ref/transfer", caseworkers, s.transferCase)
 	g.POST("/cases/:ref/category", caseworkers, s.recategorise)

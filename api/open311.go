@@ -199,7 +199,7 @@ func (s *Server) postRequest(c *gin.Context, f open311.Format) {
 		}
 	}
 	if err == nil {
-		err = checkAttributes(svc, req.Attributes)
+		err = open311Problems(checkAttributes(svc, req.Attributes))
 	}
 	if err != nil {
 		s.deps.Metrics.Intake("open311", "rejected")
@@ -287,47 +287,63 @@ func randomKey() string {
 	return hex.EncodeToString(b)
 }
 
+// attributeProblem is one answer that does not fit its question.
+type attributeProblem struct {
+	Code    string // the question's code
+	Message string // says what is wrong, naming attribute[code]
+}
+
 // checkAttributes holds answers to the service's questions: required ones
 // present, list answers among the choices, numbers and datetimes readable.
 // Answers to questions the service never asked are kept and not checked:
-// FixMyStreet sends some (uprn, say) to every endpoint.
-func checkAttributes(svc config.Service, got open311.Attributes) error {
-	var problems []open311.Problem
-	bad := func(format string, args ...any) {
-		problems = append(problems, open311.Problem{Code: http.StatusBadRequest, Description: fmt.Sprintf(format, args...)})
+// FixMyStreet sends some (uprn, say) to every endpoint. Both intake routes, the
+// Open311 one and the staff one, use it.
+func checkAttributes(svc config.Service, got map[string][]string) []attributeProblem {
+	var problems []attributeProblem
+	bad := func(code, format string, args ...any) {
+		problems = append(problems, attributeProblem{Code: code, Message: fmt.Sprintf(format, args...)})
 	}
 	for _, a := range svc.Attributes {
 		vals := got[a.Code]
 		if len(vals) == 0 {
 			if a.Required && a.IsVariable() && a.Automated == "" {
-				bad("attribute[%s] is required: %s", a.Code, a.Description)
+				bad(a.Code, "attribute[%s] is required: %s", a.Code, a.Description)
 			}
 			continue
 		}
 		if a.Datatype != "multivaluelist" && len(vals) > 1 {
-			bad("attribute[%s] takes one value, got %d", a.Code, len(vals))
+			bad(a.Code, "attribute[%s] takes one value, got %d", a.Code, len(vals))
 		}
 		for _, v := range vals {
 			switch a.Datatype {
 			case "singlevaluelist", "multivaluelist":
 				if !slices.ContainsFunc(a.Values, func(x config.Value) bool { return x.Key == v }) {
-					bad("attribute[%s] = %q is not one of its values (%s)", a.Code, v, valueKeys(a.Values))
+					bad(a.Code, "attribute[%s] = %q is not one of its values (%s)", a.Code, v, valueKeys(a.Values))
 				}
 			case "number":
 				if number(v) == nil {
-					bad("attribute[%s] = %q is not a number", a.Code, v)
+					bad(a.Code, "attribute[%s] = %q is not a number", a.Code, v)
 				}
 			case "datetime":
 				if _, err := open311.ParseTime(v); err != nil {
-					bad("attribute[%s]: %v", a.Code, err)
+					bad(a.Code, "attribute[%s]: %v", a.Code, err)
 				}
 			}
 		}
 	}
-	if len(problems) > 0 {
-		return &open311.Error{Status: http.StatusBadRequest, Problems: problems}
+	return problems
+}
+
+// open311Problems is the spec's errors document for attribute problems.
+func open311Problems(ps []attributeProblem) error {
+	if len(ps) == 0 {
+		return nil
 	}
-	return nil
+	e := &open311.Error{Status: http.StatusBadRequest}
+	for _, p := range ps {
+		e.Problems = append(e.Problems, open311.Problem{Code: http.StatusBadRequest, Description: p.Message})
+	}
+	return e
 }
 
 func valueKeys(vs []config.Value) string {
