@@ -177,6 +177,14 @@ func TestOutcomeMetMissedAndReopen(t *testing.T) {
 	if fixed.Promise.Outcome != cases.OutcomeMet {
 		t.Errorf("fixed in 20s of 60: outcome %q", fixed.Promise.Outcome)
 	}
+	// Closed from 20 s to 25 s: the warning due at 30 s cannot have fired, and
+	// after the reopen it is due at 35 s.
+	if n := len(reopened.Promise.Escalations); n != 0 {
+		t.Errorf("%d escalations on a case closed before any was due", n)
+	}
+	if esc := missed.Promise.Escalations; len(esc) == 0 || esc[0].Level != "warning" || !esc[0].Due.Equal(t0.Add(35*time.Second)) {
+		t.Errorf("after the reopen, escalations = %+v, want the warning due at +35s", esc)
+	}
 	// Reopened: the 5 seconds it was closed do not count against the council.
 	if reopened.Promise.Outcome != "" || !reopened.DueAt.Equal(t0.Add(65*time.Second)) {
 		t.Errorf("reopened: outcome %q, due %v (want +65s)", reopened.Promise.Outcome, reopened.DueAt.Sub(t0))
