@@ -21,6 +21,7 @@ func (s *Server) changeRoutes(g *gin.RouterGroup, caseworkers, supervisors gin.H
 	g.POST("/cases/:ref/assignment", caseworkers, s.assign)
 	g.POST("/cases/:ref/transfer", caseworkers, s.transferCase)
 	g.POST("/cases/:ref/category", caseworkers, s.recategorise)
+	g.POST("/cases/:ref/priority", caseworkers, s.prioritise)
 	g.POST("/cases/:ref/escalations/:seq/acknowledge", supervisors, s.acknowledge)
 }
 
@@ -125,6 +126,24 @@ func (s *Server) acknowledge(c *gin.Context) {
 		a := cases.Acknowledgement{Seq: seq, Note: b.Note, Actor: actor}
 		return func(ctx context.Context, ref, id string) (*cases.Case, error) {
 			return s.deps.Cases.Acknowledge(ctx, ref, a, id)
+		}, "", ""
+	})
+}
+
+// prioritise changes how pressing a case is; a policy with a target for the
+// new priority moves the case's due times with it.
+func (s *Server) prioritise(c *gin.Context) {
+	change(s, c, func(b struct {
+		Priority string `json:"priority"`
+		Note     string `json:"note"`
+	}, actor string) (func(context.Context, string, string) (*cases.Case, error), string, string) {
+		pr := cases.Priority(b.Priority)
+		if !pr.Valid() {
+			return nil, "priority", fmt.Sprintf("%q is not a priority; priorities are urgent, high, normal and low", b.Priority)
+		}
+		p := cases.Prioritisation{Priority: pr, Note: b.Note, Actor: actor}
+		return func(ctx context.Context, ref, id string) (*cases.Case, error) {
+			return s.deps.Cases.Prioritise(ctx, ref, p, id)
 		}, "", ""
 	})
 }

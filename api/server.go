@@ -28,6 +28,7 @@ type Cases interface {
 	Assign(ctx context.Context, ref string, a cases.Assignment, requestID string) (*cases.Case, error)
 	Transfer(ctx context.Context, ref string, t cases.Transfer, requestID string) (*cases.Case, error)
 	Recategorise(ctx context.Context, ref string, rc cases.Recategorisation, requestID string) (*cases.Case, error)
+	Prioritise(ctx context.Context, ref string, p cases.Prioritisation, requestID string) (*cases.Case, error)
 	Acknowledge(ctx context.Context, ref string, a cases.Acknowledgement, requestID string) (*cases.Case, error)
 	Citizen(ctx context.Context, ref string, u cases.CitizenUpdate) (cases.CitizenResult, error)
 }

@@ -70,6 +70,11 @@ func (s *Client) Recategorise(ctx context.Context, ref string, rc cases.Recatego
 	return s.change(ctx, ref, workflows.UpdateRecategorise, requestID, rc)
 }
 
+// Prioritise changes how pressing a case is.
+func (s *Client) Prioritise(ctx context.Context, ref string, p cases.Prioritisation, requestID string) (*cases.Case, error) {
+	return s.change(ctx, ref, workflows.UpdatePrioritise, requestID, p)
+}
+
 // Acknowledge records a supervisor acknowledging an escalation.
 func (s *Client) Acknowledge(ctx context.Context, ref string, a cases.Acknowledgement, requestID string) (*cases.Case, error) {
 	return s.change(ctx, ref, workflows.UpdateAcknowledge, requestID, a)

@@ -167,6 +167,7 @@ const (
 	KindTransferred   Kind = "transferred"
 	KindRecategorised Kind = "recategorised"
 	KindAcknowledged  Kind = "acknowledged"
+	KindPrioritised   Kind = "prioritised"
 )
 
 // Entry is one line of a case's timeline: who did what, when, and whether the

@@ -35,6 +35,13 @@ type Transfer struct {
 	Actor      string `json:"actor"`
 }
 
+// Prioritisation changes how pressing a case is.
+type Prioritisation struct {
+	Priority Priority `json:"priority"`
+	Note     string   `json:"note,omitempty"`
+	Actor    string   `json:"actor"`
+}
+
 // Recategorisation files a case under another service.
 type Recategorisation struct {
 	Service Service `json:"service"`
@@ -177,4 +184,25 @@ func (c *Case) Acknowledge(a Acknowledgement, now time.Time) Entry {
 	e.Acknowledged = &Ack{By: a.Actor, At: now, Note: a.Note}
 	return c.Append(Entry{At: now, Actor: a.Actor, Kind: KindAcknowledged,
 		Note: withNote("Acknowledged escalation "+strconv.Itoa(a.Seq)+" ("+e.Level+")", a.Note)})
+}
+
+// CheckPrioritise validates a priority change.
+func (c *Case) CheckPrioritise(p Prioritisation) error {
+	if !p.Priority.Valid() {
+		return &InputError{Field: "priority", Reason: fmt.Sprintf("%q is not a priority (%v)", p.Priority, Priorities)}
+	}
+	if p.Priority == c.Priority {
+		return &InputError{Field: "priority", Reason: "the case is already " + string(p.Priority)}
+	}
+	if err := c.checkOpen("reprioritised"); err != nil {
+		return err
+	}
+	return checkNote("note", p.Note)
+}
+
+// Prioritise sets the case's priority at now.
+func (c *Case) Prioritise(p Prioritisation, now time.Time) Entry {
+	note := "Priority changed from " + string(c.Priority) + " to " + string(p.Priority)
+	c.Priority = p.Priority
+	return c.Append(Entry{At: now, Actor: p.Actor, Kind: KindPrioritised, Note: withNote(note, p.Note)})
 }

@@ -113,6 +113,11 @@ type Policy struct {
 	Version     int    `yaml:"version" json:"version"`
 	Description string `yaml:"description,omitempty" json:"description,omitempty"`
 	Target      Target `yaml:"target" json:"target"`
+	// ByPriority gives a case of some priority its own target (urgent potholes
+	// in 2 working days, say): a policy per category and priority. When staff
+	// or an escalation change a case's priority, its due times and ladder are
+	// worked out again from the new target.
+	ByPriority map[cases.Priority]Target `yaml:"by_priority,omitempty" json:"by_priority,omitempty"`
 	// Warning is the fraction of the target after which a case is due soon
 	// (amber on the supervisor's board); zero means DefaultWarning.
 	Warning float64 `yaml:"warning,omitempty" json:"warning,omitempty"`
@@ -122,6 +127,15 @@ type Policy struct {
 	Escalation []Level `yaml:"escalation,omitempty" json:"escalation,omitempty"`
 	// Dormant, if set, reminds staff of a case nobody has touched for a while.
 	Dormant *Dormant `yaml:"dormant,omitempty" json:"dormant,omitempty"`
+}
+
+// For is the policy as it applies to a case of the given priority: its target
+// replaced by the priority's own, if it has one.
+func (p Policy) For(pr cases.Priority) Policy {
+	if t, ok := p.ByPriority[pr]; ok {
+		p.Target = t
+	}
+	return p
 }
 
 // DefaultWarning is the fraction of the target at which a case becomes due soon
@@ -285,6 +299,20 @@ func (p Policy) Validate() error {
 	}
 	if err := p.Target.Validate(); err != nil {
 		return fmt.Errorf("%s: target: %w", p.Name, err)
+	}
+	for _, pr := range cases.Priorities {
+		if t, ok := p.ByPriority[pr]; ok {
+			if err := t.Validate(); err != nil {
+				return fmt.Errorf("%s: by_priority: %s: %w", p.Name, pr, err)
+			}
+		}
+	}
+	if len(p.ByPriority) > 0 {
+		for pr := range p.ByPriority {
+			if !pr.Valid() {
+				return fmt.Errorf("%s: by_priority: %q is not a priority (%v)", p.Name, pr, cases.Priorities)
+			}
+		}
 	}
 	if p.Warning < 0 || p.Warning >= 1 {
 		return fmt.Errorf("%s: warning must be a fraction of the target between 0 and 1, not %v", p.Name, p.Warning)

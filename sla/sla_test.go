@@ -698,3 +698,21 @@ func BenchmarkNext(b *testing.B) {
 		Next(cal, p, c)
 	}
 }
+
+func TestPolicyForPriority(t *testing.T) {
+	p := Policy{Name: "pothole", Version: 1, Target: Target{Amount: 5, Unit: WorkingDays},
+		ByPriority: map[cases.Priority]Target{cases.PriorityUrgent: {Amount: 24, Unit: CalendarHours}}}
+	if err := p.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if got := p.For(cases.PriorityUrgent).Target; got != (Target{24, CalendarHours}) {
+		t.Errorf("urgent target = %v", got)
+	}
+	if got := p.For(cases.PriorityNormal).Target; got != (Target{5, WorkingDays}) {
+		t.Errorf("normal target = %v", got)
+	}
+	p.ByPriority["whenever"] = Target{1, WorkingDays}
+	if err := p.Validate(); err == nil || !strings.Contains(err.Error(), "whenever") {
+		t.Errorf("Validate accepted an unknown priority: %v", err)
+	}
+}

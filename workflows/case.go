@@ -196,7 +196,7 @@ func (r *run) nextTimer(now time.Time) (time.Duration, bool) {
 		earliest(r.c.ClosedAt.Add(r.settings.ReopenWindow))
 	}
 	if r.sla != nil {
-		if step, ok := sla.Next(r.cal, r.sla.Policy, r.sla.Clocks); ok {
+		if step, ok := sla.Next(r.cal, r.policy(), r.sla.Clocks); ok {
 			earliest(step.At)
 		}
 		if !r.sla.Overdue && !r.c.Status.Closed() {

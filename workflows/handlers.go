@@ -55,6 +55,12 @@ func (r *run) register(ctx workflow.Context) error {
 			r.reroute = true
 			r.touched(now)
 		}),
+		update(ctx, r, UpdatePrioritise, "Change how pressing the case is", c.CheckPrioritise, func(p cases.Prioritisation, now time.Time) {
+			// The new priority may have its own SLA target: touched works the
+			// due times and ladder out again.
+			c.Prioritise(p, now)
+			r.touched(now)
+		}),
 		update(ctx, r, UpdateAcknowledge, "Acknowledge an escalation", c.CheckAcknowledge, func(a cases.Acknowledgement, now time.Time) {
 			c.Acknowledge(a, now)
 		}),

@@ -20,6 +20,7 @@ const (
 	UpdateTransfer     = "transfer"
 	UpdateRecategorise = "recategorise"
 	UpdateAcknowledge  = "acknowledge"
+	UpdatePrioritise   = "prioritise"
 	QueryState         = "state"
 
 	ActivityRoute   = "RouteCase"

@@ -63,9 +63,11 @@ func (r *run) applyPolicy(p *sla.Policy, now time.Time) {
 	} else {
 		return
 	}
-	r.c.Promise = &cases.Promise{Policy: p.Name, Version: p.Version, Target: p.Target.String(),
-		Escalations: r.promiseEscalations()}
+	r.c.Promise = &cases.Promise{Policy: p.Name, Version: p.Version, Escalations: r.promiseEscalations()}
 }
+
+// policy is the case's policy as it applies to its priority now.
+func (r *run) policy() sla.Policy { return r.sla.Policy.For(r.c.Priority) }
 
 func (r *run) promiseEscalations() []cases.Escalation {
 	if r.c.Promise == nil {
@@ -100,8 +102,9 @@ func (r *run) refresh(now time.Time) {
 	if r.sla == nil {
 		return
 	}
-	p, k := r.sla.Policy, r.sla.Clocks
+	p, k := r.policy(), r.sla.Clocks
 	pr := r.c.Promise
+	pr.Target = p.Target.String()
 	r.c.DueAt = sla.Due(r.cal, p, k.Citizen)
 	pr.DepartmentDueAt = sla.Due(r.cal, p, k.Department)
 	warn := p.Warning
@@ -138,7 +141,7 @@ func (r *run) dueStep(now time.Time) (sla.Step, bool) {
 	if r.sla == nil {
 		return sla.Step{}, false
 	}
-	step, ok := sla.Next(r.cal, r.sla.Policy, r.sla.Clocks)
+	step, ok := sla.Next(r.cal, r.policy(), r.sla.Clocks)
 	if !ok || step.At.IsZero() || now.Before(step.At) {
 		return sla.Step{}, false
 	}
@@ -167,6 +170,8 @@ func (r *run) escalate(ctx workflow.Context, step sla.Step, now time.Time) {
 	a := step.Actions
 	var done []string
 	if p := a.Priority(c.Priority); p != c.Priority {
+		// A new priority may bring its own target (Policy.ByPriority); the
+		// refresh below works the due times out again from it.
 		c.Priority = p
 		done = append(done, "raised the priority to "+string(p))
 	}

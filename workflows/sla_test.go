@@ -264,3 +264,30 @@ func TestAcknowledgeAndFailedNotice(t *testing.T) {
 		t.Error("an undeliverable notice left no trace on the timeline")
 	}
 }
+
+func TestPriorityChangeReArmsTheLadder(t *testing.T) {
+	p := workingPolicy()
+	p.ByPriority = map[cases.Priority]sla.Target{cases.PriorityUrgent: {Amount: 4, Unit: sla.CalendarHours}}
+	h := newHarness(t, routeWith(p, "highways"))
+	n := h.withNotices()
+	var pr outcome
+	var after cases.Case
+	h.update(time.Hour, UpdatePrioritise, cases.Prioritisation{Priority: cases.PriorityUrgent, Note: "Near a school", Actor: "staff:amy"}, &pr)
+	h.env.RegisterDelayedCallback(func() { after = h.query() }, 5*time.Hour)
+	h.env.RegisterDelayedCallback(func() { h.env.CancelWorkflow() }, 6*time.Hour)
+	h.env.ExecuteWorkflow(WorkflowName, input())
+	if pr.err != nil {
+		t.Fatal(pr.err)
+	}
+	// Urgent: 4 calendar hours from the report, so the breach fires at +4h,
+	// not at the close of Friday.
+	if !after.DueAt.Equal(t0.Add(4*time.Hour)) || after.Promise.Target != "4 calendar_hours" {
+		t.Errorf("due %v (want +4h), target %q", after.DueAt.Sub(t0), after.Promise.Target)
+	}
+	if esc := after.Promise.Escalations; len(esc) != 1 || esc[0].Level != "breach" || !esc[0].At.Equal(t0.Add(4*time.Hour)) {
+		t.Errorf("escalations = %+v, want the breach at +4h", esc)
+	}
+	if len(n.sent) != 1 || n.sent[0].Recipient != "team_lead" {
+		t.Errorf("notices = %+v", n.sent)
+	}
+}

@@ -155,6 +155,11 @@ func (e *Engine) Recategorise(ctx context.Context, ref string, rc cases.Recatego
 	})
 }
 
+// Prioritise changes how pressing a case is.
+func (e *Engine) Prioritise(ctx context.Context, ref string, p cases.Prioritisation, requestID string) (*cases.Case, error) {
+	return change(e, ctx, ref, requestID, p, (*cases.Case).CheckPrioritise, func(c *cases.Case, p cases.Prioritisation, now time.Time) { c.Prioritise(p, now) })
+}
+
 // Acknowledge records a supervisor acknowledging an escalation.
 func (e *Engine) Acknowledge(ctx context.Context, ref string, a cases.Acknowledgement, requestID string) (*cases.Case, error) {
 	return change(e, ctx, ref, requestID, a, (*cases.Case).CheckAcknowledge, func(c *cases.Case, a cases.Acknowledgement, now time.Time) { c.Acknowledge(a, now) })
