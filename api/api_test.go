@@ -662,3 +662,23 @@ func TestStaffIntake(t *testing.T) {
 		t.Errorf("a rules admin took a report: %d", r.status)
 	}
 }
+
+// Just after a restart no worker may answer a query, and the read model may not
+// have caught up with a case acknowledged just before: the public still sees it.
+func TestOpen311AcknowledgedCaseWithoutWorkerOrReadModel(t *testing.T) {
+	h := newHarness(t)
+	project := h.engine.Project
+	h.engine.Project = nil // the read model never hears of this case
+	ref := h.postReport(pothole("31"))
+	h.engine.Project = project
+	h.engine.NoWorker = true
+	r := h.get("/open311/v2/requests/" + ref + ".json")
+	var got []map[string]any
+	if err := json.Unmarshal(r.body, &got); r.status != 200 || err != nil || len(got) != 1 ||
+		got[0]["service_request_id"] != ref || got[0]["status"] != "open" || got[0]["service_name"] != "Pothole" {
+		t.Errorf("GET requests/%s.json: %d %s", ref, r.status, r.body)
+	}
+	if r := h.get("/open311/v2/requests/CB-000000.json"); r.status != 404 {
+		t.Errorf("an unknown case: %d", r.status)
+	}
+}

@@ -380,14 +380,29 @@ func (s *Server) token(c *gin.Context) {
 	s.open311Error(c, f, open311.NotFound("token %q not found", token))
 }
 
-// lookup finds one case: the read model first, then the case workflow itself,
-// which knows a case the read model has not caught up with yet.
+// lookup finds one case: the read model first; then the case workflow itself,
+// which knows a case the read model has not caught up with yet; and if no
+// worker can answer that yet (just after a restart, say), what Temporal
+// records of it, so an acknowledged case is never reported missing.
 func (s *Server) lookup(ctx context.Context, ref string) (*cases.Case, error) {
 	kase, err := s.deps.ReadModel.Get(ctx, ref)
 	if err == nil {
 		return kase, nil
 	}
-	return s.deps.Cases.Get(ctx, ref)
+	qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	kase, err = s.deps.Cases.Get(qctx, ref)
+	if err == nil || errors.Is(err, cases.ErrNotFound) {
+		return kase, err
+	}
+	s.log.Warn("case query failed; answering from Temporal's record", "ref", ref, "error", err)
+	kase, err = s.deps.Cases.Summary(ctx, ref)
+	if err == nil && kase.Service.Name == "" {
+		if svc, ok := s.cfg.Service(kase.Service.Code); ok {
+			kase.Service = cases.Service{Code: svc.Code, Name: svc.Name, Group: svc.Group}
+		}
+	}
+	return kase, err
 }
 
 func (s *Server) getRequest(c *gin.Context) {

@@ -7,10 +7,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
+	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/casebridge/casebridge/cases"
@@ -42,6 +45,36 @@ func (s *Client) Get(ctx context.Context, ref string) (*cases.Case, error) {
 		return nil, fmt.Errorf("decode case %s: %w", ref, err)
 	}
 	return &c, nil
+}
+
+// Summary returns what Temporal itself records of a case, without asking its
+// workflow: reference, status, service, department, priority, received and due
+// times, from the search attributes. It answers even while no worker is free
+// to run a query (just after a restart, say), so an acknowledged case can
+// always be shown; its timeline and reports are empty.
+func (s *Client) Summary(ctx context.Context, ref string) (*cases.Case, error) {
+	d, err := s.temporal.DescribeWorkflowExecution(ctx, cases.WorkflowID(ref), "")
+	if err != nil {
+		var nf *serviceerror.NotFound
+		if errors.As(err, &nf) {
+			return nil, fmt.Errorf("case %s: %w", ref, cases.ErrNotFound)
+		}
+		return nil, fmt.Errorf("describe case %s: %w", ref, err)
+	}
+	info := d.GetWorkflowExecutionInfo()
+	sa := indexed(info.GetSearchAttributes().GetIndexedFields())
+	c := &cases.Case{Ref: ref, Status: cases.StatusOpen, ReceivedAt: info.GetStartTime().AsTime(),
+		Department: sa.keyword(workflows.SADepartment), Team: sa.keyword(workflows.SATeam),
+		Priority: cases.Priority(sa.keyword(workflows.SAPriority)), DueAt: sa.time(workflows.SADueAt)}
+	if v := cases.Status(sa.keyword(workflows.SAStatus)); v.Valid() {
+		c.Status = v
+	}
+	c.Service.Code = sa.keyword(workflows.SAServiceCode)
+	if t := sa.time(workflows.SAReceivedAt); !t.IsZero() {
+		c.ReceivedAt = t
+	}
+	c.UpdatedAt = c.ReceivedAt
+	return c, nil
 }
 
 // Transition moves a case to a new status. requestID, when set, makes a retried
@@ -147,4 +180,24 @@ func (s *Client) translate(ctx context.Context, ref string, err error) error {
 		return fmt.Errorf("case %s: %w", ref, cases.ErrNotFound)
 	}
 	return fmt.Errorf("case %s: %w", ref, err)
+}
+
+// indexed reads search attributes from a description, as Temporal stores
+// them: each a JSON payload.
+type indexed map[string]*commonpb.Payload
+
+func (x indexed) keyword(k temporal.SearchAttributeKeyKeyword) string {
+	var v string
+	if p := x[k.GetName()]; p != nil {
+		_ = converter.GetDefaultDataConverter().FromPayload(p, &v)
+	}
+	return v
+}
+
+func (x indexed) time(k temporal.SearchAttributeKeyTime) time.Time {
+	var v time.Time
+	if p := x[k.GetName()]; p != nil {
+		_ = converter.GetDefaultDataConverter().FromPayload(p, &v)
+	}
+	return v
 }

@@ -25,6 +25,9 @@ type Engine struct {
 	Now func() time.Time
 	// Down, when set, makes every call fail as if Temporal were unreachable.
 	Down bool
+	// NoWorker, when set, makes Get fail as a query does when no worker can
+	// answer it; Summary still answers, as Temporal's own record does.
+	NoWorker bool
 
 	prefix string
 	mu     sync.Mutex
@@ -87,15 +90,37 @@ func (e *Engine) find(ref string) (*cases.Case, error) {
 	return c, nil
 }
 
+// ErrNoWorker is what Get returns while NoWorker is set.
+var ErrNoWorker = errors.New("caseflowtest: no worker answered the query")
+
 // Get returns a copy of a case.
 func (e *Engine) Get(_ context.Context, ref string) (*cases.Case, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.NoWorker && !e.Down {
+		if _, err := e.find(ref); err != nil {
+			return nil, err
+		}
+		return nil, ErrNoWorker
+	}
+	c, err := e.find(ref)
+	if err != nil {
+		return nil, err
+	}
+	return c.Clone(), nil
+}
+
+// Summary is what Temporal records of a case: its search attributes, no
+// timeline or reports.
+func (e *Engine) Summary(_ context.Context, ref string) (*cases.Case, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	c, err := e.find(ref)
 	if err != nil {
 		return nil, err
 	}
-	return c.Clone(), nil
+	return &cases.Case{Ref: c.Ref, Status: c.Status, Service: cases.Service{Code: c.Service.Code}, Department: c.Department,
+		Team: c.Team, Priority: c.Priority, ReceivedAt: c.ReceivedAt, UpdatedAt: c.ReceivedAt, DueAt: c.DueAt}, nil
 }
 
 // change applies a checked change to a case, once per request id, as the

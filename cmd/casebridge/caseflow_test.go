@@ -96,6 +96,14 @@ func TestCaseflowAgainstTemporal(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitStatus(t, c, res.Ref, enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED)
+	// What Temporal records of the case, without a query: enough to show it.
+	sum, err := flow.Summary(ctx, res.Ref)
+	if err != nil || sum.Status != cases.StatusFixed || sum.Department != "triage" || sum.Service.Code != "POT" || sum.ReceivedAt.IsZero() {
+		t.Errorf("Summary = %+v, %v", sum, err)
+	}
+	if _, err := flow.Summary(ctx, "CB-000000"); !errors.Is(err, cases.ErrNotFound) {
+		t.Errorf("Summary(unknown) = %v, want ErrNotFound", err)
+	}
 	_, err = flow.Transition(ctx, res.Ref, cases.Change{To: cases.StatusOpen, Actor: "t"}, "")
 	if !errors.Is(err, cases.ErrFinished) {
 		t.Fatalf("after the reopen window: %v, want ErrFinished", err)
