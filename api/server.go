@@ -23,6 +23,9 @@ import (
 type Cases interface {
 	Start(ctx context.Context, rep cases.Report, svc cases.Service) (caseflow.Result, error)
 	Get(ctx context.Context, ref string) (*cases.Case, error)
+	// Summary is what Temporal records of a case without asking its workflow
+	// (caseflow.Client.Summary): for when no worker can answer a query yet.
+	Summary(ctx context.Context, ref string) (*cases.Case, error)
 	Transition(ctx context.Context, ref string, ch cases.Change, requestID string) (*cases.Case, error)
 	Comment(ctx context.Context, ref string, cm cases.Comment, requestID string) (*cases.Case, error)
 	Assign(ctx context.Context, ref string, a cases.Assignment, requestID string) (*cases.Case, error)
@@ -71,6 +74,13 @@ type Deps struct {
 	// FactSources are what routing reads besides a case's report (calendar,
 	// areas, open cases nearby), for simulating and backtesting on past cases.
 	FactSources rules.FactSources
+	// SessionSecret signs the console's session cookies and form tokens
+	// (CASEBRIDGE_SESSION_SECRET). Every api replica behind one address needs
+	// the same; empty means a random one, so sessions end on restart.
+	SessionSecret []byte
+	// Events is where the live streams (/api/v1/events, the console's
+	// /events) read changes from; without it there are none.
+	Events EventSource
 }
 
 // Server is the HTTP server's handler set.
@@ -104,6 +114,8 @@ func (s *Server) routes() {
 	e.GET("/metrics", gin.WrapH(s.deps.Metrics.Handler()))
 	s.open311Routes(e.Group("/open311/v2"))
 	s.staffRoutes(e.Group("/api/v1"))
+	s.eventRoutes(e)
+	s.consoleRoutes(e)
 	e.NoRoute(s.notFound)
 	e.NoMethod(func(c *gin.Context) {
 		problem(c, http.StatusMethodNotAllowed, "Method not allowed", c.Request.Method+" is not supported on "+c.Request.URL.Path, "")

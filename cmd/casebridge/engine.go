@@ -219,7 +219,9 @@ func (e *engine) api() http.Handler {
 		},
 		Rules: e.rules,
 		// Areas may be a nil *areas.Set, which finds no area.
-		FactSources: e.factSources(),
+		FactSources:   e.factSources(),
+		SessionSecret: []byte(e.getenv("CASEBRIDGE_SESSION_SECRET")),
+		Events:        api.EventSource{Redis: e.redis, Channel: e.store.EventsChannel()},
 	})
 }
 

@@ -1,0 +1,366 @@
+package api
+
+import (
+	"bytes"
+	"cmp"
+	"crypto/rand"
+	"fmt"
+	"html/template"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/casebridge/casebridge/config"
+	"github.com/casebridge/casebridge/web"
+)
+
+// console serves the staff console: pages rendered on the server from the
+// same engine, read model and rule store as the staff API, for a person
+// signed in with a session cookie. Every page checks a role; every form
+// carries a token bound to the session (CSRF). A form with a mistake is
+// shown again with a message and everything that was typed.
+type console struct {
+	*Server
+	pages    map[string]*template.Template
+	sessions *sessions
+	loc      *time.Location
+	static   string      // web.StaticVersion, in asset links
+	live     *liveStream // nil without Deps.Events
+}
+
+// maxConsoleForm bounds a console form's body: a rule set's text may be 4 MiB.
+const maxConsoleForm = 8 << 20
+
+const sessionKey = "casebridge.session"
+
+func newConsole(s *Server) *console {
+	loc := s.councilZone()
+	pages, err := web.Pages(web.Funcs(loc))
+	if err != nil {
+		panic(err) // the templates are embedded, and web's tests parse them
+	}
+	secret := s.deps.SessionSecret
+	switch {
+	case len(secret) == 0:
+		secret = []byte(rand.Text() + rand.Text())
+		s.log.Warn("console sessions are signed with a key made for this process: they end when it restarts, " +
+			"and other api replicas do not accept them; set CASEBRIDGE_SESSION_SECRET to keep them")
+	case len(secret) < minSecret:
+		s.log.Warn("CASEBRIDGE_SESSION_SECRET is short; use at least 32 random characters (openssl rand -base64 32)")
+	}
+	con := &console{
+		Server: s, pages: pages, loc: loc, static: web.StaticVersion(),
+		sessions: &sessions{secret: secret, cfg: s.cfg, secure: strings.HasPrefix(s.cfg.Council.PublicURL, "https://")},
+	}
+	if s.deps.Events.Redis != nil {
+		con.live = newLiveStream(s)
+	}
+	return con
+}
+
+// consoleRoutes serves the console at the root: /login, /cases, /board,
+// /rules, /notifications, /events and the static assets.
+func (s *Server) consoleRoutes(e *gin.Engine) {
+	con := newConsole(s)
+	e.GET("/static/*file", con.asset)
+	pages := e.Group("", con.headers)
+	pages.GET("/login", con.loginPage)
+	pages.POST("/login", con.login)
+	pages.POST("/logout", con.logout)
+
+	in := pages.Group("", con.signedIn)
+	in.GET("/", func(c *gin.Context) { c.Redirect(http.StatusFound, "/cases") })
+	caseworkers := con.require(config.RoleAgent, config.RoleSupervisor)
+	in.GET("/cases", caseworkers, con.queue)
+	in.GET("/cases/:ref", caseworkers, con.casePage)
+	in.POST("/cases/:ref/status", caseworkers, con.changeStatus)
+	in.POST("/cases/:ref/note", caseworkers, con.addNote)
+	in.POST("/cases/:ref/assign", caseworkers, con.assign)
+	in.POST("/cases/:ref/transfer", caseworkers, con.transfer)
+	in.POST("/cases/:ref/category", caseworkers, con.recategorise)
+	in.POST("/cases/:ref/escalations/:seq/acknowledge", con.require(config.RoleSupervisor), con.acknowledge)
+	in.GET("/board", caseworkers, con.board)
+	if s.deps.Outbox != nil {
+		in.GET("/notifications", con.require(config.RoleSupervisor), con.notifications)
+	}
+	if s.deps.Rules != nil {
+		admins := con.require(config.RoleRulesAdmin)
+		in.GET("/rules", admins, func(c *gin.Context) { c.Redirect(http.StatusFound, "/rules/"+rulesDefault) })
+		in.GET("/rules/:name", admins, con.rulesPage)
+		in.POST("/rules/:name/draft", admins, con.editRules)
+		in.POST("/rules/:name/rollback", admins, con.rollbackRules)
+	}
+	if con.live != nil {
+		in.GET("/events", caseworkers, con.live.serve)
+	}
+}
+
+// asset serves a static file. Links carry the assets' version, so a request
+// naming the current one may be cached for a year.
+func (con *console) asset(c *gin.Context) {
+	name := strings.TrimPrefix(c.Param("file"), "/")
+	if name == "" || strings.HasSuffix(name, "/") {
+		problem(c, http.StatusNotFound, "Not found", "there is nothing at "+c.Request.URL.Path, "")
+		return
+	}
+	if c.Query("v") == con.static {
+		c.Header("Cache-Control", "public, max-age=31536000, immutable")
+	} else {
+		c.Header("Cache-Control", "no-cache")
+	}
+	c.Header("X-Content-Type-Options", "nosniff")
+	c.FileFromFS(name, http.FS(web.Static()))
+}
+
+// headers are the console pages' security headers. Pages hold personal data,
+// so no cache keeps them.
+func (con *console) headers(c *gin.Context) {
+	h := c.Writer.Header()
+	h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "+
+		"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Referrer-Policy", "same-origin")
+	h.Set("Cache-Control", "no-store")
+	c.Next()
+}
+
+// session reads the request's session cookie, if it holds a valid session.
+func (con *console) session(c *gin.Context) (session, principal, bool) {
+	cookie, err := c.Cookie(sessionCookie)
+	if err != nil || cookie == "" {
+		return session{}, principal{}, false
+	}
+	return con.sessions.check(cookie, con.deps.Now())
+}
+
+// signedIn lets through a request with a valid session, and a POST only if it
+// also carries the session's form token. Without a session, a page request
+// goes to the sign-in page and comes back after; a form is refused.
+func (con *console) signedIn(c *gin.Context) {
+	s, p, ok := con.session(c)
+	if !ok {
+		if _, err := c.Cookie(sessionCookie); err == nil {
+			con.sessions.setCookie(c, sessionCookie, "", -1)
+		}
+		if c.Request.Method == http.MethodGet || c.Request.Method == http.MethodHead {
+			c.Redirect(http.StatusSeeOther, "/login?next="+url.QueryEscape(c.Request.URL.RequestURI()))
+			c.Abort()
+			return
+		}
+		con.errorPage(c, http.StatusForbidden, "Your session has ended",
+			"Nothing was changed. Sign in again, then make the change again.")
+		return
+	}
+	c.Set(principalKey, p)
+	c.Set(sessionKey, s)
+	if c.Request.Method == http.MethodPost {
+		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxConsoleForm)
+		if err := c.Request.ParseForm(); err != nil {
+			con.errorPage(c, http.StatusRequestEntityTooLarge, "The form could not be read",
+				"It was too large or malformed, and nothing was changed.")
+			return
+		}
+		if !validToken(c.Request.PostForm.Get("_csrf"), con.sessions.formToken(s)) {
+			con.errorPage(c, http.StatusForbidden, "This form cannot be accepted",
+				"It did not come from a page of this console opened in this session, so nothing was changed. Go back, reload the page and try again.")
+			return
+		}
+	}
+	c.Next()
+}
+
+// require lets through a person holding one of the roles (admin holds them
+// all), and shows anyone else a page saying what is needed.
+func (con *console) require(roles ...string) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		p := who(c)
+		if p.has(roles...) {
+			c.Next()
+			return
+		}
+		con.errorPage(c, http.StatusForbidden, "You cannot use this page",
+			fmt.Sprintf("It needs the role %s. You are signed in as %s, with the %s %s. Ask your administrator if you need it.",
+				strings.Join(roles, " or "), p.Name, web.Plural(len(p.Roles), "role", "roles"), strings.Join(p.Roles, " and ")))
+	}
+}
+
+// home is where a person starts: the work queue, or the rules for someone
+// who only edits them.
+func (con *console) home(p principal) string {
+	if !p.has(config.RoleAgent, config.RoleSupervisor) && p.has(config.RoleRulesAdmin) && con.deps.Rules != nil {
+		return "/rules"
+	}
+	return "/cases"
+}
+
+// localPath returns next if it is a path on this site, else "": sign-in
+// must not send anyone elsewhere.
+func localPath(next string) string {
+	u, err := url.Parse(next)
+	if err != nil || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") ||
+		u.Scheme != "" || u.Host != "" {
+		return ""
+	}
+	return next
+}
+
+type loginData struct {
+	Next    string
+	Message string
+	// Recheck is where the page sends the browser again at once, from this
+	// site: see loginPage.
+	Recheck string
+}
+
+func (con *console) loginPage(c *gin.Context) {
+	next := localPath(c.Query("next"))
+	if _, p, ok := con.session(c); ok {
+		c.Redirect(http.StatusSeeOther, cmp.Or(next, con.home(p)))
+		return
+	}
+	// A browser following a link from another site (a notice in an email)
+	// keeps the SameSite=Strict session cookie back; asked again from this
+	// site's own page, it sends it, and a signed-in person goes straight on.
+	if c.GetHeader("Sec-Fetch-Site") == "cross-site" && c.Query("again") == "" {
+		q := c.Request.URL.Query()
+		q.Set("again", "1")
+		con.render(c, http.StatusOK, "login", view{Data: loginData{Recheck: "/login?" + q.Encode()}})
+		return
+	}
+	nonce := randomID()
+	con.sessions.setCookie(c, loginCookie, nonce, loginLife)
+	v := view{CSRF: con.sessions.loginToken(nonce), Data: loginData{Next: next}}
+	if c.Query("signed_out") != "" {
+		v.Flash = "You have signed out."
+	}
+	con.render(c, http.StatusOK, "login", v)
+}
+
+// login checks a pasted token against the configuration and opens a session.
+func (con *console) login(c *gin.Context) {
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, 64<<10)
+	nonce, err := c.Cookie(loginCookie)
+	if err != nil || !validToken(c.PostForm("_csrf"), con.sessions.loginToken(nonce)) {
+		con.errorPage(c, http.StatusForbidden, "The sign-in form had expired",
+			"Open the sign-in page again and paste your token there.", "/login", "Sign in")
+		return
+	}
+	next := localPath(c.PostForm("next"))
+	token := strings.TrimSpace(c.PostForm("token"))
+	name, roles, ok := con.cfg.TokenRoles(token)
+	if !ok {
+		// The token is not shown again: it is a secret, and a wrong one is no use.
+		con.render(c, http.StatusUnauthorized, "login", view{CSRF: con.sessions.loginToken(nonce), Data: loginData{
+			Next: next, Message: "That token is not recognised. Paste the whole token, as casebridge printed it or your administrator gave it."}})
+		return
+	}
+	cookie, _ := con.sessions.open(name, roles, token, con.deps.Now())
+	con.sessions.setCookie(c, sessionCookie, cookie, sessionLife)
+	con.sessions.setCookie(c, loginCookie, "", -1)
+	con.log.Info("console sign-in", "staff", name)
+	c.Redirect(http.StatusSeeOther, cmp.Or(next, con.home(principal{Name: name, Roles: roles})))
+}
+
+// logout ends the session in this browser. With a session, the form must
+// carry its token, so no other site can sign a person out.
+func (con *console) logout(c *gin.Context) {
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, 64<<10)
+	if s, _, ok := con.session(c); ok && !validToken(c.PostForm("_csrf"), con.sessions.formToken(s)) {
+		con.errorPage(c, http.StatusForbidden, "This form cannot be accepted",
+			"It did not come from a page of this console opened in this session, so you are still signed in.")
+		return
+	}
+	con.sessions.setCookie(c, sessionCookie, "", -1)
+	c.Redirect(http.StatusSeeOther, "/login?signed_out=1")
+}
+
+// view is what every page template gets; Data is the page's own.
+type view struct {
+	Council   string
+	User      *principal
+	CSRF      string
+	Nav       string // the navigation item to mark current
+	Static    string
+	Live      *liveView
+	Flash     string
+	HasRules  bool
+	HasOutbox bool
+	Data      any
+}
+
+// Can says whether the person signed in holds one of the roles.
+func (v view) Can(roles ...string) bool { return v.User != nil && v.User.has(roles...) }
+
+// liveView tells the page's script what to listen for on /events.
+type liveView struct {
+	Mode       string // "queue" or "case"
+	Ref        string
+	Version    int64
+	Department string
+	URL        string // where "Refresh" goes
+}
+
+// render draws a page into memory first, so a template error never sends
+// half a page.
+func (con *console) render(c *gin.Context, status int, page string, v view) {
+	v.Council, v.Static = con.cfg.Council.Name, con.static
+	v.HasRules, v.HasOutbox = con.deps.Rules != nil, con.deps.Outbox != nil
+	if p, ok := c.Get(principalKey); ok {
+		pp := p.(principal)
+		v.User = &pp
+	}
+	if s, ok := c.Get(sessionKey); ok && v.CSRF == "" {
+		v.CSRF = con.sessions.formToken(s.(session))
+	}
+	if con.live == nil {
+		v.Live = nil
+	}
+	var buf bytes.Buffer
+	if err := con.pages[page].ExecuteTemplate(&buf, "layout", v); err != nil {
+		con.log.Error("console: render", "page", page, "error", err)
+		c.AbortWithStatus(http.StatusInternalServerError)
+		return
+	}
+	c.Data(status, "text/html; charset=utf-8", buf.Bytes())
+}
+
+type errorData struct {
+	Heading    string
+	Paragraphs []string
+	Links      []link
+}
+
+type link struct{ URL, Text string }
+
+// errorPage answers with a page saying what went wrong and where to go; an
+// optional url and text pair adds a link before the usual ones.
+func (con *console) errorPage(c *gin.Context, status int, heading, text string, urlText ...string) {
+	d := errorData{Heading: heading, Paragraphs: []string{text}}
+	for i := 0; i+1 < len(urlText); i += 2 {
+		d.Links = append(d.Links, link{urlText[i], urlText[i+1]})
+	}
+	if p, ok := c.Get(principalKey); ok {
+		d.Links = append(d.Links, con.pagesFor(p.(principal))...)
+	}
+	con.render(c, status, "error", view{Data: d})
+	c.Abort()
+}
+
+// pagesFor lists the pages a person may open.
+func (con *console) pagesFor(p principal) []link {
+	var out []link
+	if p.has(config.RoleAgent, config.RoleSupervisor) {
+		out = append(out, link{"/cases", "Work queue"}, link{"/board", "SLA board"})
+	}
+	if p.has(config.RoleSupervisor) && con.deps.Outbox != nil {
+		out = append(out, link{"/notifications", "Notifications"})
+	}
+	if p.has(config.RoleRulesAdmin) && con.deps.Rules != nil {
+		out = append(out, link{"/rules", "Routing rules"})
+	}
+	return out
+}
