@@ -19,7 +19,9 @@ import (
 
 type routerFunc func(context.Context, cases.Case) (cases.Decision, error)
 
-func (f routerFunc) Route(ctx context.Context, c cases.Case) (cases.Decision, error) { return f(ctx, c) }
+func (f routerFunc) Route(ctx context.Context, c cases.Case) (cases.Decision, error) {
+	return f(ctx, c)
+}
 
 type counted map[string]int
 
@@ -82,7 +84,9 @@ func TestFallbackTakesTheDefaultRouteOnlyWithoutRules(t *testing.T) {
 
 type notifierFunc func(context.Context, notify.Notice) (notify.Entry, error)
 
-func (f notifierFunc) Deliver(ctx context.Context, n notify.Notice) (notify.Entry, error) { return f(ctx, n) }
+func (f notifierFunc) Deliver(ctx context.Context, n notify.Notice) (notify.Entry, error) {
+	return f(ctx, n)
+}
 
 func TestNotifyRecipient(t *testing.T) {
 	var got notify.Notice

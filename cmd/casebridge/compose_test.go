@@ -22,7 +22,7 @@ func TestDockerCompose(t *testing.T) {
 		t.Fatal(err)
 	}
 	opts, err := cli.NewProjectOptions([]string{filepath.Join(root, "docker-compose.yml")},
-		cli.WithWorkingDirectory(root), cli.WithEnv(nil), cli.WithInterpolation(true))
+		cli.WithWorkingDirectory(root), cli.WithEnv([]string{"CASEBRIDGE_SESSION_SECRET=test-secret"}), cli.WithInterpolation(true))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,16 +88,27 @@ func TestDockerCompose(t *testing.T) {
 		t.Errorf("api health check %+v should use `casebridge probe`", api.HealthCheck)
 	}
 
-	// Every environment variable the compose file gives casebridge is one it reads.
+	// Every environment variable the compose file gives casebridge is one it
+	// reads: by name in the command's code, or named in the configuration.
 	read := map[string]bool{}
-	src, _ := os.ReadFile("settings.go")
-	for _, m := range regexp.MustCompile(`"((?:CASEBRIDGE|TEMPORAL|REDIS)_[A-Z0-9_]+)"`).FindAllStringSubmatch(string(src), -1) {
-		read[m[1]] = true
+	files, _ := filepath.Glob("*.go")
+	files = append(files, filepath.Join(root, "config", "demo.yaml"))
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		src, _ := os.ReadFile(f)
+		for _, m := range regexp.MustCompile(`((?:CASEBRIDGE|TEMPORAL|REDIS)_[A-Z0-9_]+)`).FindAllStringSubmatch(string(src), -1) {
+			read[m[1]] = true
+		}
 	}
 	for k := range svc("api").Environment {
 		if !read[k] {
 			t.Errorf("compose sets %s, which casebridge never reads", k)
 		}
+	}
+	if envOf(api, "CASEBRIDGE_SESSION_SECRET") != "test-secret" {
+		t.Error("the api does not get CASEBRIDGE_SESSION_SECRET, so console sessions would differ between replicas")
 	}
 
 	// The Dockerfile builds the command without the embedded server.

@@ -164,9 +164,9 @@ func (e *engine) factSources() rules.FactSources {
 	return src
 }
 
-// caseLink is where staff open a case.
+// caseLink is where staff open a case: its page in the console.
 func (e *engine) caseLink(ref string) string {
-	return strings.TrimSuffix(e.cfg.Council.PublicURL, "/") + "/api/v1/cases/" + ref
+	return strings.TrimSuffix(e.cfg.Council.PublicURL, "/") + "/cases/" + ref
 }
 
 // defaultRoute is where a case goes when nothing else says.
