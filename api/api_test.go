@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"github.com/casebridge/casebridge/internal/redistest"
 	"github.com/casebridge/casebridge/metrics"
 	"github.com/casebridge/casebridge/readmodel"
+	"github.com/casebridge/casebridge/rules"
 )
 
 const (
@@ -680,5 +682,36 @@ func TestOpen311AcknowledgedCaseWithoutWorkerOrReadModel(t *testing.T) {
 	}
 	if r := h.get("/open311/v2/requests/CB-000000.json"); r.status != 404 {
 		t.Errorf("an unknown case: %d", r.status)
+	}
+}
+
+// TestOpenAPIDescribesEveryRoute keeps the OpenAPI document complete: every
+// staff API route the server answers is in it, with its method.
+func TestOpenAPIDescribesEveryRoute(t *testing.T) {
+	h := newHarness(t)
+	var doc struct {
+		Paths map[string]map[string]any `json:"paths"`
+	}
+	if err := json.Unmarshal(h.get("/api/v1/openapi.json").body, &doc); err != nil {
+		t.Fatal(err)
+	}
+	// Every optional part switched on, so all its routes are registered.
+	s := NewServer(slog.New(slog.DiscardHandler), h.cfg, Deps{Cases: h.engine, ReadModel: h.store, Metrics: metrics.New(),
+		Rules: &rules.Store{}, Events: EventSource{Redis: redistest.Start(t).Client(), Channel: "cb:events"}})
+	param := regexp.MustCompile(`:([a-z]+)`)
+	n := 0
+	for _, r := range s.engine.Routes() {
+		path, ok := strings.CutPrefix(r.Path, "/api/v1")
+		if !ok || path == "/openapi.json" {
+			continue
+		}
+		path = param.ReplaceAllString(path, "{$1}")
+		n++
+		if _, ok := doc.Paths[path][strings.ToLower(r.Method)]; !ok {
+			t.Errorf("openapi.json does not describe %s %s", r.Method, path)
+		}
+	}
+	if n < 25 {
+		t.Errorf("only %d staff routes found; the walk over routes is broken", n)
 	}
 }
