@@ -79,6 +79,7 @@ func (s *Server) consoleRoutes(e *gin.Engine) {
 	in.POST("/cases/:ref/status", caseworkers, con.changeStatus)
 	in.POST("/cases/:ref/note", caseworkers, con.addNote)
 	in.POST("/cases/:ref/assign", caseworkers, con.assign)
+	in.POST("/cases/:ref/priority", caseworkers, con.prioritise)
 	in.POST("/cases/:ref/transfer", caseworkers, con.transfer)
 	in.POST("/cases/:ref/category", caseworkers, con.recategorise)
 	in.POST("/cases/:ref/escalations/:seq/acknowledge", con.require(config.RoleSupervisor), con.acknowledge)

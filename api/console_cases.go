@@ -305,6 +305,7 @@ type caseData struct {
 	ServiceGroups  []optionGroup
 	MaxNote        int
 	ToTriage       string
+	Priorities     []cases.Priority
 	// RequestID makes a form sent twice (a double click, the back button)
 	// change the case once.
 	RequestID string
@@ -343,7 +344,7 @@ func (con *console) caseRef(c *gin.Context) (string, bool) {
 var caseDone = map[string]string{
 	"status": "The status was changed.", "note": "The note was added.", "assign": "The assignment was changed.",
 	"transfer": "The case was transferred.", "category": "The case was recategorised and routed again.",
-	"ack": "The escalation was acknowledged.",
+	"ack": "The escalation was acknowledged.", "priority": "The priority was changed.",
 }
 
 func (con *console) casePage(c *gin.Context) {
@@ -385,7 +386,7 @@ func (con *console) caseData(k *cases.Case, stale bool, sent formState) caseData
 		Case: k, Ref: k.Ref, SLA: badgeOf(k, con.deps.Now()), Stale: stale,
 		DepartmentName: cmp.Or(con.departmentName(k.Department), k.Department, "no department yet"),
 		Statuses:       statusOptions(), Transfers: con.transferGroups(), ServiceGroups: con.serviceGroups(),
-		MaxNote: cases.MaxNote, ToTriage: toTriage, RequestID: randomID(), sent: sent,
+		MaxNote: cases.MaxNote, ToTriage: toTriage, Priorities: cases.Priorities, RequestID: randomID(), sent: sent,
 	}
 	for _, r := range k.Reports {
 		d.Reports = append(d.Reports, con.reportView(k, r))
@@ -565,6 +566,20 @@ func (con *console) assign(c *gin.Context) {
 		a := cases.Assignment{Assignee: strings.TrimSpace(f.Get("assignee")), Note: f.Get("note"), Actor: actor}
 		return func(ctx context.Context, ref, id string) (*cases.Case, error) {
 			return con.deps.Cases.Assign(ctx, ref, a, id)
+		}, "", ""
+	})
+}
+
+// prioritise changes how pressing a case is.
+func (con *console) prioritise(c *gin.Context) {
+	con.caseChange("priority", c, func(f url.Values, actor string) (changeCall, string, string) {
+		pr := cases.Priority(f.Get("priority"))
+		if !pr.Valid() {
+			return nil, "priority", "Choose a priority."
+		}
+		p := cases.Prioritisation{Priority: pr, Note: f.Get("note"), Actor: actor}
+		return func(ctx context.Context, ref, id string) (*cases.Case, error) {
+			return con.deps.Cases.Prioritise(ctx, ref, p, id)
 		}, "", ""
 	})
 }

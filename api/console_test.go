@@ -516,6 +516,8 @@ func TestConsoleCaseForms(t *testing.T) {
 		{"an unknown category", "/category", url.Values{"service": {"NOPE"}}, 422, []string{"&#34;NOPE&#34; is not a category"}},
 		{"the category it has", "/category", url.Values{"service": {"POT"}}, 422, []string{"The case is already filed under POT."}},
 		{"unassigned already", "/assign", url.Values{"assignee": {""}}, 422, []string{"The case is not assigned to anyone."}},
+		{"no priority chosen", "/priority", url.Values{"priority": {""}, "note": {"keep"}}, 422, []string{"Choose a priority.", `value="keep"`}},
+		{"the priority it has", "/priority", url.Values{"priority": {"high"}}, 422, []string{"The case is already high."}},
 		{"an escalation it does not have", "/escalations/3/acknowledge", url.Values{"note": {"seen"}}, 403, nil}, // agents may not
 	} {
 		before := len(h.timeline(t, ref))
@@ -536,6 +538,9 @@ func TestConsoleCaseForms(t *testing.T) {
 		check  func(k *cases.Case) bool
 	}{
 		{"/assign", url.Values{"assignee": {"roads.team"}, "note": {"yours"}}, func(k *cases.Case) bool { return k.Assignee == "roads.team" }},
+		{"/priority", url.Values{"priority": {"urgent"}, "note": {"near a school"}}, func(k *cases.Case) bool {
+			return k.Priority == cases.PriorityUrgent && k.Timeline[len(k.Timeline)-1].Kind == cases.KindPrioritised
+		}},
 		{"/transfer", url.Values{"to": {"highways/drainage"}, "note": {"it is a drain"}}, func(k *cases.Case) bool { return k.Department == "highways" && k.Team == "drainage" }},
 		{"/transfer", url.Values{"to": {toTriage}}, func(k *cases.Case) bool {
 			return k.Timeline[len(k.Timeline)-2].Kind == cases.KindTransferred && k.Routing != nil
