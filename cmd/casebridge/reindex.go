@@ -16,13 +16,9 @@ import (
 // every case workflow, running or finished within retention, is asked for its
 // state and projected again. Workers must be running to answer the queries.
 func runReindex(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	s, log, cfg, err := prepare("reindex", args, getenv, stderr)
+	_, e, err := open(ctx, "reindex", args, getenv, stderr)
 	if err != nil {
 		return helpIsFine(err)
-	}
-	e, err := connect(ctx, log, cfg, getenv, s.temporal, s.namespace, s.redisURL)
-	if err != nil {
-		return err
 	}
 	defer e.close()
 	n, err := reindex(ctx, e, stdout)

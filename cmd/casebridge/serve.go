@@ -34,16 +34,24 @@ func prepare(name string, args []string, getenv func(string) string, stderr io.W
 	return s, log, cfg, nil
 }
 
+// open prepares a production command and connects to Temporal and Redis.
+// Asked for help, it shows it and returns errHelp.
+func open(ctx context.Context, name string, args []string, getenv func(string) string, stderr io.Writer) (settings, *engine, error) {
+	s, log, cfg, err := prepare(name, args, getenv, stderr)
+	if err != nil {
+		return s, nil, err
+	}
+	e, err := connect(ctx, log, cfg, getenv, s.temporal, s.namespace, s.redisURL)
+	return s, e, err
+}
+
 func runAPI(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	s, log, cfg, err := prepare("api", args, getenv, stderr)
+	s, e, err := open(ctx, "api", args, getenv, stderr)
 	if err != nil {
 		return helpIsFine(err)
 	}
-	e, err := connect(ctx, log, cfg, getenv, s.temporal, s.namespace, s.redisURL)
-	if err != nil {
-		return err
-	}
 	defer e.close()
+	log := e.log
 	stop, err := serveHTTP(ctx, log, s.addr, e.api())
 	if err != nil {
 		return err
@@ -55,15 +63,12 @@ func runAPI(ctx context.Context, args []string, getenv func(string) string, stdo
 }
 
 func runWorker(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	s, log, cfg, err := prepare("worker", args, getenv, stderr)
+	s, e, err := open(ctx, "worker", args, getenv, stderr)
 	if err != nil {
 		return helpIsFine(err)
 	}
-	e, err := connect(ctx, log, cfg, getenv, s.temporal, s.namespace, s.redisURL)
-	if err != nil {
-		return err
-	}
 	defer e.close()
+	log := e.log
 	if err := ensureSearchAttributes(ctx, e.temporal, s.namespace); err != nil {
 		return err
 	}
