@@ -66,6 +66,13 @@ func ParseTime(s string) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339, s); err == nil {
 		return t, nil
 	}
+	// A "+01:00" sent unescaped in a query string or form arrives as " 01:00":
+	// a space can stand nowhere else in a datetime, so read it as the plus it was.
+	if n := len(s); n > len("2006-01-02T15:04:05 07:00")-1 && s[n-6] == ' ' && s[n-3] == ':' {
+		if t, err := time.Parse(time.RFC3339, s[:n-6]+"+"+s[n-5:]); err == nil {
+			return t, nil
+		}
+	}
 	// Say what is wrong with the common near misses, so a client developer can fix it.
 	const example = "like 2024-01-02T03:04:05Z or 2024-01-02T04:04:05+01:00"
 	switch {

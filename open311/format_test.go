@@ -54,6 +54,8 @@ func TestParseTime(t *testing.T) {
 		"2024-01-02T03:04:05-05:00":        utc("2024-01-02T08:04:05Z"),
 		"2024-01-02T03:04:05.5Z":           utc("2024-01-02T03:04:05.5Z"),
 		"2024-07-02T04:04:05.123456+01:00": utc("2024-07-02T03:04:05.123456Z"),
+		// The plus of an offset sent unescaped arrives as a space.
+		"2024-07-02T04:04:05 01:00": utc("2024-07-02T03:04:05Z"),
 	} {
 		got, err := ParseTime(in)
 		if err != nil || !got.Equal(want) {

@@ -42,6 +42,9 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 	if err != nil {
 		return err
 	}
+	if getenv, err = devSessionSecret(getenv, s.dataDir); err != nil {
+		return err
+	}
 
 	if s.redisURL == "" {
 		r, err := startDevRedis(ctx, log, s.dataDir)
@@ -153,4 +156,29 @@ func profiler() http.Handler {
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	return mux
+}
+
+// devSessionSecret keeps dev's console sessions across restarts: without
+// CASEBRIDGE_SESSION_SECRET, a secret is made once and kept in the data
+// directory.
+func devSessionSecret(getenv func(string) string, dataDir string) (func(string) string, error) {
+	const name = "CASEBRIDGE_SESSION_SECRET"
+	if getenv(name) != "" {
+		return getenv, nil
+	}
+	path := filepath.Join(dataDir, "session-secret")
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		b = []byte(secret(32))
+		err = os.WriteFile(path, b, 0o600)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("console session secret: %w", err)
+	}
+	return func(k string) string {
+		if k == name {
+			return string(b)
+		}
+		return getenv(k)
+	}, nil
 }

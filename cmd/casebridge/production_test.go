@@ -51,7 +51,9 @@ func TestProductionCommands(t *testing.T) {
 		}
 		ctx, cancel := context.WithCancel(ctx)
 		done := make(chan error, 1)
-		go func() { done <- run(ctx, []string{cmd, "--addr", fmt.Sprintf("127.0.0.1:%d", port)}, vars, io.Discard, io.Discard) }()
+		go func() {
+			done <- run(ctx, []string{cmd, "--addr", fmt.Sprintf("127.0.0.1:%d", port)}, vars, io.Discard, io.Discard)
+		}()
 		base = fmt.Sprintf("http://127.0.0.1:%d", port)
 		path := "/readyz"
 		if cmd == "worker" {
