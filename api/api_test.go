@@ -715,3 +715,34 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 		t.Errorf("only %d staff routes found; the walk over routes is broken", n)
 	}
 }
+
+// The JSON API checks transfers and categories against the configuration
+// with the same rules as the console, and lists the choices.
+func TestStaffTransferAndRecategorise(t *testing.T) {
+	h := newHarness(t)
+	ref := h.postReport(pothole("1"))
+	for _, tc := range []struct {
+		path, body, field, says string
+	}{
+		{"transfer", `{"department":"libraries"}`, "department", `"libraries" is not a department; departments are triage, highways`},
+		{"transfer", `{"department":"highways","team":"noise"}`, "team", `"noise" is not a team of Highways and transport; its teams are roads-north`},
+		{"transfer", `{"team":"noise"}`, "department", "name the department the team belongs to"},
+		{"category", `{"service_code":"NOPE"}`, "service_code", `"NOPE" is not a category; GET /open311/v2/services.json lists them`},
+		{"category", `{"service_code":"POT"}`, "service_code", "already filed under POT"},
+	} {
+		r := h.staff("POST", "/api/v1/cases/"+ref+"/"+tc.path, tc.body, "agent-token")
+		var p Problem
+		if json.Unmarshal(r.body, &p); r.status != 422 || p.Field != tc.field || !strings.Contains(p.Detail, tc.says) {
+			t.Errorf("%s %s: %d %s, want 422 on %s saying %q", tc.path, tc.body, r.status, r.body, tc.field, tc.says)
+		}
+	}
+	r := h.staff("POST", "/api/v1/cases/"+ref+"/transfer", `{"department":"highways","team":"drainage","note":"it is a drain"}`, "agent-token")
+	var c cases.Case
+	if err := json.Unmarshal(r.body, &c); r.status != 200 || err != nil || c.Department != "highways" || c.Team != "drainage" {
+		t.Errorf("transfer: %d %s", r.status, r.body)
+	}
+	r = h.staff("POST", "/api/v1/cases/"+ref+"/category", `{"service_code":"DRN"}`, "agent-token")
+	if err := json.Unmarshal(r.body, &c); r.status != 200 || err != nil || c.Service.Name != "Blocked drain or gully" {
+		t.Errorf("recategorise: %d %s", r.status, r.body)
+	}
+}

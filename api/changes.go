@@ -62,6 +62,31 @@ func (s *Server) assign(c *gin.Context) {
 	})
 }
 
+// transferTo checks a transfer against the configuration, for the JSON API and
+// the console alike: the department must be one the council has, the team one
+// of its teams; no department sends the case back to triage, for routing to
+// decide again.
+func (s *Server) transferTo(dept, team, note, actor string) (cases.Transfer, *cases.InputError) {
+	switch d, ok := s.cfg.Department(dept); {
+	case dept == "" && team != "":
+		return cases.Transfer{}, &cases.InputError{Field: "department", Reason: "name the department the team belongs to"}
+	case dept != "" && !ok:
+		return cases.Transfer{}, &cases.InputError{Field: "department", Reason: fmt.Sprintf("%q is not a department", dept)}
+	case team != "" && !slices.Contains(d.Teams, team):
+		return cases.Transfer{}, &cases.InputError{Field: "team", Reason: fmt.Sprintf("%q is not a team of %s", team, d.Name)}
+	}
+	return cases.Transfer{Department: dept, Team: team, Note: note, Actor: actor}, nil
+}
+
+// recategoriseTo checks a new category against the catalogue.
+func (s *Server) recategoriseTo(code, note, actor string) (cases.Recategorisation, *cases.InputError) {
+	svc, ok := s.cfg.Service(code)
+	if !ok {
+		return cases.Recategorisation{}, &cases.InputError{Field: "service_code", Reason: fmt.Sprintf("%q is not a category", code)}
+	}
+	return cases.Recategorisation{Service: cases.Service{Code: svc.Code, Name: svc.Name, Group: svc.Group}, Note: note, Actor: actor}, nil
+}
+
 // transferCase moves a case to a department (and team) the configuration
 // knows; no department means back to triage, for routing to decide again.
 func (s *Server) transferCase(c *gin.Context) {
@@ -70,30 +95,30 @@ func (s *Server) transferCase(c *gin.Context) {
 		Team       string `json:"team"`
 		Note       string `json:"note"`
 	}, actor string) (func(context.Context, string, string) (*cases.Case, error), string, string) {
-		if b.Department != "" {
-			d, ok := s.cfg.Department(b.Department)
-			if !ok {
-				return nil, "department", fmt.Sprintf("%q is not a department; departments are %s", b.Department, s.departmentList())
-			}
-			if b.Team != "" && !slices.Contains(d.Teams, b.Team) {
-				return nil, "team", fmt.Sprintf("%q is not a team of %s; its teams are %s", b.Team, d.Code, strings.Join(d.Teams, ", "))
-			}
-		} else if b.Team != "" {
-			return nil, "department", "name the department the team belongs to"
+		t, ie := s.transferTo(b.Department, b.Team, b.Note, actor)
+		if ie != nil {
+			return nil, ie.Field, ie.Reason + s.transferHint(ie.Field, b.Department)
 		}
-		t := cases.Transfer{Department: b.Department, Team: b.Team, Note: b.Note, Actor: actor}
 		return func(ctx context.Context, ref, id string) (*cases.Case, error) {
 			return s.deps.Cases.Transfer(ctx, ref, t, id)
 		}, "", ""
 	})
 }
 
-func (s *Server) departmentList() string {
-	codes := make([]string, len(s.cfg.Departments))
-	for i, d := range s.cfg.Departments {
-		codes[i] = d.Code
+// transferHint lists the choices a JSON client has, after a transfer mistake.
+func (s *Server) transferHint(field, dept string) string {
+	switch field {
+	case "department":
+		codes := make([]string, len(s.cfg.Departments))
+		for i, d := range s.cfg.Departments {
+			codes[i] = d.Code
+		}
+		return "; departments are " + strings.Join(codes, ", ")
+	case "team":
+		d, _ := s.cfg.Department(dept)
+		return "; its teams are " + strings.Join(d.Teams, ", ")
 	}
-	return strings.Join(codes, ", ")
+	return ""
 }
 
 // recategorise files a case under another service of the catalogue; routing
@@ -103,11 +128,10 @@ func (s *Server) recategorise(c *gin.Context) {
 		ServiceCode string `json:"service_code"`
 		Note        string `json:"note"`
 	}, actor string) (func(context.Context, string, string) (*cases.Case, error), string, string) {
-		svc, ok := s.cfg.Service(b.ServiceCode)
-		if !ok {
-			return nil, "service_code", fmt.Sprintf("%q is not a service; GET /open311/v2/services.json lists them", b.ServiceCode)
+		rc, ie := s.recategoriseTo(b.ServiceCode, b.Note, actor)
+		if ie != nil {
+			return nil, ie.Field, ie.Reason + "; GET /open311/v2/services.json lists them"
 		}
-		rc := cases.Recategorisation{Service: cases.Service{Code: svc.Code, Name: svc.Name, Group: svc.Group}, Note: b.Note, Actor: actor}
 		return func(ctx context.Context, ref, id string) (*cases.Case, error) {
 			return s.deps.Cases.Recategorise(ctx, ref, rc, id)
 		}, "", ""

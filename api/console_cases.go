@@ -356,13 +356,7 @@ func (con *console) casePage(c *gin.Context) {
 // showCase draws the case page, with the form sent if it is shown again.
 func (con *console) showCase(c *gin.Context, status int, ref string, sent formState) {
 	ctx := c.Request.Context()
-	k, err := con.deps.Cases.Get(ctx, ref)
-	stale := false
-	if err != nil && !errors.Is(err, cases.ErrNotFound) {
-		if rm, rerr := con.deps.ReadModel.Get(ctx, ref); rerr == nil {
-			k, err, stale = rm, nil, true
-		}
-	}
+	k, stale, err := con.staffCase(ctx, ref)
 	switch {
 	case errors.Is(err, cases.ErrNotFound):
 		con.errorPage(c, http.StatusNotFound, "No such case", "There is no case "+ref+".", "/cases", "Work queue")
@@ -599,16 +593,11 @@ func (con *console) transfer(c *gin.Context) {
 		dept, team, _ := strings.Cut(to, "/")
 		if to == toTriage {
 			dept, team = "", ""
-		} else {
-			d, ok := con.cfg.Department(dept)
-			if !ok {
-				return nil, "department", fmt.Sprintf("%q is not a department; choose one from the list.", dept)
-			}
-			if team != "" && !slices.Contains(d.Teams, team) {
-				return nil, "team", fmt.Sprintf("%q is not a team of %s; choose one from the list.", team, d.Name)
-			}
 		}
-		t := cases.Transfer{Department: dept, Team: team, Note: f.Get("note"), Actor: actor}
+		t, ie := con.transferTo(dept, team, f.Get("note"), actor)
+		if ie != nil {
+			return nil, ie.Field, ie.Reason + "; choose one from the list."
+		}
 		return func(ctx context.Context, ref, id string) (*cases.Case, error) {
 			return con.deps.Cases.Transfer(ctx, ref, t, id)
 		}, "", ""
@@ -617,11 +606,10 @@ func (con *console) transfer(c *gin.Context) {
 
 func (con *console) recategorise(c *gin.Context) {
 	con.caseChange("category", c, func(f url.Values, actor string) (changeCall, string, string) {
-		svc, ok := con.cfg.Service(f.Get("service"))
-		if !ok {
-			return nil, "service_code", fmt.Sprintf("%q is not a category; choose one from the list.", f.Get("service"))
+		rc, ie := con.recategoriseTo(f.Get("service"), f.Get("note"), actor)
+		if ie != nil {
+			return nil, ie.Field, ie.Reason + "; choose one from the list."
 		}
-		rc := cases.Recategorisation{Service: cases.Service{Code: svc.Code, Name: svc.Name, Group: svc.Group}, Note: f.Get("note"), Actor: actor}
 		return func(ctx context.Context, ref, id string) (*cases.Case, error) {
 			return con.deps.Cases.Recategorise(ctx, ref, rc, id)
 		}, "", ""

@@ -252,7 +252,11 @@ func (s *Server) departmentName(code string) string {
 func (s *Server) readModelProblem(c *gin.Context, err error) {
 	var ie *cases.InputError
 	if errors.As(err, &ie) {
-		problem(c, http.StatusUnprocessableEntity, "Invalid query", ie.Reason, ie.Field)
+		reason := ie.Reason
+		if ie.Field == "cursor" {
+			reason += "; start again without it"
+		}
+		problem(c, http.StatusUnprocessableEntity, "Invalid query", reason, ie.Field)
 		return
 	}
 	s.log.Error("read model", "path", c.FullPath(), "error", err)

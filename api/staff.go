@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -143,20 +144,28 @@ func (s *Server) getCase(c *gin.Context) {
 	if !ok {
 		return
 	}
-	kase, err := s.deps.Cases.Get(c.Request.Context(), ref)
-	if err != nil && !errors.Is(err, cases.ErrNotFound) {
-		// The engine is slow or away: the read model still knows the case.
-		if rm, rerr := s.deps.ReadModel.Get(c.Request.Context(), ref); rerr == nil {
-			c.Header("X-Casebridge-Source", "read-model")
-			c.JSON(http.StatusOK, rm)
-			return
-		}
-	}
+	kase, stale, err := s.staffCase(c.Request.Context(), ref)
 	if err != nil {
 		s.domainProblem(c, err)
 		return
 	}
+	if stale {
+		c.Header("X-Casebridge-Source", "read-model")
+	}
 	c.JSON(http.StatusOK, kase)
+}
+
+// staffCase reads a case for staff (the JSON API and the console): from its
+// workflow, the source of truth, or, when the engine does not answer, from the
+// read model, which may be a moment behind (stale).
+func (s *Server) staffCase(ctx context.Context, ref string) (kase *cases.Case, stale bool, err error) {
+	kase, err = s.deps.Cases.Get(ctx, ref)
+	if err != nil && !errors.Is(err, cases.ErrNotFound) {
+		if rm, rerr := s.deps.ReadModel.Get(ctx, ref); rerr == nil {
+			return rm, true, nil
+		}
+	}
+	return kase, false, err
 }
 
 // transitionRequest is the body of POST /cases/{ref}/transitions.
@@ -320,13 +329,7 @@ func (s *Server) listCases(c *gin.Context) {
 	}
 	page, err := s.deps.ReadModel.List(c.Request.Context(), q)
 	if err != nil {
-		var ie *cases.InputError
-		if errors.As(err, &ie) {
-			problem(c, http.StatusUnprocessableEntity, "Invalid query", ie.Reason+"; start again without it", ie.Field)
-			return
-		}
-		s.log.Error("list cases", "error", err)
-		problem(c, http.StatusServiceUnavailable, "Service unavailable", "the read model did not answer; try again shortly", "")
+		s.readModelProblem(c, err)
 		return
 	}
 	out := casePage{Cases: make([]caseSummary, 0, len(page.Cases)), Total: page.Total, Next: page.Next}
