@@ -153,7 +153,8 @@ func (r *run) loop(ctx workflow.Context) error {
 			// Let notices already under way be delivered before completing.
 			return workflow.Await(ctx, func() bool { return r.notices == 0 })
 		}
-		if step, ok := r.dueStep(now); ok {
+		step, hasStep := r.nextStep()
+		if hasStep && !now.Before(step.At) {
 			r.escalate(ctx, step, now)
 			continue
 		}
@@ -173,7 +174,7 @@ func (r *run) loop(ctx workflow.Context) error {
 			return workflow.NewContinueAsNewError(ctx, WorkflowName, Input{Case: r.c, Service: r.c.Service, SLA: r.sla, Settings: r.settings})
 		}
 		wake := func() bool { return r.reroute || r.c.Version > r.projected || r.shouldContinueAsNew(ctx) }
-		if d, ok := r.nextTimer(now); ok {
+		if d, ok := r.nextTimer(now, step, hasStep); ok {
 			if _, err := workflow.AwaitWithTimeout(ctx, d, wake); err != nil {
 				return err
 			}
@@ -183,9 +184,10 @@ func (r *run) loop(ctx workflow.Context) error {
 	}
 }
 
-// nextTimer is how long to sleep before something is due: the next escalation,
-// the citizen's due time, or the end of a closed case's reopen window.
-func (r *run) nextTimer(now time.Time) (time.Duration, bool) {
+// nextTimer is how long to sleep before something is due: the next escalation
+// step (as nextStep found it), the citizen's due time, or the end of a closed
+// case's reopen window.
+func (r *run) nextTimer(now time.Time, step sla.Step, hasStep bool) (time.Duration, bool) {
 	var next time.Time
 	earliest := func(t time.Time) {
 		if !t.IsZero() && (next.IsZero() || t.Before(next)) {
@@ -195,10 +197,10 @@ func (r *run) nextTimer(now time.Time) (time.Duration, bool) {
 	if r.c.ClosedAt != nil {
 		earliest(r.c.ClosedAt.Add(r.settings.ReopenWindow))
 	}
+	if hasStep {
+		earliest(step.At)
+	}
 	if r.sla != nil {
-		if step, ok := sla.Next(r.cal, r.policy(), r.sla.Clocks); ok {
-			earliest(step.At)
-		}
 		if !r.sla.Overdue && !r.c.Status.Closed() {
 			earliest(r.c.DueAt)
 		}

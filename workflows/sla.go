@@ -63,18 +63,15 @@ func (r *run) applyPolicy(p *sla.Policy, now time.Time) {
 	} else {
 		return
 	}
-	r.c.Promise = &cases.Promise{Policy: p.Name, Version: p.Version, Escalations: r.promiseEscalations()}
+	if r.c.Promise == nil {
+		r.c.Promise = &cases.Promise{}
+	}
+	// A new policy keeps the escalations already climbed under the old one.
+	r.c.Promise.Policy, r.c.Promise.Version = p.Name, p.Version
 }
 
 // policy is the case's policy as it applies to its priority now.
 func (r *run) policy() sla.Policy { return r.sla.Policy.For(r.c.Priority) }
-
-func (r *run) promiseEscalations() []cases.Escalation {
-	if r.c.Promise == nil {
-		return nil
-	}
-	return r.c.Promise.Escalations
-}
 
 // touched records staff activity at now: the clocks follow the status (a
 // waiting state pauses them, closing stops them, reopening resumes them) and
@@ -136,16 +133,14 @@ func (r *run) overdueChanged(now time.Time) bool {
 	return true
 }
 
-// dueStep returns the escalation step that is due at now, if any.
-func (r *run) dueStep(now time.Time) (sla.Step, bool) {
+// nextStep returns the next escalation step of the ladder, if any, and when
+// it is due.
+func (r *run) nextStep() (sla.Step, bool) {
 	if r.sla == nil {
 		return sla.Step{}, false
 	}
 	step, ok := sla.Next(r.cal, r.policy(), r.sla.Clocks)
-	if !ok || step.At.IsZero() || now.Before(step.At) {
-		return sla.Step{}, false
-	}
-	return step, true
+	return step, ok && !step.At.IsZero()
 }
 
 // ladderLevel is how many rungs of the ladder have fired (reminders aside).

@@ -79,7 +79,7 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 	} else if seeded {
 		log.Info("seeded the demo routing rules", "version", v.Number)
 	}
-	w := e.worker()
+	w := e.worker(ctx)
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}

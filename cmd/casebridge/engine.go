@@ -46,10 +46,7 @@ type engine struct {
 	calendar *calendar.Calendar
 	areas    *areas.Set // nil when the configuration names no areas file
 	rules    *rules.Store
-	// routing keeps the active routing rules compiled; its goroutine runs
-	// until the command's context ends.
-	routing *rules.Watcher
-	outbox  *notify.Store
+	outbox   *notify.Store
 }
 
 // connect dials Temporal and Redis and builds the shared pieces.
@@ -69,9 +66,7 @@ func connect(ctx context.Context, log *slog.Logger, cfg *config.Config, getenv f
 	}
 	e.store = readmodel.New(e.redis, redisPrefix)
 	e.rules = rules.NewStore(e.redis, redisPrefix, catalogue(cfg, e.areas), time.Now)
-	e.routing = rules.NewWatcher(e.rules, rules.Routing, log.With("component", "rules"))
 	e.outbox = notify.NewStore(e.redis, redisPrefix)
-	go e.routing.Run(ctx, 30*time.Second)
 	e.metrics.CasesByStatus(func(ctx context.Context) (map[string]int64, error) {
 		byStatus, err := e.store.CountByStatus(ctx)
 		out := make(map[string]int64, len(byStatus))
@@ -186,10 +181,15 @@ func (e *engine) settings() workflows.Settings {
 	}
 }
 
-func (e *engine) worker() sdkworker.Worker {
+// worker builds the workflow worker. Only a worker routes, so only it keeps
+// the active routing rules compiled in memory, following publishes until ctx
+// ends; the API reads rule sets from the store when staff ask.
+func (e *engine) worker(ctx context.Context) sdkworker.Worker {
+	routing := rules.NewWatcher(e.rules, rules.Routing, e.log.With("component", "rules"))
+	go routing.Run(ctx, 30*time.Second)
 	acts := &activities.Activities{
 		Router: activities.Fallback{
-			Router:  rules.Router{Rules: e.routing, Sources: e.factSources()},
+			Router:  rules.Router{Rules: routing, Sources: e.factSources()},
 			Default: e.defaultRoute(),
 			NoRules: func(err error) bool { return errors.Is(err, rules.ErrNoActive) },
 		},

@@ -72,7 +72,7 @@ func runWorker(ctx context.Context, args []string, getenv func(string) string, s
 	if err := ensureSearchAttributes(ctx, e.temporal, s.namespace); err != nil {
 		return err
 	}
-	w := e.worker()
+	w := e.worker(ctx)
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}
