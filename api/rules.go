@@ -552,38 +552,31 @@ func (s *Server) compiledFor(c *gin.Context, name, def string) (*rules.Compiled,
 // and its service now (routing runs again when it changes), on the council's
 // calendar and areas. open_nearby is the count recorded when the case was
 // routed, if its decision kept it; otherwise, if set reads it, today's count
-// (less the case itself), which note says.
+// of the other open cases nearby, which note says.
 func (s *Server) caseFacts(ctx context.Context, k *cases.Case, set *rules.Compiled) (f rules.Facts, note string) {
 	src := s.deps.FactSources
-	src.Nearby = nil
-	f, _ = rules.BuildFacts(ctx, k.Report(), k.Service, src) // fails only counting nearby cases
+	src.Except = k.Ref
+	var recorded any
 	if k.Routing != nil {
-		switch n := k.Routing.Facts["open_nearby"].(type) {
-		case int:
-			f.OpenNearby = n
-			return f, ""
-		case float64: // read back from JSON
-			f.OpenNearby = int(n)
-			return f, ""
-		}
+		recorded = k.Routing.Facts["open_nearby"]
 	}
-	nearby := s.deps.FactSources.Nearby
-	if !set.Uses("open_nearby") || nearby == nil || !f.HasPoint || f.ServiceCode == "" {
-		return f, ""
+	if recorded != nil || !set.Uses("open_nearby") {
+		src.Nearby = nil
 	}
-	radius := s.deps.FactSources.NearbyRadius
-	if radius <= 0 {
-		radius = rules.DefaultNearbyRadius
+	f, err := rules.BuildFacts(ctx, k.Report(), k.Service, src) // fails only counting nearby cases
+	switch n := recorded.(type) {
+	case int:
+		f.OpenNearby = n
+	case float64: // read back from JSON
+		f.OpenNearby = int(n)
 	}
-	n, err := nearby.CountOpenNearby(ctx, f.ServiceCode, f.Lat, f.Long, radius)
-	if err != nil {
+	switch {
+	case err != nil:
 		return f, fmt.Sprintf("%s: open_nearby was taken as 0, as the open cases nearby could not be counted: %v", k.Ref, err)
+	case src.Nearby != nil && f.HasPoint:
+		return f, fmt.Sprintf("%s: open_nearby is today's count; the count when it was routed was not recorded", k.Ref)
 	}
-	if !k.Status.Closed() && n > 0 {
-		n-- // the case itself, open at that point now
-	}
-	f.OpenNearby = n
-	return f, fmt.Sprintf("%s: open_nearby is today's count; the count when it was routed was not recorded", k.Ref)
+	return f, ""
 }
 
 // simulateRequest is the body of POST /rulesets/{name}/simulate: a case's

@@ -3,16 +3,22 @@ package readmodel
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/redis/go-redis/v9"
 )
 
 // CountOpenNearby counts the open cases of a service within radiusMetres of a
-// point, for routing rules that treat a cluster of reports differently. A case
-// already projected counts itself.
-func (s *Store) CountOpenNearby(ctx context.Context, serviceCode string, lat, long, radiusMetres float64) (int, error) {
+// point, for routing rules that treat a cluster of reports differently. except
+// is never counted: it is the case being routed, which the read model may
+// already hold (after a change of category or a transfer back to triage).
+func (s *Store) CountOpenNearby(ctx context.Context, serviceCode string, lat, long, radiusMetres float64, except string) (int, error) {
 	refs, err := s.OpenNearby(ctx, serviceCode, lat, long, radiusMetres)
-	return len(refs), err
+	n := len(refs)
+	if slices.Contains(refs, except) {
+		n--
+	}
+	return n, err
 }
 
 // OpenNearby lists the open cases of a service within radiusMetres of a point,

@@ -285,10 +285,17 @@ func TestCountOpenNearby(t *testing.T) {
 		if err != nil || !slices.Equal(got, tc.want) {
 			t.Errorf("OpenNearby(%s, %gm) = %v, %v; want %v (nearest first)", tc.code, tc.radius, got, err, tc.want)
 		}
-		n, err := s.CountOpenNearby(ctx, tc.code, 51.5000, -0.1260, tc.radius)
+		n, err := s.CountOpenNearby(ctx, tc.code, 51.5000, -0.1260, tc.radius, "")
 		if err != nil || n != len(tc.want) {
 			t.Errorf("CountOpenNearby(%s, %gm) = %d, %v; want %d", tc.code, tc.radius, n, err, len(tc.want))
 		}
+	}
+	// The case being routed is never near itself; another case's ref changes nothing.
+	if n, _ := s.CountOpenNearby(ctx, "pothole", 51.5000, -0.1260, 100, "CB-00000A"); n != 1 {
+		t.Errorf("CountOpenNearby except CB-00000A = %d, want 1", n)
+	}
+	if n, _ := s.CountOpenNearby(ctx, "pothole", 51.5000, -0.1260, 100, "CB-00000C"); n != 2 {
+		t.Errorf("CountOpenNearby except a case outside the radius = %d, want 2", n)
 	}
 }
 

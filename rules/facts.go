@@ -95,10 +95,10 @@ type Calendar interface {
 	Location() *time.Location
 }
 
-// NearbyCounter counts open cases of a service near a point; the read model
-// implements it.
+// NearbyCounter counts open cases of a service near a point, never counting
+// the case except; the read model implements it.
 type NearbyCounter interface {
-	CountOpenNearby(ctx context.Context, serviceCode string, lat, long, radiusMetres float64) (int, error)
+	CountOpenNearby(ctx context.Context, serviceCode string, lat, long, radiusMetres float64, except string) (int, error)
 }
 
 // AreaFinder names the council areas a point is in; areas.Set implements it.
@@ -118,6 +118,9 @@ type FactSources struct {
 	Nearby   NearbyCounter
 	// NearbyRadius is the radius of open_nearby in metres (DefaultNearbyRadius if 0).
 	NearbyRadius float64
+	// Except is the reference of the case being routed, which open_nearby
+	// never counts: it is not near itself.
+	Except string
 }
 
 // BuildFacts gathers the facts about a report for routing. svc is the case's
@@ -177,7 +180,7 @@ func BuildFacts(ctx context.Context, r cases.Report, svc cases.Service, src Fact
 		if radius <= 0 {
 			radius = DefaultNearbyRadius
 		}
-		n, nerr := src.Nearby.CountOpenNearby(ctx, code, f.Lat, f.Long, radius)
+		n, nerr := src.Nearby.CountOpenNearby(ctx, code, f.Lat, f.Long, radius, src.Except)
 		if nerr != nil {
 			err = fmt.Errorf("count open %s cases near the report: %w", code, nerr)
 		} else {

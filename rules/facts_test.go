@@ -45,10 +45,11 @@ type fakeNearby struct {
 	err    error
 	asked  string
 	radius float64
+	except string
 }
 
-func (f *fakeNearby) CountOpenNearby(_ context.Context, code string, _, _, radius float64) (int, error) {
-	f.asked, f.radius = code, radius
+func (f *fakeNearby) CountOpenNearby(_ context.Context, code string, _, _, radius float64, except string) (int, error) {
+	f.asked, f.radius, f.except = code, radius, except
 	return f.n, f.err
 }
 

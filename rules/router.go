@@ -34,6 +34,7 @@ func (r Router) Route(ctx context.Context, c cases.Case) (cases.Decision, error)
 		return cases.Decision{}, ErrNoActive
 	}
 	src := r.Sources
+	src.Except = c.Ref
 	if !set.Uses("open_nearby") {
 		src.Nearby = nil // spare the read model a query no rule reads
 	}

@@ -34,6 +34,9 @@ func TestRouter(t *testing.T) {
 	if err != nil || d.RuleID != "fly-tipping-hotspot" || d.Facts["service_code"] != "FLY" {
 		t.Fatalf("Route = %s (%v), %v; want fly-tipping-hotspot for FLY", d.RuleID, d.Facts, err)
 	}
+	if nearby.except != "CB-TEST01" {
+		t.Errorf("open_nearby was counted with except %q: the case being routed must never count itself", nearby.except)
+	}
 
 	// A count that fails routes the case anyway, and says so.
 	r.Sources.Nearby = &fakeNearby{err: errors.New("connection refused")}
