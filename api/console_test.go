@@ -509,7 +509,7 @@ func TestConsoleCaseForms(t *testing.T) {
 		{"an unknown status", "/status", url.Values{"status": {"resolved"}}, 422, []string{"&#34;resolved&#34; is not a status"}},
 		{"the status it has", "/status", url.Values{"status": {"open"}, "note": {"again"}}, 409, []string{"That change is not allowed: the case is already Open."}},
 		{"an empty note", "/note", url.Values{"note": {"  "}}, 422, []string{"Write the note first."}},
-		{"a note too long", "/note", url.Values{"note": {strings.Repeat("é", cases.MaxNote/2+1)}}, 422, []string{"The note is longer than"}},
+		{"a note too long", "/note", url.Values{"note": {strings.Repeat("é", cases.MaxNote+1)}}, 422, []string{"The note is longer than"}},
 		{"nowhere to transfer to", "/transfer", url.Values{"to": {""}, "note": {"why"}}, 422, []string{"Choose where to send the case.", `value="why"`}},
 		{"an unknown department", "/transfer", url.Values{"to": {"libraries"}}, 422, []string{"&#34;libraries&#34; is not a department"}},
 		{"a team of another department", "/transfer", url.Values{"to": {"highways/noise"}}, 422, []string{"&#34;noise&#34; is not a team of Highways and transport"}},

@@ -56,12 +56,7 @@ type Acknowledgement struct {
 	Actor string `json:"actor"`
 }
 
-func checkNote(field, note string) error {
-	if len(note) > MaxNote {
-		return &InputError{Field: field, Reason: fmt.Sprintf("is longer than %d characters", MaxNote)}
-	}
-	return nil
-}
+func checkNote(note string) error { return CheckText("note", note, MaxNote) }
 
 func withNote(what, note string) string {
 	if note = strings.TrimSpace(note); note == "" {
@@ -82,7 +77,7 @@ func (c *Case) CheckComment(cm Comment) error {
 	if strings.TrimSpace(cm.Note) == "" {
 		return &InputError{Field: "note", Reason: "is empty"}
 	}
-	return checkNote("note", cm.Note)
+	return checkNote(cm.Note)
 }
 
 // AddComment adds a note at now.
@@ -92,6 +87,9 @@ func (c *Case) AddComment(cm Comment, now time.Time) Entry {
 
 // CheckAssign validates an assignment.
 func (c *Case) CheckAssign(a Assignment) error {
+	if err := CheckLine("assignee", a.Assignee, MaxLabel); err != nil {
+		return err
+	}
 	if a.Assignee == c.Assignee {
 		if a.Assignee == "" {
 			return &InputError{Field: "assignee", Reason: "the case is not assigned to anyone"}
@@ -101,7 +99,7 @@ func (c *Case) CheckAssign(a Assignment) error {
 	if err := c.checkOpen("assigned"); err != nil {
 		return err
 	}
-	return checkNote("note", a.Note)
+	return checkNote(a.Note)
 }
 
 // Assign gives the case to a.Assignee at now.
@@ -116,6 +114,12 @@ func (c *Case) Assign(a Assignment, now time.Time) Entry {
 
 // CheckTransfer validates a transfer.
 func (c *Case) CheckTransfer(t Transfer) error {
+	if err := CheckLine("department", t.Department, MaxCode); err != nil {
+		return err
+	}
+	if err := CheckLine("team", t.Team, MaxLabel); err != nil {
+		return err
+	}
 	if err := c.checkOpen("transferred"); err != nil {
 		return err
 	}
@@ -125,7 +129,7 @@ func (c *Case) CheckTransfer(t Transfer) error {
 	if t.Department == "" && t.Team != "" {
 		return &InputError{Field: "department", Reason: "name the department the team belongs to"}
 	}
-	return checkNote("note", t.Note)
+	return checkNote(t.Note)
 }
 
 // ApplyTransfer moves the case at now and returns the department it left. A
@@ -154,10 +158,13 @@ func (c *Case) CheckRecategorise(rc Recategorisation) error {
 	if rc.Service.Code == "" {
 		return &InputError{Field: "service_code", Reason: "is empty"}
 	}
+	if err := CheckLine("service_code", rc.Service.Code, MaxCode); err != nil {
+		return err
+	}
 	if rc.Service.Code == c.Service.Code {
 		return &InputError{Field: "service_code", Reason: "the case is already filed under " + rc.Service.Code}
 	}
-	return checkNote("note", rc.Note)
+	return checkNote(rc.Note)
 }
 
 // Recategorise files the case under another service at now.
@@ -175,7 +182,7 @@ func (c *Case) CheckAcknowledge(a Acknowledgement) error {
 	if ack := c.Promise.Escalations[a.Seq-1].Acknowledged; ack != nil {
 		return &InputError{Field: "seq", Reason: "escalation " + strconv.Itoa(a.Seq) + " was acknowledged by " + ack.By}
 	}
-	return checkNote("note", a.Note)
+	return checkNote(a.Note)
 }
 
 // Acknowledge records the acknowledgement at now.
@@ -189,7 +196,7 @@ func (c *Case) Acknowledge(a Acknowledgement, now time.Time) Entry {
 // CheckPrioritise validates a priority change.
 func (c *Case) CheckPrioritise(p Prioritisation) error {
 	if !p.Priority.Valid() {
-		return &InputError{Field: "priority", Reason: fmt.Sprintf("%q is not a priority (%v)", p.Priority, Priorities)}
+		return &InputError{Field: "priority", Reason: fmt.Sprintf("is not one of the priorities %v", Priorities)}
 	}
 	if p.Priority == c.Priority {
 		return &InputError{Field: "priority", Reason: "the case is already " + string(p.Priority)}
@@ -197,7 +204,7 @@ func (c *Case) CheckPrioritise(p Prioritisation) error {
 	if err := c.checkOpen("reprioritised"); err != nil {
 		return err
 	}
-	return checkNote("note", p.Note)
+	return checkNote(p.Note)
 }
 
 // Prioritise sets the case's priority at now.

@@ -59,13 +59,10 @@ type Change struct {
 	Actor  string `json:"actor"`
 }
 
-// MaxNote bounds the length of a note, in bytes.
-const MaxNote = 10000
-
 // Check validates the change against the case without changing it.
 func (c *Case) Check(ch Change) error {
-	if len(ch.Note) > MaxNote {
-		return &InputError{Field: "note", Reason: fmt.Sprintf("is longer than %d characters", MaxNote)}
+	if err := CheckText("note", ch.Note, MaxNote); err != nil {
+		return err
 	}
 	return CheckTransition(c.Status, ch.To)
 }
@@ -107,13 +104,13 @@ type CitizenResult struct {
 
 // CheckCitizen validates a citizen's update without changing the case.
 func (c *Case) CheckCitizen(u CitizenUpdate) error {
-	if _, seen := c.FindExternal(u.UpdateID); seen {
-		return nil // answered again with the id given the first time
+	if err := CheckLine("update_id", u.UpdateID, MaxID); err != nil {
+		return err
 	}
-	if len(u.Description) > MaxNote {
-		return &InputError{Field: "description", Reason: fmt.Sprintf("is longer than %d characters", MaxNote)}
+	if err := CheckLine("status", u.Status, MaxCode); err != nil {
+		return err
 	}
-	return nil
+	return CheckText("description", u.Description, MaxNote)
 }
 
 // ApplyCitizen records a citizen's update at now. A closed case is reopened when
