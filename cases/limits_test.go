@@ -68,7 +68,9 @@ func TestStaffChangesAreBounded(t *testing.T) {
 		{"recategorisation note", "note", func(n int) error {
 			return c.CheckRecategorise(Recategorisation{Service: Service{Code: "FLY"}, Note: fill("n", n)})
 		}, MaxNote},
-		{"priority note", "note", func(n int) error { return c.CheckPrioritise(Prioritisation{Priority: PriorityHigh, Note: fill("n", n)}) }, MaxNote},
+		{"priority note", "note", func(n int) error {
+			return c.CheckPrioritise(Prioritisation{Priority: PriorityHigh, Note: fill("n", n)})
+		}, MaxNote},
 		{"status note", "note", func(n int) error { return c.Check(Change{To: StatusInProgress, Note: fill("😀", n)}) }, MaxNote},
 		{"comment", "note", func(n int) error { return c.CheckComment(Comment{Note: fill("n", n)}) }, MaxNote},
 		{"acknowledgement note", "note", func(n int) error { return c.CheckAcknowledge(Acknowledgement{Seq: 1, Note: fill("n", n)}) }, MaxNote},
