@@ -746,3 +746,46 @@ func TestStaffTransferAndRecategorise(t *testing.T) {
 		t.Errorf("recategorise: %d %s", r.status, r.body)
 	}
 }
+
+// After Temporal's retention drops a finished case's workflow, staff still
+// read the case from the read model, as the lists and Open311 show it, and
+// every change is refused with 409 and why.
+func TestStaffReadsARetiredCaseFromTheReadModel(t *testing.T) {
+	h := newHarness(t)
+	ref := h.postReport(pothole("41"))
+	if r := h.staff("POST", "/api/v1/cases/"+ref+"/transitions", `{"status":"fixed","note":"Filled"}`, "agent-token"); r.status != 200 {
+		t.Fatalf("fix: %d %s", r.status, r.body)
+	}
+	h.engine.Forget(ref)
+
+	r := h.staff("GET", "/api/v1/cases/"+ref, "", "agent-token")
+	var c cases.Case
+	if err := json.Unmarshal(r.body, &c); r.status != 200 || err != nil || c.Ref != ref || c.Status != cases.StatusFixed {
+		t.Fatalf("GET a retired case: %d %s", r.status, r.body)
+	}
+	if r.header.Get("X-Casebridge-Source") != "read-model" || r.header.Get("X-Casebridge-Read-Only") != "finished" {
+		t.Errorf("a retired case's headers: %v", r.header)
+	}
+	for _, tc := range []struct{ path, body string }{
+		{"/transitions", `{"status":"closed"}`},
+		{"/comments", `{"note":"late note"}`},
+		{"/assignment", `{"assignee":"amy"}`},
+		{"/priority", `{"priority":"low"}`},
+	} {
+		r := h.staff("POST", "/api/v1/cases/"+ref+tc.path, tc.body, "agent-token")
+		var p Problem
+		if json.Unmarshal(r.body, &p); r.status != 409 || !strings.Contains(p.Detail, "no longer keeps its workflow") || !strings.Contains(p.Detail, ref) {
+			t.Errorf("POST %s on a retired case: %d %s, want 409 saying why", tc.path, r.status, r.body)
+		}
+	}
+	// A citizen's update is refused as for any case past its reopen window.
+	v := url.Values{"api_key": {testKey}, "jurisdiction_id": {"casebridge.example.gov.uk"}, "service_request_id": {ref},
+		"update_id": {"77"}, "status": {"OPEN"}, "description": {"still broken"}, "updated_datetime": {h.now.Format(time.RFC3339)}}
+	if r := h.postForm("/open311/v2/servicerequestupdates.json", v); r.status != 400 || !strings.Contains(string(r.body), "please report the problem again") {
+		t.Errorf("a citizen's update on a retired case: %d %s", r.status, r.body)
+	}
+	// A case neither Temporal nor the read model knows is still 404.
+	if r := h.staff("POST", "/api/v1/cases/CB-000000/comments", `{"note":"x"}`, "agent-token"); r.status != 404 {
+		t.Errorf("a change to an unknown case: %d %s", r.status, r.body)
+	}
+}

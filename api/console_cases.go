@@ -297,6 +297,7 @@ type caseData struct {
 	Ref            string
 	SLA            slaBadge
 	Stale          bool // from the read model: the engine did not answer
+	Retired        bool // finished, and Temporal no longer keeps it: read-only
 	DepartmentName string
 	Reports        []reportView
 	Timeline       []entryView // newest first
@@ -356,7 +357,7 @@ func (con *console) casePage(c *gin.Context) {
 // showCase draws the case page, with the form sent if it is shown again.
 func (con *console) showCase(c *gin.Context, status int, ref string, sent formState) {
 	ctx := c.Request.Context()
-	k, stale, err := con.staffCase(ctx, ref)
+	k, from, err := con.staffCase(ctx, ref)
 	switch {
 	case errors.Is(err, cases.ErrNotFound):
 		con.errorPage(c, http.StatusNotFound, "No such case", "There is no case "+ref+".", "/cases", "Work queue")
@@ -367,7 +368,7 @@ func (con *console) showCase(c *gin.Context, status int, ref string, sent formSt
 			"Neither the case engine nor the read model answered. Try again in a moment.")
 		return
 	}
-	d := con.caseData(k, stale, sent)
+	d := con.caseData(k, from, sent)
 	v := view{Nav: "cases", Data: d, Live: &liveView{Mode: "case", Ref: ref, Version: k.Version, URL: "/cases/" + ref}}
 	if sent.Name == "" {
 		v.Flash = caseDone[c.Query("done")]
@@ -375,9 +376,9 @@ func (con *console) showCase(c *gin.Context, status int, ref string, sent formSt
 	con.render(c, status, "case", v)
 }
 
-func (con *console) caseData(k *cases.Case, stale bool, sent formState) caseData {
+func (con *console) caseData(k *cases.Case, from caseSource, sent formState) caseData {
 	d := caseData{
-		Case: k, Ref: k.Ref, SLA: badgeOf(k, con.deps.Now()), Stale: stale,
+		Case: k, Ref: k.Ref, SLA: badgeOf(k, con.deps.Now()), Stale: from == fromReadModel, Retired: from == fromRetired,
 		DepartmentName: cmp.Or(con.departmentName(k.Department), k.Department, "no department yet"),
 		Statuses:       statusOptions(), Transfers: con.transferGroups(), ServiceGroups: con.serviceGroups(),
 		MaxNote: cases.MaxNote, ToTriage: toTriage, Priorities: cases.Priorities, RequestID: randomID(), sent: sent,
@@ -477,7 +478,7 @@ func (con *console) caseChange(form string, c *gin.Context, build func(f url.Val
 	}
 	if _, err := call(c.Request.Context(), ref, con.requestID(c, form)); err != nil {
 		var status int
-		status, sent.Field, sent.Message = con.changeProblem(ref, err)
+		status, sent.Field, sent.Message = con.changeProblem(c.Request.Context(), ref, err)
 		con.showCase(c, status, ref, sent)
 		return
 	}
@@ -497,7 +498,7 @@ func (con *console) requestID(c *gin.Context, form string) string {
 }
 
 // changeProblem is how a refused change reads on the page.
-func (con *console) changeProblem(ref string, err error) (status int, field, msg string) {
+func (con *console) changeProblem(ctx context.Context, ref string, err error) (status int, field, msg string) {
 	var ie *cases.InputError
 	var te *cases.TransitionError
 	switch {
@@ -505,6 +506,8 @@ func (con *console) changeProblem(ref string, err error) (status int, field, msg
 		return http.StatusUnprocessableEntity, ie.Field, fieldSentence(ie.Field, ie.Reason)
 	case errors.As(err, &te):
 		return http.StatusConflict, "status", "That change is not allowed: " + te.Reason + "."
+	case errors.Is(err, cases.ErrNotFound) && con.retired(ctx, ref):
+		return http.StatusConflict, "", upperFirst(retiredReason(ref)) + "."
 	case errors.Is(err, cases.ErrNotFound):
 		return http.StatusNotFound, "", "There is no case " + ref + "."
 	case errors.Is(err, cases.ErrFinished):

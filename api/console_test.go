@@ -574,6 +574,19 @@ func TestConsoleCaseForms(t *testing.T) {
 
 	wantPage(t, "not a reference", amy.get("/cases/nonsense"), 404, "is not a case reference")
 	wantPage(t, "no such case", amy.get("/cases/CB-000000"), 404, "There is no case CB-000000.")
+
+	// Once Temporal's retention drops the finished case, its page still shows
+	// it, read-only, from the read model; a form sent from an old page is
+	// refused with why.
+	csrf := amy.csrf(page)
+	h.engine.Forget(ref)
+	r := amy.get(page)
+	wantPage(t, "a retired case", r, 200, `id="case-retired"`, "no longer keeps its workflow", "Cleared")
+	if strings.Contains(string(r.body), `id="note-form"`) {
+		t.Errorf("a retired case's page offers changes")
+	}
+	r = amy.post(page+"/note", url.Values{"note": {"too late"}, "_csrf": {csrf}})
+	wantPage(t, "a note on a retired case", r, 409, "no longer keeps its workflow", "open a new case")
 }
 
 func TestConsoleQueue(t *testing.T) {

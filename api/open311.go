@@ -533,9 +533,9 @@ func (s *Server) postUpdate(c *gin.Context, f open311.Format) {
 	})
 	var ie *cases.InputError
 	switch {
-	case errors.Is(err, cases.ErrNotFound):
+	case errors.Is(err, cases.ErrNotFound) && !s.retired(c.Request.Context(), ref):
 		err = open311.NotFound("service_request_id %q not found", u.ServiceRequestID)
-	case errors.Is(err, cases.ErrFinished):
+	case errors.Is(err, cases.ErrFinished), errors.Is(err, cases.ErrNotFound):
 		err = open311.BadRequest("request %s was closed more than %s ago and can no longer be updated: please report the problem again",
 			ref, humanDuration(time.Duration(s.cfg.Cases.ReopenWindow)))
 	case errors.As(err, &ie):

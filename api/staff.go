@@ -42,6 +42,8 @@ func (s *Server) domainProblem(c *gin.Context, err error) {
 		problem(c, http.StatusUnprocessableEntity, "Invalid request", ie.Reason, ie.Field)
 	case errors.As(err, &te):
 		problem(c, http.StatusConflict, "Status change not allowed", te.Reason, "status")
+	case errors.Is(err, cases.ErrNotFound) && s.retired(c.Request.Context(), c.Param("ref")):
+		problem(c, http.StatusConflict, "Case finished", retiredReason(cases.NormalizeRef(s.cfg.Council.RefPrefix, c.Param("ref"))), "")
 	case errors.Is(err, cases.ErrNotFound):
 		problem(c, http.StatusNotFound, "No such case", "there is no case "+c.Param("ref"), "")
 	case errors.Is(err, cases.ErrFinished):
@@ -144,28 +146,63 @@ func (s *Server) getCase(c *gin.Context) {
 	if !ok {
 		return
 	}
-	kase, stale, err := s.staffCase(c.Request.Context(), ref)
+	kase, from, err := s.staffCase(c.Request.Context(), ref)
 	if err != nil {
 		s.domainProblem(c, err)
 		return
 	}
-	if stale {
+	if from != fromWorkflow {
 		c.Header("X-Casebridge-Source", "read-model")
+	}
+	if from == fromRetired {
+		c.Header("X-Casebridge-Read-Only", "finished")
 	}
 	c.JSON(http.StatusOK, kase)
 }
 
+// caseSource says where a staff read of a case came from.
+type caseSource int
+
+const (
+	fromWorkflow  caseSource = iota // the case's workflow: the truth
+	fromReadModel                   // the engine did not answer; the read model may be a moment behind
+	fromRetired                     // a finished case Temporal's retention removed: read-only
+)
+
 // staffCase reads a case for staff (the JSON API and the console): from its
-// workflow, the source of truth, or, when the engine does not answer, from the
-// read model, which may be a moment behind (stale).
-func (s *Server) staffCase(ctx context.Context, ref string) (kase *cases.Case, stale bool, err error) {
-	kase, err = s.deps.Cases.Get(ctx, ref)
-	if err != nil && !errors.Is(err, cases.ErrNotFound) {
-		if rm, rerr := s.deps.ReadModel.Get(ctx, ref); rerr == nil {
-			return rm, true, nil
-		}
+// workflow, the source of truth; when the engine does not answer, from the
+// read model, which may be a moment behind; and when Temporal no longer has
+// the case at all (its retention removed the finished workflow), from the
+// read model, which keeps every case it was shown, as Open311 reads do.
+func (s *Server) staffCase(ctx context.Context, ref string) (*cases.Case, caseSource, error) {
+	kase, err := s.deps.Cases.Get(ctx, ref)
+	if err == nil {
+		return kase, fromWorkflow, nil
 	}
-	return kase, false, err
+	rm, rerr := s.deps.ReadModel.Get(ctx, ref)
+	switch {
+	case rerr != nil:
+		return nil, fromWorkflow, err
+	case errors.Is(err, cases.ErrNotFound):
+		return rm, fromRetired, nil
+	}
+	return rm, fromReadModel, nil
+}
+
+// retired reports whether ref, which Temporal does not know, is a finished case
+// the read model still shows: Temporal's retention removed its workflow.
+func (s *Server) retired(ctx context.Context, ref string) bool {
+	ref = cases.NormalizeRef(s.cfg.Council.RefPrefix, ref)
+	if !cases.ValidRef(s.cfg.Council.RefPrefix, ref) {
+		return false
+	}
+	_, err := s.deps.ReadModel.Get(ctx, ref)
+	return err == nil
+}
+
+// retiredReason is why a retired case cannot be changed.
+func retiredReason(ref string) string {
+	return fmt.Sprintf("case %s has finished and Temporal no longer keeps its workflow (its retention ended), so it is shown read-only from the read model and can no longer be changed; open a new case", ref)
 }
 
 // transitionRequest is the body of POST /cases/{ref}/transitions.

@@ -90,6 +90,14 @@ func (e *Engine) find(ref string) (*cases.Case, error) {
 	return c, nil
 }
 
+// Forget drops a case as Temporal's retention drops a finished case's
+// workflow: from then on every call answers cases.ErrNotFound for it.
+func (e *Engine) Forget(ref string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	delete(e.cases, ref)
+}
+
 // ErrNoWorker is what Get returns while NoWorker is set.
 var ErrNoWorker = errors.New("caseflowtest: no worker answered the query")
 
