@@ -27,9 +27,13 @@ func (s *Server) changeRoutes(g *gin.RouterGroup, caseworkers, supervisors gin.H
 
 // change reads a staff change's JSON body into B, lets build turn it into the
 // engine call (or name the field at fault), and answers with the case after the
-// change. The Idempotency-Key header makes a retried request apply once.
-func change[B any](s *Server, c *gin.Context, build func(body B, actor string) (call func(ctx context.Context, ref, requestID string) (*cases.Case, error), field, why string)) {
+// change. The Idempotency-Key header makes a retried request of op apply once.
+func change[B any](s *Server, c *gin.Context, op string, build func(body B, actor string) (call func(ctx context.Context, ref, requestID string) (*cases.Case, error), field, why string)) {
 	ref, ok := s.ref(c)
+	if !ok {
+		return
+	}
+	id, ok := staffUpdateID(c, op)
 	if !ok {
 		return
 	}
@@ -42,7 +46,7 @@ func change[B any](s *Server, c *gin.Context, build func(body B, actor string) (
 		problem(c, http.StatusUnprocessableEntity, "Invalid request", why, field)
 		return
 	}
-	kase, err := call(c.Request.Context(), ref, c.GetHeader("Idempotency-Key"))
+	kase, err := call(c.Request.Context(), ref, id)
 	if err != nil {
 		s.domainProblem(c, err)
 		return
@@ -51,7 +55,7 @@ func change[B any](s *Server, c *gin.Context, build func(body B, actor string) (
 }
 
 func (s *Server) assign(c *gin.Context) {
-	change(s, c, func(b struct {
+	change(s, c, "assign", func(b struct {
 		Assignee string `json:"assignee"`
 		Note     string `json:"note"`
 	}, actor string) (func(context.Context, string, string) (*cases.Case, error), string, string) {
@@ -90,7 +94,7 @@ func (s *Server) recategoriseTo(code, note, actor string) (cases.Recategorisatio
 // transferCase moves a case to a department (and team) the configuration
 // knows; no department means back to triage, for routing to decide again.
 func (s *Server) transferCase(c *gin.Context) {
-	change(s, c, func(b struct {
+	change(s, c, "transfer", func(b struct {
 		Department string `json:"department"`
 		Team       string `json:"team"`
 		Note       string `json:"note"`
@@ -124,7 +128,7 @@ func (s *Server) transferHint(field, dept string) string {
 // recategorise files a case under another service of the catalogue; routing
 // then runs again.
 func (s *Server) recategorise(c *gin.Context) {
-	change(s, c, func(b struct {
+	change(s, c, "category", func(b struct {
 		ServiceCode string `json:"service_code"`
 		Note        string `json:"note"`
 	}, actor string) (func(context.Context, string, string) (*cases.Case, error), string, string) {
@@ -144,7 +148,7 @@ func (s *Server) acknowledge(c *gin.Context) {
 		problem(c, http.StatusNotFound, "No such escalation", "escalations are numbered from 1", "seq")
 		return
 	}
-	change(s, c, func(b struct {
+	change(s, c, "acknowledge", func(b struct {
 		Note string `json:"note"`
 	}, actor string) (func(context.Context, string, string) (*cases.Case, error), string, string) {
 		a := cases.Acknowledgement{Seq: seq, Note: b.Note, Actor: actor}
@@ -157,7 +161,7 @@ func (s *Server) acknowledge(c *gin.Context) {
 // prioritise changes how pressing a case is; a policy with a target for the
 // new priority moves the case's due times with it.
 func (s *Server) prioritise(c *gin.Context) {
-	change(s, c, func(b struct {
+	change(s, c, "priority", func(b struct {
 		Priority string `json:"priority"`
 		Note     string `json:"note"`
 	}, actor string) (func(context.Context, string, string) (*cases.Case, error), string, string) {

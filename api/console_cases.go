@@ -485,16 +485,15 @@ func (con *console) caseChange(form string, c *gin.Context, build func(f url.Val
 	c.Redirect(http.StatusSeeOther, "/cases/"+ref+"?done="+form)
 }
 
-// requestID is the engine's idempotency key for a form: the id the page
-// gave it, scoped to the session and the form, so that no one else's can
+// requestID is the engine's update ID for a form: the id the page gave it,
+// scoped to the session and the form (updateID), so that no one else's can
 // collide with it.
 func (con *console) requestID(c *gin.Context, form string) string {
 	id := c.Request.PostForm.Get("request_id")
-	if id == "" || len(id) > 64 || strings.ContainsFunc(id, func(r rune) bool { return r > unicode.MaxASCII || !(unicode.IsLetter(r) || unicode.IsDigit(r)) }) {
+	if len(id) > 64 || strings.ContainsFunc(id, func(r rune) bool { return r > unicode.MaxASCII || !(unicode.IsLetter(r) || unicode.IsDigit(r)) }) {
 		return ""
 	}
-	s := c.MustGet(sessionKey).(session)
-	return "console:" + s.ID + ":" + form + ":" + id
+	return updateID("console", c.MustGet(sessionKey).(session).ID, operation(c, form), id)
 }
 
 // changeProblem is how a refused change reads on the page.

@@ -571,6 +571,14 @@ func TestConsoleCaseForms(t *testing.T) {
 	if got := len(h.timeline(t, ref)); got != before+1 {
 		t.Errorf("a note sent twice with one request id added %d entries", got-before)
 	}
+	// The id is scoped to the session and the form: someone else's form with
+	// the same id, or another of amy's forms, makes a change of its own.
+	admin := h.signIn(t, testToken)
+	admin.post(page+"/note", url.Values{"note": {"twice"}, "request_id": {"ABCDEF234567"}, "_csrf": {admin.csrf(page)}})
+	amy.post(page+"/status", url.Values{"status": {"in_progress"}, "request_id": {"ABCDEF234567"}, "_csrf": {amy.csrf(page)}})
+	if got := h.timeline(t, ref); len(got) != before+3 || got[len(got)-2].Note != "twice" || got[len(got)-1].Kind != cases.KindReopened {
+		t.Errorf("another person's note and amy's reopening with the same request id: timeline ends %+v", got[before:])
+	}
 
 	wantPage(t, "not a reference", amy.get("/cases/nonsense"), 404, "is not a case reference")
 	wantPage(t, "no such case", amy.get("/cases/CB-000000"), 404, "There is no case CB-000000.")

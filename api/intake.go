@@ -107,8 +107,12 @@ func (s *Server) createCase(c *gin.Context) {
 		return
 	}
 	p := who(c)
+	k, ok := idempotencyKey(c)
+	if !ok {
+		return
+	}
 	key := "staff:" + randomKey()
-	if k := c.GetHeader("Idempotency-Key"); k != "" {
+	if k != "" {
 		key = "staff:" + p.Name + ":" + k
 	}
 	if b.Reporter.Type == "" {

@@ -230,8 +230,12 @@ func (s *Server) transition(c *gin.Context) {
 		problem(c, http.StatusUnprocessableEntity, "Invalid request", fmt.Sprintf("%q is not a status; statuses are %s", body.Status, statusList()), "status")
 		return
 	}
+	id, ok := staffUpdateID(c, "transition")
+	if !ok {
+		return
+	}
 	ch := cases.Change{To: to, Note: body.Note, Public: body.Public == nil || *body.Public, Actor: "staff:" + who(c).Name}
-	kase, err := s.deps.Cases.Transition(c.Request.Context(), ref, ch, c.GetHeader("Idempotency-Key"))
+	kase, err := s.deps.Cases.Transition(c.Request.Context(), ref, ch, id)
 	if err != nil {
 		s.domainProblem(c, err)
 		return
@@ -257,7 +261,11 @@ func (s *Server) comment(c *gin.Context) {
 		problem(c, http.StatusUnprocessableEntity, "Invalid request", "the note is empty", "note")
 		return
 	}
-	kase, err := s.deps.Cases.Comment(c.Request.Context(), ref, cases.Comment{Note: body.Note, Public: body.Public, Actor: "staff:" + who(c).Name}, c.GetHeader("Idempotency-Key"))
+	id, ok := staffUpdateID(c, "comment")
+	if !ok {
+		return
+	}
+	kase, err := s.deps.Cases.Comment(c.Request.Context(), ref, cases.Comment{Note: body.Note, Public: body.Public, Actor: "staff:" + who(c).Name}, id)
 	if err != nil {
 		s.domainProblem(c, err)
 		return

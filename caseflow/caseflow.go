@@ -125,12 +125,18 @@ func (s *Client) change(ctx context.Context, ref, name, requestID string, arg an
 // client's own update id makes a resend return the same answer.
 func (s *Client) Citizen(ctx context.Context, ref string, u cases.CitizenUpdate) (cases.CitizenResult, error) {
 	var r cases.CitizenResult
-	id := ""
-	if u.UpdateID != "" {
-		id = "citizen:" + u.Client + ":" + u.UpdateID
-	}
-	err := s.update(ctx, ref, workflows.UpdateCitizen, id, u, &r)
+	err := s.update(ctx, ref, workflows.UpdateCitizen, CitizenUpdateID(u), u, &r)
 	return r, err
+}
+
+// CitizenUpdateID is the Temporal update ID of a citizen's update: the
+// client's own id for it, scoped to the client, as Temporal keeps one
+// namespace of update IDs per case. An update without an id has none.
+func CitizenUpdateID(u cases.CitizenUpdate) string {
+	if u.UpdateID == "" {
+		return ""
+	}
+	return "citizen:" + u.Client + ":" + u.UpdateID
 }
 
 func (s *Client) update(ctx context.Context, ref, name, id string, arg, out any) error {

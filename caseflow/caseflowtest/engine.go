@@ -5,6 +5,7 @@ package caseflowtest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -33,12 +34,16 @@ type Engine struct {
 	mu     sync.Mutex
 	cases  map[string]*cases.Case
 	keys   map[string]string // intake key → ref
-	ids    map[string]any    // update ids already applied → their result
+	// ids holds, per case, the update ids already applied and their results
+	// as JSON, as Temporal keeps them: one namespace per case whatever the
+	// update's name, the first answer returned to anyone who sends the id
+	// again, decoded into whatever they expect.
+	ids map[string]map[string][]byte
 }
 
 // New returns an empty engine issuing references with prefix.
 func New(prefix string, route cases.Decision) *Engine {
-	return &Engine{Route: route, prefix: prefix, cases: map[string]*cases.Case{}, keys: map[string]string{}, ids: map[string]any{}}
+	return &Engine{Route: route, prefix: prefix, cases: map[string]*cases.Case{}, keys: map[string]string{}, ids: map[string]map[string][]byte{}}
 }
 
 // ErrDown is returned while the engine is Down.
@@ -131,27 +136,45 @@ func (e *Engine) Summary(_ context.Context, ref string) (*cases.Case, error) {
 		Team: c.Team, Priority: c.Priority, ReceivedAt: c.ReceivedAt, UpdatedAt: c.ReceivedAt, DueAt: c.DueAt}, nil
 }
 
-// change applies a checked change to a case, once per request id, as the
-// workflow's validated updates do.
-func change[T any](e *Engine, ctx context.Context, ref, requestID string, arg T, check func(*cases.Case, T) error, apply func(*cases.Case, T, time.Time)) (*cases.Case, error) {
+// update runs a validated update on a case, as Temporal does: an id seen
+// before on the case answers with the first result, whatever the update, and
+// nothing runs; otherwise check refuses or apply changes the case, and its
+// result is kept under the id. A refused update keeps nothing.
+func update[T, R any](e *Engine, ctx context.Context, ref, id string, arg T, check func(*cases.Case, T) error, apply func(*cases.Case, T, time.Time) R) (R, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	var out R
 	c, err := e.find(ref)
 	if err != nil {
-		return nil, err
+		return out, err
 	}
-	if r, ok := e.ids[ref+"/"+requestID]; ok && requestID != "" {
-		return r.(*cases.Case), nil
+	if b, ok := e.ids[ref][id]; ok && id != "" {
+		err := json.Unmarshal(b, &out)
+		return out, err
 	}
 	if err := check(c, arg); err != nil {
-		return nil, err
+		return out, err
 	}
-	apply(c, arg, e.now())
-	out := c.Clone()
-	if requestID != "" {
-		e.ids[ref+"/"+requestID] = out
+	out = apply(c, arg, e.now())
+	if id != "" {
+		b, err := json.Marshal(out)
+		if err != nil {
+			return out, err
+		}
+		if e.ids[ref] == nil {
+			e.ids[ref] = map[string][]byte{}
+		}
+		e.ids[ref][id] = b
 	}
 	return out, e.project(ctx, c)
+}
+
+// change is an update that answers with the case after it.
+func change[T any](e *Engine, ctx context.Context, ref, requestID string, arg T, check func(*cases.Case, T) error, apply func(*cases.Case, T, time.Time)) (*cases.Case, error) {
+	return update(e, ctx, ref, requestID, arg, check, func(c *cases.Case, arg T, now time.Time) *cases.Case {
+		apply(c, arg, now)
+		return c.Clone()
+	})
 }
 
 // Transition moves a case to a new status.
@@ -198,17 +221,8 @@ func (e *Engine) Acknowledge(ctx context.Context, ref string, a cases.Acknowledg
 	return change(e, ctx, ref, requestID, a, (*cases.Case).CheckAcknowledge, func(c *cases.Case, a cases.Acknowledgement, now time.Time) { c.Acknowledge(a, now) })
 }
 
-// Citizen records a citizen's update, once per update id.
+// Citizen records a citizen's update, once per update id, under the update
+// id caseflow gives it.
 func (e *Engine) Citizen(ctx context.Context, ref string, u cases.CitizenUpdate) (cases.CitizenResult, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	c, err := e.find(ref)
-	if err != nil {
-		return cases.CitizenResult{}, err
-	}
-	if err := c.CheckCitizen(u); err != nil {
-		return cases.CitizenResult{}, err
-	}
-	r := c.ApplyCitizen(u, e.now())
-	return r, e.project(ctx, c)
+	return update(e, ctx, ref, caseflow.CitizenUpdateID(u), u, (*cases.Case).CheckCitizen, (*cases.Case).ApplyCitizen)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -90,6 +91,27 @@ func TestCaseflowAgainstTemporal(t *testing.T) {
 	var ie *cases.InputError
 	if !errors.As(err, &ie) || ie.Field != "note" {
 		t.Errorf("empty comment = %v, want an InputError on note", err)
+	}
+	// Temporal keeps one namespace of update IDs per case, whatever the
+	// update: an ID seen before answers with the first result and applies
+	// nothing. caseflowtest does the same, and the API scopes its keys to the
+	// caller and the operation (api.updateID).
+	if _, err := flow.Comment(ctx, res.Ref, cases.Comment{Note: "first", Actor: "t"}, "same-id"); err != nil {
+		t.Fatal(err)
+	}
+	if k, err := flow.Assign(ctx, res.Ref, cases.Assignment{Assignee: "amy", Actor: "t"}, "same-id"); err != nil {
+		t.Errorf("an assignment with a comment's update ID: %v", err)
+	} else if k.Assignee != "" || k.Timeline[len(k.Timeline)-1].Note != "first" {
+		t.Errorf("an assignment with a comment's update ID was applied (assignee %q); Temporal answers with the comment", k.Assignee)
+	}
+	// A field past its limit is refused by the update's validator, naming it,
+	// and never reaches a search attribute: the case goes on taking changes.
+	_, err = flow.Assign(ctx, res.Ref, cases.Assignment{Assignee: strings.Repeat("a", 3000), Actor: "t"}, "")
+	if !errors.As(err, &ie) || ie.Field != "assignee" {
+		t.Errorf("an assignee of 3,000 characters = %v, want an InputError on assignee", err)
+	}
+	if _, err := flow.Comment(ctx, res.Ref, cases.Comment{Note: "still here", Actor: "t"}, ""); err != nil {
+		t.Errorf("a note after the refused assignment: %v", err)
 	}
 	// Closed with a one-second reopen window: then finished, and readable.
 	if _, err := flow.Transition(ctx, res.Ref, cases.Change{To: cases.StatusFixed, Note: "done", Actor: "t"}, ""); err != nil {
