@@ -194,7 +194,7 @@ func (s *Store) Updates(ctx context.Context, start, end time.Time, limit int) ([
 		for i, d := range docs {
 			doc, ok := d.(string)
 			if !ok {
-				continue // deleted by a Reset since the range read
+				continue // lost (a flushed Redis) since the range read
 			}
 			var u cases.Update
 			if err := json.Unmarshal([]byte(doc), &u); err != nil {

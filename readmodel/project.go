@@ -25,13 +25,16 @@ type Event struct {
 }
 
 // projectScript writes a case and all its index entries in one step, only when
-// its version is newer than the stored one. It is one script, not MULTI, because
-// the old index entries to remove are named by what is stored.
+// its version is newer than the stored one, or, rebuilding, not older. It is
+// one script, not MULTI, because the old index entries to remove are named by
+// what is stored. It returns 0 when it changed nothing, 1 when it stored a
+// newer version (and announced it), 2 when it rewrote the stored version.
 //
 // KEYS: case hash, feed, feed docs, then the index keys the case belongs in:
 // n sorted sets, m registry sets and, if there is one more key, its geo set.
-// ARGV: ref, version, doc, channel, event, n, m, n scores, m registry members,
-// long, lat, then a (member, score, doc) triple per public update.
+// ARGV: ref, version, doc, channel, event, n, m, rebuild ("1" or "0"),
+// n scores, m registry members, long, lat, then a (member, score, doc) triple
+// per public update.
 //
 // Registries (the departments and groups the SLA sets exist for) only grow,
 // so they stay out of the case's list of index keys that a newer version
@@ -42,7 +45,8 @@ type Event struct {
 var projectScript = redis.NewScript(`
 local ref = ARGV[1]
 local stored = redis.call('HGET', KEYS[1], 'v')
-if stored and tonumber(stored) >= tonumber(ARGV[2]) then return 0 end
+local newer = not stored or tonumber(stored) < tonumber(ARGV[2])
+if not newer and (ARGV[8] ~= '1' or tonumber(stored) > tonumber(ARGV[2])) then return 0 end
 
 local n, m = tonumber(ARGV[6]), tonumber(ARGV[7])
 local geo = KEYS[4 + n + m]
@@ -57,9 +61,9 @@ if was then
     if not keep[k] then redis.call('ZREM', k, ref) end
   end
 end
-for i = 1, n do redis.call('ZADD', KEYS[3 + i], ARGV[7 + i], ref) end
-for i = 1, m do redis.call('SADD', KEYS[3 + n + i], ARGV[7 + n + i]) end
-local a = 8 + n + m
+for i = 1, n do redis.call('ZADD', KEYS[3 + i], ARGV[8 + i], ref) end
+for i = 1, m do redis.call('SADD', KEYS[3 + n + i], ARGV[8 + n + i]) end
+local a = 9 + n + m
 if geo then redis.call('GEOADD', geo, ARGV[a], ARGV[a + 1], ref) end
 
 -- NX: an update keeps the place it was first given, however often it is re-projected.
@@ -70,6 +74,7 @@ for u = a + 2, #ARGV, 3 do
 end
 
 redis.call('HSET', KEYS[1], 'v', ARGV[2], 'doc', ARGV[3], 'idx', cjson.encode(now))
+if not newer then return 2 end
 redis.call('PUBLISH', ARGV[4], ARGV[5])
 return 1
 `)
@@ -81,20 +86,35 @@ return 1
 //
 // Idempotent by (ref, version), so the ProjectCase activity can retry freely.
 func (s *Store) Project(ctx context.Context, c *cases.Case) (applied bool, err error) {
+	n, err := s.project(ctx, c, false)
+	return n == 1, err
+}
+
+// Rebuild stores c as Project does, and also when the stored version is the
+// same, rewriting the case's index entries: `casebridge reindex` uses it to
+// repair a read model in place (an index added since, a key lost) while
+// workers go on projecting. A stored newer version is never overwritten, so
+// nothing goes backwards; only a newer version is announced.
+func (s *Store) Rebuild(ctx context.Context, c *cases.Case) error {
+	_, err := s.project(ctx, c, true)
+	return err
+}
+
+func (s *Store) project(ctx context.Context, c *cases.Case, rebuild bool) (int, error) {
 	// Input errors, so a caller can tell them from Redis failures and not retry.
 	if c.Ref == "" {
-		return false, fmt.Errorf("read model: project: %w", &cases.InputError{Field: "ref", Reason: "is empty"})
+		return 0, fmt.Errorf("read model: project: %w", &cases.InputError{Field: "ref", Reason: "is empty"})
 	}
 	if !c.Status.Valid() {
-		return false, fmt.Errorf("read model: project %s: %w", c.Ref, &cases.InputError{Field: "status", Reason: fmt.Sprintf("unknown status %q", c.Status)})
+		return 0, fmt.Errorf("read model: project %s: %w", c.Ref, &cases.InputError{Field: "status", Reason: fmt.Sprintf("unknown status %q", c.Status)})
 	}
 	doc, err := json.Marshal(c)
 	if err != nil {
-		return false, fmt.Errorf("read model: project %s: %w", c.Ref, err)
+		return 0, fmt.Errorf("read model: project %s: %w", c.Ref, err)
 	}
 	event, err := json.Marshal(Event{Ref: c.Ref, Version: c.Version, Status: c.Status, Department: c.Department, At: c.UpdatedAt})
 	if err != nil {
-		return false, fmt.Errorf("read model: project %s: %w", c.Ref, err)
+		return 0, fmt.Errorf("read model: project %s: %w", c.Ref, err)
 	}
 
 	keys := []string{s.caseKey(c.Ref), s.feedKey(), s.feedDocKey()}
@@ -131,8 +151,8 @@ func (s *Store) Project(ctx context.Context, c *cases.Case) (applied bool, err e
 	s.indexSLA(c, index, register)
 	keys = append(keys, registries...)
 
-	args := make([]any, 0, 9+len(scores)+len(registered)+3*len(c.Timeline))
-	args = append(args, c.Ref, c.Version, doc, s.events, event, len(scores), len(registered))
+	args := make([]any, 0, 10+len(scores)+len(registered)+3*len(c.Timeline))
+	args = append(args, c.Ref, c.Version, doc, s.events, event, len(scores), len(registered), rebuild)
 	args = append(args, scores...)
 	args = append(args, registered...)
 	lat, long, ok := point(c.Report().Location)
@@ -143,16 +163,16 @@ func (s *Store) Project(ctx context.Context, c *cases.Case) (applied bool, err e
 	for _, u := range c.PublicUpdates() {
 		b, err := json.Marshal(u)
 		if err != nil {
-			return false, fmt.Errorf("read model: project %s: update %s: %w", c.Ref, u.ID, err)
+			return 0, fmt.Errorf("read model: project %s: update %s: %w", c.Ref, u.ID, err)
 		}
 		args = append(args, feedMember(u), score(u.At), b)
 	}
 
 	n, err := projectScript.Run(ctx, s.rdb, keys, args...).Int()
 	if err != nil {
-		return false, fmt.Errorf("read model: project %s v%d: %w", c.Ref, c.Version, err)
+		return 0, fmt.Errorf("read model: project %s v%d: %w", c.Ref, c.Version, err)
 	}
-	return n == 1, nil
+	return n, nil
 }
 
 // point returns the location's coordinates if Redis can index them (GEOADD

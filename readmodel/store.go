@@ -1,7 +1,9 @@
 // Package readmodel keeps the Redis read model of cases: snapshots, the
 // sorted-set indexes the console and Open311 queries use, the geo index of open
 // cases and the Open311 update feed. It is derived data: Temporal holds the
-// truth, and `casebridge reindex` rebuilds all of it with Reset and Project.
+// truth, and `casebridge reindex` rebuilds it in place with Rebuild, while
+// workers go on projecting. Nothing here expires or is deleted: a finished
+// case stays visible after Temporal's retention has removed its workflow.
 //
 // Key layout, with P = prefix + "rm:" (prefix defaults to "cb:"):
 //
@@ -29,9 +31,9 @@
 //
 // Scores are Unix microseconds, exact in a float64; queries re-check exact
 // times in Go where a bound falls inside a microsecond. Read-model keys live
-// under their own "rm:" namespace so Reset cannot touch the rule sets, which
-// share the prefix but are not derived data. A read model written before an
-// index was added lacks it until `casebridge reindex` runs.
+// under their own "rm:" namespace, apart from the rule sets and the notice
+// outbox, which share the prefix. A read model written before an index was
+// added lacks it until `casebridge reindex` runs.
 //
 // The Lua scripts build key names from stored data, so the store expects one
 // Redis (standalone or behind Sentinel), not a Cluster.
@@ -42,7 +44,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -111,7 +112,7 @@ func (s *Store) Get(ctx context.Context, ref string) (*cases.Case, error) {
 }
 
 // load returns the snapshots of refs in the same order, leaving out any that
-// are gone (a Reset can run between reading an index and reading the cases).
+// are gone (Redis flushed between reading an index and reading the cases).
 func (s *Store) load(ctx context.Context, refs []string) ([]*cases.Case, error) {
 	if len(refs) == 0 {
 		return nil, nil
@@ -166,51 +167,6 @@ func (s *Store) CountByStatus(ctx context.Context) (map[cases.Status]int64, erro
 		out[cases.Statuses[i]] = cmd.Val()
 	}
 	return out, nil
-}
-
-// Reset deletes every read-model key, before a full reindex. It scans rather
-// than using KEYS so Redis keeps serving while it runs. Stop projecting while
-// it runs: a projection that lands half-deleted keeps its version, so the
-// reindex that follows would skip it.
-func (s *Store) Reset(ctx context.Context) error {
-	iter := s.rdb.Scan(ctx, 0, globEscape(s.ns)+"*", 1000).Iterator()
-	batch := make([]string, 0, 500)
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
-		}
-		err := s.rdb.Unlink(ctx, batch...).Err()
-		batch = batch[:0]
-		return err
-	}
-	for iter.Next(ctx) {
-		batch = append(batch, iter.Val())
-		if len(batch) == cap(batch) {
-			if err := flush(); err != nil {
-				return fmt.Errorf("read model: reset: %w", err)
-			}
-		}
-	}
-	if err := iter.Err(); err != nil {
-		return fmt.Errorf("read model: reset: scan: %w", err)
-	}
-	if err := flush(); err != nil {
-		return fmt.Errorf("read model: reset: %w", err)
-	}
-	return nil
-}
-
-// globEscape quotes the characters SCAN MATCH treats as a pattern, so a prefix
-// like "cb[1]:" matches only itself.
-func globEscape(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		if strings.ContainsRune(`*?[]\`, r) {
-			b.WriteByte('\\')
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
 }
 
 // score is a time as a sorted-set score: Unix microseconds, exact in a float64

@@ -299,42 +299,55 @@ func TestCountOpenNearby(t *testing.T) {
 	}
 }
 
-func TestResetDropsOnlyReadModel(t *testing.T) {
+// Rebuild repairs the read model in place while workers project: it rewrites
+// a case's index entries at the version stored, never goes back to an older
+// version, and announces only a newer one.
+func TestRebuildRepairsInPlaceAndNeverGoesBack(t *testing.T) {
 	ctx := context.Background()
-	rdb := redistest.Start(t).Client()
-	// "t[1]:" as a glob would also match "t1:": Reset must quote it.
-	s, neighbour := New(rdb, "t[1]:"), New(rdb, "t1:")
-	c := move(newCase("CB-000001", "pothole", "highways", t0), cases.StatusFixed, t0.Add(time.Hour))
+	s, rdb := newStore(t)
+	sub := rdb.Subscribe(ctx, s.EventsChannel())
+	defer sub.Close()
+	if _, err := sub.Receive(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c := newCase("CB-000001", "pothole", "highways", t0)
+	old := clone(t, c)
+	move(c, cases.StatusFixed, t0.Add(time.Hour))
 	project(t, s, c)
-	project(t, neighbour, c)
-	rules := "t[1]:rules:active"
-	if err := rdb.Set(ctx, rules, "3", 0).Err(); err != nil {
+	if _, err := sub.ReceiveMessage(ctx); err != nil {
 		t.Fatal(err)
 	}
 
-	if err := s.Reset(ctx); err != nil {
+	// An index lost (an index added since, a key evicted) comes back.
+	if err := rdb.Del(ctx, s.statusKey(cases.StatusFixed)).Err(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Get(ctx, c.Ref); !errors.Is(err, cases.ErrNotFound) {
-		t.Errorf("Get after Reset: %v, want not found", err)
+	if err := s.Rebuild(ctx, clone(t, c)); err != nil {
+		t.Fatal(err)
 	}
-	if us, err := s.Updates(ctx, time.Time{}, time.Time{}, 0); err != nil || len(us) != 0 {
-		t.Errorf("Updates after Reset = %v, %v; want none", us, err)
+	page, err := s.List(ctx, ListQuery{Status: cases.StatusFixed})
+	if err != nil || page.Total != 1 {
+		t.Errorf("List(fixed) after Rebuild = %d cases, %v; want 1", page.Total, err)
 	}
-	if keys, _ := rdb.Keys(ctx, "t\\[1\\]:rm:*").Result(); len(keys) != 0 {
-		t.Errorf("Reset left %v", keys)
+	// A reindex that read the case before a worker projected a newer version
+	// leaves the newer one.
+	if err := s.Rebuild(ctx, old); err != nil {
+		t.Fatal(err)
 	}
-	if v, err := rdb.Get(ctx, rules).Result(); err != nil || v != "3" {
-		t.Errorf("Reset touched %s (not derived data): %q, %v", rules, v, err)
+	if got, err := s.Get(ctx, c.Ref); err != nil || got.Status != cases.StatusFixed || got.Version != c.Version {
+		t.Errorf("after rebuilding an older version, Get = %+v, %v; want v%d fixed", got, err, c.Version)
 	}
-	if _, err := neighbour.Get(ctx, c.Ref); err != nil {
-		t.Errorf("Reset of t[1]: removed t1:'s case: %v", err)
+	if page, _ := s.List(ctx, ListQuery{Status: cases.StatusOpen}); page.Total != 0 {
+		t.Errorf("an older version's index entries came back: %d open", page.Total)
 	}
-	// A reindex after Reset projects everything again.
-	if applied, err := s.Project(ctx, c); err != nil || !applied {
-		t.Errorf("Project after Reset = %v, %v; want applied", applied, err)
+	// A newer version is stored and announced, as Project would.
+	move(c, cases.StatusClosed, t0.Add(2*time.Hour))
+	if err := s.Rebuild(ctx, c); err != nil {
+		t.Fatal(err)
 	}
-	if err := s.Ping(ctx); err != nil {
-		t.Error(err)
+	msg, err := sub.ReceiveMessage(ctx)
+	var ev Event
+	if err != nil || json.Unmarshal([]byte(msg.Payload), &ev) != nil || ev.Version != c.Version || ev.Status != cases.StatusClosed {
+		t.Errorf("event after rebuilding a newer version = %v, %v; want v%d closed (the same-version rebuilds announced nothing)", msg, err, c.Version)
 	}
 }

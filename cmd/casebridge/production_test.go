@@ -3,18 +3,26 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/api/operatorservice/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 
+	"github.com/casebridge/casebridge/cases"
 	"github.com/casebridge/casebridge/devserver"
 	"github.com/casebridge/casebridge/internal/redistest"
 	"github.com/casebridge/casebridge/workflows"
@@ -136,5 +144,147 @@ func TestProductionCommands(t *testing.T) {
 	}
 	if code, body := d.staff("GET", "/api/v1/cases?family=open", ""); code != 200 || !strings.Contains(string(body), ref) {
 		t.Errorf("after reindex: %d %s", code, body)
+	}
+
+	reindexWhileWorking(t, ctx, d, vars)
+	retiredCaseStaysVisible(t, ctx, c, d, vars)
+}
+
+// total is how many cases the staff list holds.
+func (d *devProcess) total(query string) int {
+	code, body := d.staff("GET", "/api/v1/cases?limit=1&"+query, "")
+	var page struct {
+		Total int `json:"total"`
+	}
+	if err := json.Unmarshal(body, &page); code != 200 || err != nil {
+		d.t.Fatalf("list cases: %d %s", code, body)
+	}
+	return page.Total
+}
+
+// reindexWhileWorking runs reindex while reports arrive and workers project
+// them: the lists never shrink, and afterwards hold every case.
+func reindexWhileWorking(t *testing.T, ctx context.Context, d *devProcess, vars func(string) string) {
+	for i := range 20 {
+		if code, body := postForm(t, d.base+"/open311/v2/requests.xml", report(d.key, fmt.Sprint(6000+i), "LIT", nil)); code != 200 {
+			t.Fatalf("POST: %d %s", code, body)
+		}
+	}
+	eventually(t, "21 cases in the read model", func() error {
+		if n := d.total(""); n != 21 {
+			return fmt.Errorf("%d cases", n)
+		}
+		return nil
+	})
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var posted atomic.Int32
+	wg.Add(2)
+	go func() { // more reports while reindex runs
+		defer wg.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			resp, err := http.PostForm(d.base+"/open311/v2/requests.xml", report(d.key, fmt.Sprint(7000+i), "LIT", nil))
+			if err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == 200 {
+					posted.Add(1)
+				}
+			}
+		}
+	}()
+	shrank := make(chan string, 1)
+	go func() { // the list, watched all along
+		defer wg.Done()
+		last := 0
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if n := d.total(""); n < last {
+				select {
+				case shrank <- fmt.Sprintf("the list went from %d to %d cases", last, n):
+				default:
+				}
+			} else {
+				last = n
+			}
+		}
+	}()
+	var out bytes.Buffer
+	err := run(ctx, []string{"reindex"}, vars, &out, io.Discard)
+	close(stop)
+	wg.Wait()
+	if err != nil {
+		t.Fatalf("reindex while working: %v\n%s", err, out.String())
+	}
+	select {
+	case msg := <-shrank:
+		t.Errorf("during reindex %s", msg)
+	default:
+	}
+	if !strings.Contains(out.String(), "cases") || !strings.Contains(out.String(), "/s") {
+		t.Errorf("reindex showed no progress: %q", out.String())
+	}
+	want := 21 + int(posted.Load())
+	eventually(t, "every case in the read model after reindex", func() error {
+		if n := d.total(""); n != want {
+			return fmt.Errorf("%d cases, want %d", n, want)
+		}
+		return nil
+	})
+}
+
+// retiredCaseStaysVisible removes a finished case's workflow, as Temporal's
+// retention does, then reindexes: the read model keeps the case, and staff read
+// it, read-only.
+func retiredCaseStaysVisible(t *testing.T, ctx context.Context, c client.Client, d *devProcess, vars func(string) string) {
+	code, body := postForm(t, d.base+"/open311/v2/requests.xml", report(d.key, "8000", "LIT", nil))
+	if code != 200 {
+		t.Fatalf("POST: %d %s", code, body)
+	}
+	ref := receiptID(t, body)
+	if code, body := d.staff("POST", "/api/v1/cases/"+ref+"/transitions", `{"status":"fixed","note":"Relamped"}`); code != 200 {
+		t.Fatalf("fix: %d %s", code, body)
+	}
+	eventually(t, "the fix in the read model", func() error {
+		if code, body := d.staff("GET", "/api/v1/cases?status=fixed", ""); code != 200 || !strings.Contains(string(body), ref) {
+			return fmt.Errorf("%d %s", code, body)
+		}
+		return nil
+	})
+	if _, err := c.WorkflowService().DeleteWorkflowExecution(ctx, &workflowservice.DeleteWorkflowExecutionRequest{
+		Namespace: "default", WorkflowExecution: &commonpb.WorkflowExecution{WorkflowId: cases.WorkflowID(ref)},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the workflow gone from Temporal", func() error {
+		_, err := c.DescribeWorkflowExecution(ctx, cases.WorkflowID(ref), "")
+		var nf *serviceerror.NotFound
+		if !errors.As(err, &nf) {
+			return fmt.Errorf("describe: %v", err)
+		}
+		return nil
+	})
+	before := d.total("")
+	if err := run(ctx, []string{"reindex"}, vars, io.Discard, io.Discard); err != nil {
+		t.Fatalf("reindex: %v", err)
+	}
+	if n := d.total(""); n != before {
+		t.Errorf("reindex changed the list from %d to %d cases", before, n)
+	}
+	code, body = d.staff("GET", "/api/v1/cases/"+ref, "")
+	if code != 200 || !strings.Contains(string(body), `"status":"fixed"`) {
+		t.Fatalf("GET a case past retention: %d %s", code, body)
+	}
+	code, body = d.staff("POST", "/api/v1/cases/"+ref+"/comments", `{"note":"too late"}`)
+	if code != 409 || !strings.Contains(string(body), "no longer keeps its workflow") {
+		t.Errorf("a note on a case past retention: %d %s", code, body)
 	}
 }
