@@ -71,6 +71,11 @@ func (s *Server) assign(c *gin.Context) {
 // of its teams; no department sends the case back to triage, for routing to
 // decide again.
 func (s *Server) transferTo(dept, team, note, actor string) (cases.Transfer, *cases.InputError) {
+	t := cases.Transfer{Department: dept, Team: team, Note: note, Actor: actor}
+	// The domain's limits first, so that no answer quotes megabytes back.
+	if err := t.CheckFields(); err != nil {
+		return cases.Transfer{}, err
+	}
 	switch d, ok := s.cfg.Department(dept); {
 	case dept == "" && team != "":
 		return cases.Transfer{}, &cases.InputError{Field: "department", Reason: "name the department the team belongs to"}
@@ -79,11 +84,14 @@ func (s *Server) transferTo(dept, team, note, actor string) (cases.Transfer, *ca
 	case team != "" && !slices.Contains(d.Teams, team):
 		return cases.Transfer{}, &cases.InputError{Field: "team", Reason: fmt.Sprintf("%q is not a team of %s", team, d.Name)}
 	}
-	return cases.Transfer{Department: dept, Team: team, Note: note, Actor: actor}, nil
+	return t, nil
 }
 
 // recategoriseTo checks a new category against the catalogue.
 func (s *Server) recategoriseTo(code, note, actor string) (cases.Recategorisation, *cases.InputError) {
+	if err := cases.CheckLine("service_code", code, cases.MaxCode); err != nil {
+		return cases.Recategorisation{}, err.(*cases.InputError)
+	}
 	svc, ok := s.cfg.Service(code)
 	if !ok {
 		return cases.Recategorisation{}, &cases.InputError{Field: "service_code", Reason: fmt.Sprintf("%q is not a category", code)}
@@ -167,7 +175,7 @@ func (s *Server) prioritise(c *gin.Context) {
 	}, actor string) (func(context.Context, string, string) (*cases.Case, error), string, string) {
 		pr := cases.Priority(b.Priority)
 		if !pr.Valid() {
-			return nil, "priority", fmt.Sprintf("%q is not a priority; priorities are urgent, high, normal and low", b.Priority)
+			return nil, "priority", fmt.Sprintf("%q is not a priority; priorities are urgent, high, normal and low", clip(b.Priority))
 		}
 		p := cases.Prioritisation{Priority: pr, Note: b.Note, Actor: actor}
 		return func(ctx context.Context, ref, id string) (*cases.Case, error) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"html/template"
 	"net/http"
@@ -31,8 +32,16 @@ type console struct {
 	live     *liveStream // nil without Deps.Events
 }
 
-// maxConsoleForm bounds a console form's body: a rule set's text may be 4 MiB.
-const maxConsoleForm = 8 << 20
+// maxRulesForm bounds the rules editor's form: a rule set's text may be 4 MiB.
+const maxRulesForm = 8 << 20
+
+// maxCaseForm bounds the other forms: a case page's note at its limit, every
+// character percent-encoded as four UTF-8 bytes, is 120 KiB.
+const maxCaseForm = 256 << 10
+
+// formTooLarge marks a case page form that was past maxCaseForm: caseChange
+// shows the page again with a message, and changes nothing.
+const formTooLarge = "casebridge.form_too_large"
 
 const sessionKey = "casebridge.session"
 
@@ -159,8 +168,24 @@ func (con *console) signedIn(c *gin.Context) {
 	c.Set(principalKey, p)
 	c.Set(sessionKey, s)
 	if c.Request.Method == http.MethodPost {
-		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxConsoleForm)
-		if err := c.Request.ParseForm(); err != nil {
+		limit := int64(maxCaseForm)
+		if strings.HasPrefix(c.FullPath(), "/rules/") {
+			limit = maxRulesForm
+		}
+		// The body is limited without replacing it, so that what is left can
+		// be drained (drain) and the browser sees the answer.
+		body := c.Request.Body
+		c.Request.Body = http.MaxBytesReader(nil, body, limit)
+		err := c.Request.ParseForm()
+		c.Request.Body = body
+		if _, big := errors.AsType[*http.MaxBytesError](err); big && strings.HasPrefix(c.FullPath(), "/cases/:ref/") {
+			// Nothing will be changed, so there is nothing for the form
+			// token to guard; the roles are checked as ever.
+			c.Set(formTooLarge, true)
+			c.Next()
+			return
+		}
+		if err != nil {
 			con.errorPage(c, http.StatusRequestEntityTooLarge, "The form could not be read",
 				"It was too large or malformed, and nothing was changed.")
 			return

@@ -82,7 +82,7 @@ func (f queueFilters) listQuery(now time.Time) (q readmodel.ListQuery, field, wh
 	if f.Status != "" {
 		st, err := cases.ParseStatus(f.Status)
 		if err != nil {
-			return q, "status", fmt.Sprintf("%q is not a status; choose one from the list.", f.Status)
+			return q, "status", fmt.Sprintf("%q is not a status; choose one from the list.", clip(f.Status))
 		}
 		q.Status = st
 	}
@@ -305,6 +305,7 @@ type caseData struct {
 	Transfers      []optionGroup
 	ServiceGroups  []optionGroup
 	MaxNote        int
+	MaxAssignee    int
 	ToTriage       string
 	Priorities     []cases.Priority
 	// RequestID makes a form sent twice (a double click, the back button)
@@ -381,7 +382,7 @@ func (con *console) caseData(k *cases.Case, from caseSource, sent formState) cas
 		Case: k, Ref: k.Ref, SLA: badgeOf(k, con.deps.Now()), Stale: from == fromReadModel, Retired: from == fromRetired,
 		DepartmentName: cmp.Or(con.departmentName(k.Department), k.Department, "no department yet"),
 		Statuses:       statusOptions(), Transfers: con.transferGroups(), ServiceGroups: con.serviceGroups(),
-		MaxNote: cases.MaxNote, ToTriage: toTriage, Priorities: cases.Priorities, RequestID: randomID(), sent: sent,
+		MaxNote: cases.MaxNote, MaxAssignee: cases.MaxLabel, ToTriage: toTriage, Priorities: cases.Priorities, RequestID: randomID(), sent: sent,
 	}
 	for _, r := range k.Reports {
 		d.Reports = append(d.Reports, con.reportView(k, r))
@@ -470,6 +471,12 @@ func (con *console) caseChange(form string, c *gin.Context, build func(f url.Val
 	}
 	f := c.Request.PostForm
 	sent := formState{Name: form, Values: f}
+	if c.GetBool(formTooLarge) {
+		sent.Message = fmt.Sprintf("The form was larger than the %d KiB any change needs, so nothing was changed. A note takes at most %d characters.",
+			maxCaseForm>>10, cases.MaxNote)
+		con.showCase(c, http.StatusRequestEntityTooLarge, ref, sent)
+		return
+	}
 	call, field, why := build(f, "staff:"+who(c).Name)
 	if call == nil {
 		sent.Field, sent.Message = field, why
@@ -522,8 +529,10 @@ var fieldNames = map[string]string{"service_code": "category", "seq": "escalatio
 // fieldSentence makes a domain error's reason a sentence: "is empty" on
 // field note reads "The note is empty."
 func fieldSentence(field, reason string) string {
-	if rest, ok := strings.CutPrefix(reason, "is "); ok {
-		return "The " + cmp.Or(fieldNames[field], strings.ReplaceAll(field, "_", " ")) + " is " + rest + "."
+	for _, verb := range []string{"is ", "are ", "has ", "contains "} {
+		if strings.HasPrefix(reason, verb) {
+			return "The " + cmp.Or(fieldNames[field], strings.ReplaceAll(field, "_", " ")) + " " + reason + "."
+		}
 	}
 	return upperFirst(reason) + "."
 }
@@ -536,7 +545,7 @@ func (con *console) changeStatus(c *gin.Context) {
 		}
 		to, err := cases.ParseStatus(v)
 		if err != nil {
-			return nil, "status", fmt.Sprintf("%q is not a status; choose one from the list.", v)
+			return nil, "status", fmt.Sprintf("%q is not a status; choose one from the list.", clip(v))
 		}
 		ch := cases.Change{To: to, Note: f.Get("note"), Public: f.Get("public") != "", Actor: actor}
 		return func(ctx context.Context, ref, id string) (*cases.Case, error) {

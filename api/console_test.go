@@ -516,6 +516,12 @@ func TestConsoleCaseForms(t *testing.T) {
 		{"an unknown category", "/category", url.Values{"service": {"NOPE"}}, 422, []string{"&#34;NOPE&#34; is not a category"}},
 		{"the category it has", "/category", url.Values{"service": {"POT"}}, 422, []string{"The case is already filed under POT."}},
 		{"unassigned already", "/assign", url.Values{"assignee": {""}}, 422, []string{"The case is not assigned to anyone."}},
+		{"an assignee of 3,000 characters", "/assign", url.Values{"assignee": {strings.Repeat("a", 3000)}}, 422,
+			[]string{"The assignee is longer than 100 characters."}},
+		{"an assignee on two lines", "/assign", url.Values{"assignee": {"amy\r\nbob"}}, 422, []string{"The assignee contains a line break"}},
+		{"a note of 3 MiB", "/note", url.Values{"note": {strings.Repeat("é", 3<<20)}}, 413,
+			[]string{"The form was larger than the 256 KiB any change needs, so nothing was changed."}},
+		{"an acknowledgement of 3 MiB", "/escalations/1/acknowledge", url.Values{"note": {strings.Repeat("é", 3<<20)}}, 403, nil}, // agents may not, however large
 		{"no priority chosen", "/priority", url.Values{"priority": {""}, "note": {"keep"}}, 422, []string{"Choose a priority.", `value="keep"`}},
 		{"the priority it has", "/priority", url.Values{"priority": {"high"}}, 422, []string{"The case is already high."}},
 		{"an escalation it does not have", "/escalations/3/acknowledge", url.Values{"note": {"seen"}}, 403, nil}, // agents may not

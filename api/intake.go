@@ -62,22 +62,41 @@ func (s *Server) createCase(c *gin.Context) {
 	if !bindJSON(c, &b) {
 		return
 	}
+	l := b.Location
+	answers := map[string][]string{}
+	for k, v := range b.Attributes {
+		answers[k] = v
+	}
+	if b.Reporter.Type == "" {
+		b.Reporter.Type = "public"
+	}
+	rep := cases.Report{
+		Source: cases.Source(b.Source), ServiceCode: b.ServiceCode, Title: b.Title, Description: b.Description,
+		Location:   cases.Location{Lat: l.Lat, Long: l.Long, Easting: l.Easting, Northing: l.Northing, Address: l.Address, AddressID: l.AddressID},
+		Reporter:   b.Reporter,
+		Attributes: cases.Attributes(answers),
+		ReceivedAt: s.deps.Now().UTC(),
+	}
+	// Every field within its limit first, so that no answer below quotes
+	// megabytes back.
+	if err := rep.Check(); err != nil {
+		s.domainProblem(c, err)
+		return
+	}
 	svc, ok := s.cfg.Service(b.ServiceCode)
 	if !ok {
 		problem(c, http.StatusUnprocessableEntity, "Invalid request",
 			fmt.Sprintf("%q is not a service; GET /open311/v2/services.json lists them", b.ServiceCode), "service_code")
 		return
 	}
-	source := cases.Source(b.Source)
-	switch source {
+	switch rep.Source {
 	case "":
-		source = cases.SourcePhone
+		rep.Source = cases.SourcePhone
 	case cases.SourcePhone, cases.SourceWeb, cases.SourceStaff:
 	default:
 		problem(c, http.StatusUnprocessableEntity, "Invalid request", "source is phone, web or staff", "source")
 		return
 	}
-	l := b.Location
 	if (l.Lat == nil) != (l.Long == nil) {
 		problem(c, http.StatusUnprocessableEntity, "Invalid request", "give both lat and long, or neither", "location")
 		return
@@ -89,14 +108,6 @@ func (s *Server) createCase(c *gin.Context) {
 	if l.Lat == nil && strings.TrimSpace(l.Address) == "" && l.AddressID == "" {
 		problem(c, http.StatusUnprocessableEntity, "Invalid request", "say where the problem is: lat and long, an address or an address id", "location")
 		return
-	}
-	if len(b.Description) > cases.MaxNote {
-		problem(c, http.StatusUnprocessableEntity, "Invalid request", fmt.Sprintf("description is longer than %d characters", cases.MaxNote), "description")
-		return
-	}
-	answers := map[string][]string{}
-	for k, v := range b.Attributes {
-		answers[k] = v
 	}
 	if ps := checkAttributes(svc, answers); len(ps) > 0 {
 		msgs := make([]string, len(ps))
@@ -115,19 +126,10 @@ func (s *Server) createCase(c *gin.Context) {
 	if k != "" {
 		key = "staff:" + p.Name + ":" + k
 	}
-	if b.Reporter.Type == "" {
-		b.Reporter.Type = "public"
-	}
-	rep := cases.Report{
-		IntakeKey: key, Source: source, ServiceCode: svc.Code, Title: b.Title, Description: b.Description,
-		Location:   cases.Location{Lat: l.Lat, Long: l.Long, Easting: l.Easting, Northing: l.Northing, Address: l.Address, AddressID: l.AddressID},
-		Reporter:   b.Reporter,
-		Attributes: cases.Attributes(answers),
-		ReceivedAt: s.deps.Now().UTC(),
-	}
+	rep.IntakeKey = key
 	res, err := s.deps.Cases.Start(c.Request.Context(), rep, cases.Service{Code: svc.Code, Name: svc.Name, Group: svc.Group})
 	if err != nil {
-		s.deps.Metrics.Intake(string(source), "failed")
+		s.deps.Metrics.Intake(string(rep.Source), "failed")
 		s.log.Error("staff intake failed", "service_code", svc.Code, "error", err)
 		problem(c, http.StatusServiceUnavailable, "Service unavailable", "the case engine did not answer: nothing was recorded; try again with the same Idempotency-Key", "")
 		return
@@ -136,8 +138,8 @@ func (s *Server) createCase(c *gin.Context) {
 	if !res.Created {
 		status, outcome = http.StatusOK, "duplicate"
 	}
-	s.deps.Metrics.Intake(string(source), outcome)
-	s.log.Info("report taken by staff", "ref", res.Ref, "service_code", svc.Code, "source", source, "staff", p.Name)
+	s.deps.Metrics.Intake(string(rep.Source), outcome)
+	s.log.Info("report taken by staff", "ref", res.Ref, "service_code", svc.Code, "source", rep.Source, "staff", p.Name)
 	c.Header("Location", "/api/v1/cases/"+res.Ref)
 	c.JSON(status, gin.H{"ref": res.Ref, "created": res.Created})
 }

@@ -165,6 +165,11 @@ func (s *Server) serviceDefinition(c *gin.Context) {
 	for _, a := range svc.Attributes {
 		oa := open311.Attribute{Variable: a.IsVariable(), Code: a.Code, Datatype: a.Datatype, Required: a.Required,
 			DatatypeDescription: a.DatatypeDescription, Order: a.Order, Description: a.Description, Automated: a.Automated}
+		if a.Datatype == "string" || a.Datatype == "text" {
+			// The spec has no field for a length; its help text is where a
+			// client's developer (and FixMyStreet's form) reads it.
+			oa.DatatypeDescription = strings.TrimSpace(oa.DatatypeDescription + fmt.Sprintf(" Up to %d characters.", cases.MaxAttribute(a.Code)))
+		}
 		for _, v := range a.Values {
 			oa.Values = append(oa.Values, open311.Value{Key: v.Key, Name: v.Name})
 		}
@@ -182,14 +187,20 @@ func (s *Server) apiKey(key string) (string, error) {
 	return name, nil
 }
 
+// clientKey is the decoders' api_key check; client is set to the name of the
+// client the key belongs to.
+func (s *Server) clientKey(client *string) open311.KeyCheck {
+	return func(key string) (err error) {
+		*client, err = s.apiKey(key)
+		return err
+	}
+}
+
 func (s *Server) postRequest(c *gin.Context, f open311.Format) {
-	req, err := open311.DecodeRequest(c.Request)
+	var client string
+	req, err := open311.DecodeRequest(c.Request, s.clientKey(&client))
 	if err == nil {
 		err = s.jurisdiction(req.JurisdictionID)
-	}
-	var client string
-	if err == nil {
-		client, err = s.apiKey(req.APIKey)
 	}
 	var svc config.Service
 	if err == nil {
@@ -207,6 +218,14 @@ func (s *Server) postRequest(c *gin.Context, f open311.Format) {
 		return
 	}
 	rep := s.report(req, client)
+	if err := rep.Check(); err != nil {
+		// The decoder holds every parameter to its limit; this holds what
+		// intake made of them (attribute[report_url] as the report's link,
+		// say), so that nothing unbounded starts a case.
+		s.deps.Metrics.Intake("open311", "rejected")
+		s.open311Error(c, f, open311.BadRequest("%s", open311Field(err)))
+		return
+	}
 	res, err := s.deps.Cases.Start(c.Request.Context(), rep, cases.Service{Code: svc.Code, Name: svc.Name, Group: svc.Group})
 	if err != nil {
 		s.deps.Metrics.Intake(string(rep.Source), "failed")
@@ -332,6 +351,32 @@ func checkAttributes(svc config.Service, got map[string][]string) []attributePro
 		}
 	}
 	return problems
+}
+
+// open311Names are the Open311 parameters some report fields come from, where
+// the names differ.
+var open311Names = map[string]string{
+	"location.address": "address_string", "location.address_id": "address_id", "location.closest_address": "attribute[closest_address]",
+	"report_url": "attribute[report_url]", "title": "attribute[title]", "external_id": "attribute[fixmystreet_id]",
+	"media_urls": "media_url", "jurisdiction": "jurisdiction_id",
+}
+
+// open311Field is a domain input error as a sentence naming the Open311
+// parameter at fault: "attribute[report_url] contains a line break".
+func open311Field(err error) string {
+	ie, ok := errors.AsType[*cases.InputError](err)
+	if !ok {
+		return err.Error()
+	}
+	name := ie.Field
+	if n, ok := open311Names[name]; ok {
+		name = n
+	} else if code, ok := strings.CutPrefix(name, "attributes."); ok {
+		name = "attribute[" + code + "]"
+	} else {
+		name = strings.TrimPrefix(name, "reporter.")
+	}
+	return name + " " + ie.Reason
 }
 
 // open311Problems is the spec's errors document for attribute problems.
@@ -511,13 +556,10 @@ func (s *Server) listUpdates(c *gin.Context, f open311.Format) {
 }
 
 func (s *Server) postUpdate(c *gin.Context, f open311.Format) {
-	u, err := open311.DecodeUpdate(c.Request)
+	var client string
+	u, err := open311.DecodeUpdate(c.Request, s.clientKey(&client))
 	if err == nil {
 		err = s.jurisdiction(u.JurisdictionID)
-	}
-	var client string
-	if err == nil {
-		client, err = s.apiKey(u.APIKey)
 	}
 	if err != nil {
 		s.open311Error(c, f, err)
@@ -539,7 +581,7 @@ func (s *Server) postUpdate(c *gin.Context, f open311.Format) {
 		err = open311.BadRequest("request %s was closed more than %s ago and can no longer be updated: please report the problem again",
 			ref, humanDuration(time.Duration(s.cfg.Cases.ReopenWindow)))
 	case errors.As(err, &ie):
-		err = open311.BadRequest("%s", ie.Error())
+		err = open311.BadRequest("%s", open311Field(ie))
 	}
 	if err != nil {
 		s.open311Error(c, f, err)

@@ -6,6 +6,7 @@ package api
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"time"
@@ -98,7 +99,7 @@ func NewServer(log *slog.Logger, cfg *config.Config, deps Deps) *Server {
 		deps.Now = time.Now
 	}
 	s := &Server{log: log, cfg: cfg, deps: deps, engine: gin.New(), started: deps.Now().UTC().Truncate(time.Second)}
-	s.engine.Use(s.recover, s.observe)
+	s.engine.Use(s.recover, s.observe, drain)
 	s.engine.HandleMethodNotAllowed = true
 	s.routes()
 	return s
@@ -155,6 +156,21 @@ func (s *Server) observe(c *gin.Context) {
 	}
 	s.log.Log(c.Request.Context(), level, "http", "method", c.Request.Method, "path", c.Request.URL.Path,
 		"status", code, "duration_ms", float64(d.Microseconds())/1000)
+}
+
+// maxDrain is how much of a request body the server reads and throws away
+// after answering without reading it all (a body past its limit, say). A
+// client that writes its whole body before it reads the answer, as
+// FixMyStreet's does, would otherwise see the connection reset instead of the
+// 400 saying why, and send the report again for ever. The server's read
+// timeout bounds the time this takes.
+const maxDrain = 64 << 20
+
+func drain(c *gin.Context) {
+	c.Next()
+	if c.Request.Body != nil {
+		_, _ = io.CopyN(io.Discard, c.Request.Body, maxDrain)
+	}
 }
 
 func (s *Server) recover(c *gin.Context) {

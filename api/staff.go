@@ -1,15 +1,18 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
@@ -227,7 +230,7 @@ func (s *Server) transition(c *gin.Context) {
 	}
 	to, err := cases.ParseStatus(body.Status)
 	if err != nil {
-		problem(c, http.StatusUnprocessableEntity, "Invalid request", fmt.Sprintf("%q is not a status; statuses are %s", body.Status, statusList()), "status")
+		problem(c, http.StatusUnprocessableEntity, "Invalid request", fmt.Sprintf("%q is not a status; statuses are %s", clip(body.Status), statusList()), "status")
 		return
 	}
 	id, ok := staffUpdateID(c, "transition")
@@ -281,26 +284,104 @@ func statusList() string {
 	return strings.Join(names, ", ")
 }
 
-// bindJSON decodes a JSON body strictly, answering a problem if it cannot.
+// maxJSONBody bounds a staff API request's body: a staff intake with every
+// field at its limit (cases/limits.go), every character written as a \u
+// escape, is about 420 KiB (TestMaxJSONBodyFitsAValidRequest).
+const maxJSONBody = 1 << 20
+
+// bindJSON decodes a JSON body strictly, answering a problem if it cannot. A
+// body past maxJSONBody is refused naming the field it was cut off in (422),
+// or, if that cannot be told, as too large (413).
 func bindJSON(c *gin.Context, v any) bool {
 	if ct := c.ContentType(); ct != "application/json" {
 		problem(c, http.StatusUnsupportedMediaType, "Unsupported media type", "send the body as application/json", "")
 		return false
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(c.Writer, c.Request.Body, 1<<20))
+	b, err := io.ReadAll(http.MaxBytesReader(nil, c.Request.Body, maxJSONBody))
+	if _, big := errors.AsType[*http.MaxBytesError](err); big {
+		whole := fmt.Sprintf("the request body is larger than the %d KiB any valid request needs", maxJSONBody>>10)
+		if field := jsonFieldAt(b); field != "" {
+			problem(c, http.StatusUnprocessableEntity, "Invalid request", field+" is far longer than it may be: "+whole, field)
+		} else {
+			problem(c, http.StatusRequestEntityTooLarge, "Request too large", upperFirst(whole), "")
+		}
+		return false
+	}
+	if err != nil {
+		problem(c, http.StatusBadRequest, "Malformed JSON", "the body could not be read: "+err.Error(), "")
+		return false
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		field := ""
+		field, detail := "", err.Error()
 		var ute *json.UnmarshalTypeError
 		if errors.As(err, &ute) {
 			field = ute.Field
 		} else if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-			field = strings.Trim(f, `"`)
+			field = clip(strings.Trim(f, `"`))
+			detail = "unknown field " + strconv.Quote(field)
 		}
-		problem(c, http.StatusBadRequest, "Malformed JSON", err.Error(), field)
+		problem(c, http.StatusBadRequest, "Malformed JSON", detail, field)
 		return false
 	}
 	return true
+}
+
+// jsonFieldAt names the field a JSON document was cut off in, as a path
+// ("assignee", "location.address"), or "" if the cut fell elsewhere than in
+// a value of an object.
+func jsonFieldAt(b []byte) string {
+	type level struct {
+		object bool
+		key    string
+		value  bool // the key is read; its value is being read
+	}
+	var path []level
+	dec := json.NewDecoder(bytes.NewReader(b))
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			break
+		}
+		top := len(path) - 1
+		switch tok {
+		case json.Delim('{'), json.Delim('['):
+			path = append(path, level{object: tok == json.Delim('{')})
+			continue
+		case json.Delim('}'), json.Delim(']'):
+			path, top = path[:top], top-1
+		default:
+			if k, ok := tok.(string); ok && top >= 0 && path[top].object && !path[top].value {
+				path[top].key, path[top].value = k, true
+				continue
+			}
+		}
+		if top >= 0 && path[top].object {
+			path[top].value = false // a value ended
+		}
+	}
+	var keys []string
+	for _, l := range path {
+		if !l.object || !l.value {
+			if l.object {
+				return ""
+			}
+			continue
+		}
+		keys = append(keys, clip(l.key))
+	}
+	return strings.Join(keys, ".")
+}
+
+// clip is s cut short, for quoting in an answer: a mistaken value may be
+// megabytes long.
+func clip(s string) string {
+	const most = 40
+	if utf8.RuneCountInString(s) <= most {
+		return s
+	}
+	return string([]rune(s)[:most]) + "…"
 }
 
 // caseSummary is a case as a list shows it.
@@ -337,7 +418,7 @@ func (s *Server) listCases(c *gin.Context) {
 	if v := c.Query("status"); v != "" {
 		st, err := cases.ParseStatus(v)
 		if err != nil {
-			problem(c, http.StatusUnprocessableEntity, "Invalid query", fmt.Sprintf("%q is not a status; statuses are %s", v, statusList()), "status")
+			problem(c, http.StatusUnprocessableEntity, "Invalid query", fmt.Sprintf("%q is not a status; statuses are %s", clip(v), statusList()), "status")
 			return
 		}
 		q.Status = st

@@ -112,12 +112,19 @@ func (c *Case) Assign(a Assignment, now time.Time) Entry {
 	return c.Append(Entry{At: now, Actor: a.Actor, Kind: KindAssigned, Note: withNote(note, a.Note)})
 }
 
+// CheckFields holds a transfer's fields to their limits.
+func (t Transfer) CheckFields() *InputError {
+	for _, err := range []error{CheckLine("department", t.Department, MaxCode), CheckLine("team", t.Team, MaxLabel), checkNote(t.Note)} {
+		if err != nil {
+			return err.(*InputError)
+		}
+	}
+	return nil
+}
+
 // CheckTransfer validates a transfer.
 func (c *Case) CheckTransfer(t Transfer) error {
-	if err := CheckLine("department", t.Department, MaxCode); err != nil {
-		return err
-	}
-	if err := CheckLine("team", t.Team, MaxLabel); err != nil {
+	if err := t.CheckFields(); err != nil {
 		return err
 	}
 	if err := c.checkOpen("transferred"); err != nil {
@@ -129,7 +136,7 @@ func (c *Case) CheckTransfer(t Transfer) error {
 	if t.Department == "" && t.Team != "" {
 		return &InputError{Field: "department", Reason: "name the department the team belongs to"}
 	}
-	return checkNote(t.Note)
+	return nil
 }
 
 // ApplyTransfer moves the case at now and returns the department it left. A

@@ -50,9 +50,8 @@ const (
 	// an email address or a queue) and a team.
 	MaxLabel = 100
 	// MaxAttributeValue bounds one answer to a service's question, except
-	// attribute[description] and attribute[title], which FixMyStreet fills
-	// with the report's own description and title, and which have their
-	// limits.
+	// those FixMyStreet fills with what a report has its own fields for
+	// (MaxAttribute).
 	MaxAttributeValue = 2_000
 	MaxAttributes     = 50 // questions answered in one report
 	// MaxAttributeValues bounds the answers to one multi-value question.
@@ -103,13 +102,19 @@ func checkText(field, s string, max int, lines bool) error {
 	return nil
 }
 
-// attributeLimit is the most characters an answer to code may have.
-func attributeLimit(code string) int {
+// MaxAttribute is the most characters an answer to the question code may
+// have. FixMyStreet fills some answers itself, with what a report has its own
+// fields for (Open311 intake copies them there): those have the field's limit.
+func MaxAttribute(code string) int {
 	switch code {
 	case "description":
 		return MaxDescription
 	case "title":
 		return MaxTitle
+	case "closest_address":
+		return MaxAddress
+	case "report_url":
+		return MaxURL
 	}
 	return MaxAttributeValue
 }
@@ -137,7 +142,7 @@ func CheckAttributes(a map[string][]string) []*InputError {
 			continue
 		}
 		for _, v := range vals {
-			if err := CheckText(field, v, attributeLimit(code)); err != nil {
+			if err := CheckText(field, v, MaxAttribute(code)); err != nil {
 				out = append(out, err.(*InputError))
 				break
 			}

@@ -1,6 +1,7 @@
 package open311
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
 	"slices"
@@ -8,15 +9,72 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/casebridge/casebridge/cases"
 )
 
-// MaxDescription is the longest description, in characters, that DecodeRequest accepts.
-// The spec says 4,000, but FixMyStreet does not hold citizens to that and wraps what
-// they wrote in its own "title: … detail: … url: … Submitted via FixMyStreet" text; a
-// rejected report is not shown to the citizen as an error but sits in FixMyStreet's
-// retry queue and never reaches the council. 10,000 leaves room for any real report
-// and still refuses a runaway body.
-const MaxDescription = 10_000
+// limit bounds a parameter: at most max characters; text may hold line breaks.
+type limit struct {
+	max  int
+	text bool
+}
+
+// Short values that are read, not stored: they need only room to be read.
+const (
+	maxDatetime   = 64
+	maxCoordinate = 32
+)
+
+// limits are the parameters' own limits, from the domain's (cases/limits.go),
+// which Open311 shares with the staff API and the console. Every value read
+// by name is held to its limit; attribute answers are held by
+// cases.CheckAttributes. api_key is not here: it is compared, never kept.
+var limits = map[string]limit{
+	"jurisdiction_id":    {max: cases.MaxJurisdiction},
+	"service_code":       {max: cases.MaxCode},
+	"service_request_id": {max: cases.MaxID},
+	"update_id":          {max: cases.MaxID},
+	"status":             {max: cases.MaxCode},
+	"address_string":     {max: cases.MaxAddress, text: true},
+	"address_id":         {max: cases.MaxID},
+	"first_name":         {max: cases.MaxName},
+	"last_name":          {max: cases.MaxName},
+	"email":              {max: cases.MaxEmail},
+	"phone":              {max: cases.MaxPhone},
+	"account_id":         {max: cases.MaxID},
+	"device_id":          {max: cases.MaxID},
+	// A request's description and an update's are both held to 10,000
+	// characters (cases.MaxDescription, cases.MaxNote).
+	"description":      {max: min(cases.MaxDescription, cases.MaxNote), text: true},
+	"media_url":        {max: cases.MaxURL},
+	"updated_datetime": {max: maxDatetime},
+	"start_date":       {max: maxDatetime},
+	"end_date":         {max: maxDatetime},
+	"lat":              {max: maxCoordinate},
+	"long":             {max: maxCoordinate},
+}
+
+// fieldLimit is the most characters parameter name may have, if it has a limit.
+func fieldLimit(name string) (int, bool) {
+	if l, ok := limits[name]; ok {
+		return l.max, true
+	}
+	if code, ok := attributeCode(name); ok && strings.HasPrefix(name, "attribute[") {
+		return cases.MaxAttribute(code), true
+	}
+	return 0, false
+}
+
+// Limits lists the parameters of POST requests and servicerequestupdates
+// that casebridge keeps, with the most characters each may have, for
+// publishing. Attribute answers are limited by cases.MaxAttribute.
+func Limits() map[string]int {
+	out := map[string]int{}
+	for name, l := range limits {
+		out[name] = l.max
+	}
+	return out
+}
 
 // MaxRange is the widest start_date to end_date window of GET requests, and the window
 // it defaults to, as the spec sets it.
@@ -104,10 +162,12 @@ type UpdateQuery struct {
 
 // DecodeRequest reads a POST /requests from a form-urlencoded (with or without a
 // charset) or multipart body, adding any query parameters. Values are trimmed, CRLF
-// becomes LF and an empty value counts as absent. A missing api_key is a 403; its value
-// is for the caller to check. Any other fault is a 400 listing every problem found.
-func DecodeRequest(r *http.Request) (*PostedRequest, error) {
-	p, uploads, err := decodeForm(r, "posting a service request")
+// becomes LF and an empty value counts as absent. A missing api_key is a 403; key, if
+// not nil, checks its value before anything else is looked at (before the body is read,
+// if the key is in the query string). Any other fault is a 400 listing every problem
+// found, a value past its limit (see limits) among them.
+func DecodeRequest(r *http.Request, key KeyCheck) (*PostedRequest, error) {
+	p, uploads, err := decodeForm(r, key, "posting a service request")
 	if err != nil {
 		return nil, err
 	}
@@ -129,9 +189,6 @@ func DecodeRequest(r *http.Request) (*PostedRequest, error) {
 	if !sent && req.AddressString == "" && req.AddressID == "" {
 		p.bad("location is missing: send lat and long, address_string or address_id")
 	}
-	if n := utf8.RuneCountInString(req.Description); n > MaxDescription {
-		p.bad("description is %d characters long: the most accepted is %d", n, MaxDescription)
-	}
 	if err := p.err(); err != nil {
 		return nil, err
 	}
@@ -139,8 +196,8 @@ func DecodeRequest(r *http.Request) (*PostedRequest, error) {
 }
 
 // DecodeUpdate reads a POST /servicerequestupdates as DecodeRequest reads a request.
-func DecodeUpdate(r *http.Request) (*PostedUpdate, error) {
-	p, uploads, err := decodeForm(r, "posting an update")
+func DecodeUpdate(r *http.Request, key KeyCheck) (*PostedUpdate, error) {
+	p, uploads, err := decodeForm(r, key, "posting an update")
 	if err != nil {
 		return nil, err
 	}
@@ -180,7 +237,7 @@ func DecodeRequestQuery(r *http.Request, now time.Time) (*RequestQuery, error) {
 	for _, s := range p.commaList("status") {
 		s = strings.ToLower(s)
 		if s != "open" && s != "closed" {
-			p.bad("status %q is not a request status: use open, closed or open,closed", s)
+			p.bad("status %q is not a request status: use open, closed or open,closed", clip(s))
 			continue
 		}
 		q.Statuses = append(q.Statuses, s)
@@ -230,16 +287,22 @@ func DecodeUpdateQuery(r *http.Request) (*UpdateQuery, error) {
 	return q, nil
 }
 
-// decodeForm reads a POST's parameters and insists on an api_key before anything else:
-// a client without one learns that first, with a 403.
-func decodeForm(r *http.Request, action string) (*params, []Upload, error) {
-	v, uploads, err := readForm(r)
+// decodeForm reads a POST's parameters and insists on a good api_key before anything
+// else: a client without one learns that first, with a 403.
+func decodeForm(r *http.Request, key KeyCheck, action string) (*params, []Upload, error) {
+	v, uploads, err := readForm(r, key)
 	if err != nil {
 		return nil, nil, err
 	}
 	p := &params{v: v}
-	if p.value("api_key") == "" {
+	k := p.value("api_key")
+	if k == "" {
 		return nil, nil, Forbidden("api_key is missing: %s needs the key the council issued to you", action)
+	}
+	if key != nil {
+		if err := key(k); err != nil {
+			return nil, nil, err
+		}
 	}
 	return p, uploads, nil
 }
@@ -262,10 +325,22 @@ func (p *params) contact() Contact {
 // fetches them, and must not be pointed at file: or other schemes.
 func (p *params) mediaURLs() []string {
 	urls := p.repeated("media_url")
+	if len(urls) > cases.MaxMediaURLs {
+		p.bad("media_url is sent %d times: at most %d links are accepted", len(urls), cases.MaxMediaURLs)
+		return nil
+	}
 	for _, s := range urls {
+		if err := cases.CheckLine("media_url", s, cases.MaxURL); err != nil {
+			p.bad("%s", inputError(err))
+			continue
+		}
+		if strings.ContainsFunc(s, func(r rune) bool { return r <= ' ' || r > '~' }) {
+			p.bad("media_url %q is not a URL: percent-encode spaces and characters outside ASCII", clip(s))
+			continue
+		}
 		u, err := url.Parse(s)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			p.bad("media_url %q is not an http or https URL", s)
+			p.bad("media_url %q is not an http or https URL", clip(s))
 		}
 	}
 	return urls
@@ -301,7 +376,7 @@ func (p *params) coordinate(name, s string, limit float64) (float64, bool) {
 		strings.Count(digits, ".") <= 1 && strings.Trim(digits, "0123456789.") == ""
 	v, err := strconv.ParseFloat(s, 64)
 	if !plain || err != nil {
-		p.bad("%s %q is not a decimal number of degrees", name, s)
+		p.bad("%s %q is not a decimal number of degrees", name, clip(s))
 		return 0, false
 	}
 	if v < -limit || v > limit {
@@ -342,7 +417,25 @@ func (p *params) updateStatus() string {
 	}
 	s := strings.ToLower(raw)
 	if !slices.Contains(updateStatuses, s) {
-		p.bad("status %q is not one we know: send one of %s", raw, strings.ToUpper(strings.Join(updateStatuses, ", ")))
+		p.bad("status %q is not one we know: send one of %s", clip(raw), strings.ToUpper(strings.Join(updateStatuses, ", ")))
 	}
 	return s
+}
+
+// clip is s cut short for quoting in an error: a client's mistake may be megabytes long.
+func clip(s string) string {
+	const most = 40
+	if utf8.RuneCountInString(s) <= most {
+		return s
+	}
+	return string([]rune(s)[:most]) + "…"
+}
+
+// inputError is a domain input error as a sentence naming the parameter:
+// "first_name is longer than 100 characters".
+func inputError(err error) string {
+	if ie, ok := errors.AsType[*cases.InputError](err); ok {
+		return ie.Field + " " + ie.Reason
+	}
+	return err.Error()
 }

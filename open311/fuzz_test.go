@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/casebridge/casebridge/cases"
 )
 
 // FuzzDecodeRequest feeds DecodeRequest arbitrary bodies, Content-Types and query
@@ -40,7 +42,7 @@ func FuzzDecodeRequest(f *testing.F) {
 			Header: http.Header{"Content-Type": {contentType}},
 			Body:   io.NopCloser(strings.NewReader(body)),
 		}
-		req, err := DecodeRequest(r)
+		req, err := DecodeRequest(r, nil)
 		if err != nil {
 			e, ok := err.(*Error)
 			if !ok {
@@ -69,7 +71,7 @@ func FuzzDecodeRequest(f *testing.F) {
 		if req.ServiceCode == "" || req.APIKey == "" {
 			t.Fatalf("accepted without service_code or api_key: %+v", req)
 		}
-		if n := utf8.RuneCountInString(req.Description); n > MaxDescription {
+		if n := utf8.RuneCountInString(req.Description); n > cases.MaxDescription {
 			t.Fatalf("accepted a description of %d characters", n)
 		}
 		var repeated []string // every repeatable value: never empty, per the spec's "empty means absent"
