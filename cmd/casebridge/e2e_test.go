@@ -312,6 +312,22 @@ func TestDevEndToEnd(t *testing.T) {
 		return nil
 	})
 
+	// Input past its limits is refused naming the field, and kills nothing:
+	// an assignee of 3,000 characters (once the end of the case, as a search
+	// attribute), then a note on the same case; an address of 3 MiB.
+	code, body = d.staff("POST", "/api/v1/cases/"+fly+"/assignment", `{"assignee":"`+strings.Repeat("a", 3000)+`"}`)
+	if code != 422 || !strings.Contains(string(body), `"field":"assignee"`) {
+		t.Errorf("an assignee of 3,000 characters: %d %s, want 422 naming assignee", code, body)
+	}
+	if code, body = d.staff("POST", "/api/v1/cases/"+fly+"/comments", `{"note":"Called the reporter"}`); code != 201 {
+		t.Errorf("a note after the refused assignment: %d %s", code, body)
+	}
+	huge := report(d.key, "4243", "POT", map[string]string{"dangerous": "no"})
+	huge.Set("address_string", strings.Repeat("a", 3<<20))
+	if code, body = postForm(t, d.base+"/open311/v2/requests.xml", huge); code != 400 || !strings.Contains(string(body), "address_string is longer than") {
+		t.Errorf("an address of 3 MiB: %d %.300s, want 400 naming address_string", code, body)
+	}
+
 	// A clean stop, then a restart on the same data: everything is still there.
 	if err := d.stop(); err != nil {
 		t.Fatalf("dev did not stop cleanly: %v", err)
