@@ -333,3 +333,27 @@ func TestAnOversizedBodyIsAnswered(t *testing.T) {
 		t.Errorf("%d %s", resp.StatusCode, b)
 	}
 }
+
+// TestServiceDefinitionsPublishTheLimits: each text question's limit is in
+// its datatype_description, where GeoReport has room for it.
+func TestServiceDefinitionsPublishTheLimits(t *testing.T) {
+	h := newHarness(t)
+	var def struct {
+		Attributes []struct {
+			Code        string `json:"code"`
+			Datatype    string `json:"datatype"`
+			Description string `json:"datatype_description"`
+		} `json:"attributes"`
+	}
+	r := h.get("/open311/v2/services/POT.json")
+	if err := json.Unmarshal(r.body, &def); err != nil || len(def.Attributes) == 0 {
+		t.Fatalf("GET services/POT.json: %d %s", r.status, r.body)
+	}
+	for _, a := range def.Attributes {
+		want := fmt.Sprintf("Up to %d characters.", cases.MaxAttribute(a.Code))
+		text := a.Datatype == "string" || a.Datatype == "text"
+		if text != strings.Contains(a.Description, want) {
+			t.Errorf("%s (%s): datatype_description %q", a.Code, a.Datatype, a.Description)
+		}
+	}
+}
