@@ -15,6 +15,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/casebridge/casebridge/config"
+	"github.com/casebridge/casebridge/rules"
 	"github.com/casebridge/casebridge/web"
 )
 
@@ -32,8 +33,9 @@ type console struct {
 	live     *liveStream // nil without Deps.Events
 }
 
-// maxRulesForm bounds the rules editor's form: a rule set's text may be 4 MiB.
-const maxRulesForm = 8 << 20
+// maxRulesForm bounds the rules editor's form: a rule set's text may be
+// rules.MaxYAML, and form encoding can triple it.
+const maxRulesForm = 4 * rules.MaxYAML
 
 // maxCaseForm bounds the other forms: a case page's note at its limit, every
 // character percent-encoded as four UTF-8 bytes, is 120 KiB.

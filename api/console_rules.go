@@ -197,7 +197,7 @@ func (con *console) editRules(c *gin.Context) {
 			return
 		}
 		if err != nil {
-			con.log.Warn("rule set published but not announced", "rule_set", name, "version", v.Number, "error", err)
+			con.log.Warn("rule set published, but not everything followed", "rule_set", name, "version", v.Number, "error", err)
 		}
 		c.Redirect(http.StatusSeeOther, fmt.Sprintf("/rules/%s?done=published&version=%d", name, v.Number))
 	case "discard":
@@ -282,7 +282,7 @@ func (con *console) rollbackRules(c *gin.Context) {
 		again(status, msg)
 		return
 	case err != nil:
-		con.log.Warn("rule set rolled back but not announced", "rule_set", name, "version", v.Number, "error", err)
+		con.log.Warn("rule set rolled back, but not everything followed", "rule_set", name, "version", v.Number, "error", err)
 	}
 	c.Redirect(http.StatusSeeOther, fmt.Sprintf("/rules/%s?done=rolledback&version=%d", name, v.Number))
 }

@@ -41,9 +41,9 @@ type RuleSets interface {
 // Limits of the rule-set routes.
 const (
 	// maxRuleSetBody bounds a rule set's body: the rules package refuses a
-	// text over 4 MiB with a message; JSON escaping can double its size.
-	maxRuleSetBody = 8 << 20
-	maxComment     = 1_000
+	// text over rules.MaxYAML with a message; JSON escaping can double its size.
+	maxRuleSetBody = 4 * rules.MaxYAML
+	maxComment     = rules.MaxComment
 	// Backtests look at the last defaultBacktest cases unless told, at most
 	// maxBacktest, and read at most maxBacktestScan cases to find those in a
 	// date range (newest first, so a range far back costs most).
@@ -257,7 +257,7 @@ func ruleSetText(c *gin.Context) ([]byte, bool) {
 	tooLarge := func(err error) bool {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			problem(c, http.StatusRequestEntityTooLarge, "Too large", fmt.Sprintf("the body is over %d MiB; a rule set's text can be at most 4 MiB", maxRuleSetBody>>20), "yaml")
+			problem(c, http.StatusRequestEntityTooLarge, "Too large", fmt.Sprintf("the body is over %d MiB; a rule set's text can be at most %d MiB", maxRuleSetBody>>20, rules.MaxYAML>>20), "yaml")
 			return true
 		}
 		return false
@@ -388,7 +388,8 @@ func commentOf(c *gin.Context, comment, example string) (string, bool) {
 }
 
 // activated is a version just made active. Warning says if other processes
-// were not told at once (they notice at their next periodic check).
+// were not told at once (they notice at their next periodic check), or if
+// Temporal does not keep the change yet (a worker's rules sync records it).
 type activated struct {
 	rules.Version
 	Warning string `json:"warning,omitempty"`
@@ -402,7 +403,7 @@ func (s *Server) activatedOrProblem(c *gin.Context, status int, v rules.Version,
 	}
 	out := activated{Version: v}
 	if err != nil {
-		s.log.Warn("rule set activated but not announced", "rule_set", v.Name, "version", v.Number, "error", err)
+		s.log.Warn("rule set activated, but not everything followed", "rule_set", v.Name, "version", v.Number, "error", err)
 		out.Warning = err.Error()
 	}
 	c.JSON(status, out)

@@ -131,8 +131,10 @@ func (s *Set) problem(i int, field, format string, args ...any) Problem {
 	return pr
 }
 
-// maxYAML bounds a rule-set document; 1,000 well-commented rules fit easily.
-const maxYAML = 4 << 20
+// MaxYAML bounds a rule-set document: 1,000 well-commented rules fit, and a
+// published version fits in one Temporal payload (2 MB at most) with room to
+// spare, as rulearchive keeps it.
+const MaxYAML = 1 << 20
 
 var (
 	setKeys   = []string{"name", "description", "rules", "default"}
@@ -157,8 +159,8 @@ var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 // problems Compile finds in the rules that were readable.
 func parse(b []byte) (*Set, Problems) {
 	s := &Set{src: b, pos: &positions{set: map[string]yamlPos{}}}
-	if len(b) > maxYAML {
-		return s, Problems{{Message: fmt.Sprintf("the file is %d bytes; a rule set can be at most %d", len(b), maxYAML)}}
+	if len(b) > MaxYAML {
+		return s, Problems{{Message: fmt.Sprintf("the file is %d bytes; a rule set can be at most %d", len(b), MaxYAML)}}
 	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(b, &doc); err != nil {

@@ -75,13 +75,15 @@ const (
 //	<prefix>rules:names              set   rule set names
 //	<prefix>rules:activated          pub/sub channel, {"name":..., "version":...}
 //
-// Rule sets are the one thing in Redis that cannot be rebuilt from Temporal,
-// so production Redis runs with AOF.
+// Redis is not where rule sets are kept for good: with an Archive (UseArchive),
+// every version published and every activation is also recorded there, and
+// Restore brings back what Redis lost. Drafts are kept only in Redis.
 type Store struct {
-	rdb    redis.UniversalClient
-	prefix string
-	cat    Catalogue
-	now    func() time.Time
+	rdb     redis.UniversalClient
+	prefix  string
+	cat     Catalogue
+	now     func() time.Time
+	archive Archive // nil: Redis only
 
 	mu    sync.Mutex
 	cache map[cacheKey]*Compiled
@@ -105,6 +107,33 @@ func NewStore(rdb redis.UniversalClient, prefix string, cat Catalogue, now func(
 		panic("rules.NewStore: now is nil")
 	}
 	return &Store{rdb: rdb, prefix: prefix, cat: cat, now: now, cache: map[cacheKey]*Compiled{}}
+}
+
+// Archive keeps published versions and activations durably outside Redis
+// (rulearchive.Archive keeps them in Temporal), so a Redis that lost them can
+// be restored with Restore.
+type Archive interface {
+	// Record keeps version v of the rule set, if v is not nil, and the
+	// activation a, if not nil. Recording what is kept already changes nothing.
+	Record(ctx context.Context, name string, v *Version, a *Activation) error
+	// Latest is the highest version number kept of the rule set, 0 if none.
+	Latest(ctx context.Context, name string) (int, error)
+}
+
+// UseArchive makes the store record every version and activation in a, and
+// number a rule set Redis does not know after the versions a keeps. Call it
+// before the store is used.
+func (s *Store) UseArchive(a Archive) { s.archive = a }
+
+// MaxComment bounds the reason given for publishing or rolling back, so an
+// activation always fits in one small record.
+const MaxComment = 1_000
+
+func checkComment(comment string) error {
+	if len(comment) > MaxComment {
+		return Problems{{Field: "comment", Message: fmt.Sprintf("the comment is longer than %d characters", MaxComment)}}
+	}
+	return nil
 }
 
 // Catalogue is what the store checks rules against.
@@ -199,8 +228,12 @@ func (s *Store) DiscardDraft(ctx context.Context, name string) error {
 // Publish makes the rule set's draft a new version and activates it. The
 // draft is checked again, as the catalogue may have changed since it was saved.
 func (s *Store) Publish(ctx context.Context, name, author, comment string) (Version, error) {
+	if err := checkComment(comment); err != nil {
+		return Version{}, err
+	}
 	k := s.keys(name)
 	var v Version
+	var a Activation
 	err := s.transaction(ctx, func(tx *redis.Tx) error {
 		b, err := tx.Get(ctx, k.draft).Bytes()
 		if errors.Is(err, redis.Nil) {
@@ -213,28 +246,40 @@ func (s *Store) Publish(ctx context.Context, name, author, comment string) (Vers
 		if err := json.Unmarshal(b, &d); err != nil {
 			return err
 		}
-		v, err = s.commit(ctx, tx, name, []byte(d.YAML), ActionPublish, author, comment)
+		v, a, err = s.commit(ctx, tx, name, []byte(d.YAML), ActionPublish, author, comment)
 		return err
 	}, k.draft, k.seq, k.active)
 	if err != nil {
 		return Version{}, s.wrap("publish", name, err)
 	}
-	return v, s.announce(ctx, name, v.Number)
+	return v, s.activated(ctx, name, &v, a)
 }
 
 // Seed publishes text as the rule set's first version if it has none, as
 // `dev` does with the demo rules on first start. It returns the active version
 // and whether it seeded it; seeding twice, from two processes at once, is safe.
+//
+// A rule set the archive keeps versions of is never seeded: restore it instead.
 func (s *Store) Seed(ctx context.Context, name string, text []byte, author, comment string) (Version, bool, error) {
+	if err := checkComment(comment); err != nil {
+		return Version{}, false, err
+	}
 	k := s.keys(name)
 	var v Version
+	var a Activation
 	seeded := false
 	err := s.transaction(ctx, func(tx *redis.Tx) error {
 		n, err := tx.Exists(ctx, k.seq).Result()
 		if err != nil || n > 0 {
 			return err
 		}
-		v, err = s.commit(ctx, tx, name, text, ActionSeed, author, comment)
+		if kept, err := s.archived(ctx, name); err != nil || kept > 0 {
+			if err == nil {
+				err = fmt.Errorf("rule set %s has %d versions kept in Temporal that Redis lacks; restore them (casebridge reindex) rather than seed it", name, kept)
+			}
+			return err
+		}
+		v, a, err = s.commit(ctx, tx, name, text, ActionSeed, author, comment)
 		seeded = err == nil
 		return err
 	}, k.seq)
@@ -245,26 +290,45 @@ func (s *Store) Seed(ctx context.Context, name string, text []byte, author, comm
 		v, err := s.Active(ctx, name)
 		return v, false, err
 	}
-	return v, true, s.announce(ctx, name, v.Number)
+	return v, true, s.activated(ctx, name, &v, a)
 }
 
-// commit adds text as the next version and activates it, inside tx.
-func (s *Store) commit(ctx context.Context, tx *redis.Tx, name string, text []byte, action, author, comment string) (Version, error) {
+// archived is the highest version number the archive keeps of a rule set (0
+// without an archive).
+func (s *Store) archived(ctx context.Context, name string) (int, error) {
+	if s.archive == nil {
+		return 0, nil
+	}
+	n, err := s.archive.Latest(ctx, name)
+	if err != nil {
+		return 0, fmt.Errorf("ask the archive which versions of %s it keeps: %w", name, err)
+	}
+	return n, nil
+}
+
+// commit adds text as the next version and activates it, inside tx. A rule
+// set Redis has no number for (new, or lost with Redis) is numbered after the
+// versions the archive keeps, so no number is ever given to two texts.
+func (s *Store) commit(ctx context.Context, tx *redis.Tx, name string, text []byte, action, author, comment string) (Version, Activation, error) {
 	if err := checkName(name); err != nil {
-		return Version{}, err
+		return Version{}, Activation{}, err
 	}
 	k := s.keys(name)
 	last, err := tx.Get(ctx, k.seq).Int()
-	if err != nil && !errors.Is(err, redis.Nil) {
-		return Version{}, err
+	if errors.Is(err, redis.Nil) {
+		last, err = s.archived(ctx, name)
+	}
+	if err != nil {
+		return Version{}, Activation{}, err
 	}
 	c, err := s.check(name, text, last+1)
 	if err != nil {
-		return Version{}, err
+		return Version{}, Activation{}, err
 	}
 	v := Version{Name: name, Number: last + 1, Author: author, At: s.now().UTC(), Comment: comment, YAML: string(text)}
+	a := Activation{Version: v.Number, Action: action, Author: author, At: v.At, Comment: comment}
 	vb, _ := json.Marshal(v)
-	ab, _ := json.Marshal(Activation{Version: v.Number, Action: action, Author: author, At: v.At, Comment: comment})
+	ab, _ := json.Marshal(a)
 	_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.Set(ctx, k.seq, v.Number, 0)
 		p.HSet(ctx, k.versions, strconv.Itoa(v.Number), vb)
@@ -276,20 +340,24 @@ func (s *Store) commit(ctx context.Context, tx *redis.Tx, name string, text []by
 		return nil
 	})
 	if err != nil {
-		return Version{}, err
+		return Version{}, Activation{}, err
 	}
 	if err := s.rdb.SAdd(ctx, s.namesKey(), name).Err(); err != nil {
-		return Version{}, err
+		return Version{}, Activation{}, err
 	}
 	s.remember(c)
-	return v, nil
+	return v, a, nil
 }
 
 // Rollback makes an earlier (or any) version of the rule set active again,
 // and records who did it and why.
 func (s *Store) Rollback(ctx context.Context, name string, number int, author, comment string) (Version, error) {
+	if err := checkComment(comment); err != nil {
+		return Version{}, err
+	}
 	k := s.keys(name)
 	var v Version
+	var a Activation
 	err := s.transaction(ctx, func(tx *redis.Tx) error {
 		var err error
 		if v, err = s.version(ctx, tx, name, number); err != nil {
@@ -307,7 +375,8 @@ func (s *Store) Rollback(ctx context.Context, name string, number int, author, c
 		if _, err := s.Compiled(ctx, name, number); err != nil {
 			return err
 		}
-		ab, _ := json.Marshal(Activation{Version: number, Action: ActionRollback, Author: author, At: s.now().UTC(), Comment: comment})
+		a = Activation{Version: number, Action: ActionRollback, Author: author, At: s.now().UTC(), Comment: comment}
+		ab, _ := json.Marshal(a)
 		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
 			p.Set(ctx, k.active, number, 0)
 			p.RPush(ctx, k.log, ab)
@@ -318,7 +387,20 @@ func (s *Store) Rollback(ctx context.Context, name string, number int, author, c
 	if err != nil {
 		return Version{}, s.wrap("roll back", name, err)
 	}
-	return v, s.announce(ctx, name, number)
+	return v, s.activated(ctx, name, nil, a)
+}
+
+// activated records a version made active in the archive (with its text, if
+// v is new) and tells every Watcher. The change is made whatever fails here;
+// the error says what did not follow it.
+func (s *Store) activated(ctx context.Context, name string, v *Version, a Activation) error {
+	var kept error
+	if s.archive != nil {
+		if err := s.archive.Record(ctx, name, v, &a); err != nil {
+			kept = fmt.Errorf("version %d of %s is active, but is not yet kept in Temporal (the worker's next rules sync, or casebridge reindex, records it): %w", a.Version, name, err)
+		}
+	}
+	return errors.Join(kept, s.announce(ctx, name, a.Version))
 }
 
 // transaction runs fn with optimistic locking on the watched keys, retrying

@@ -1,5 +1,6 @@
-// Package worker registers casebridge's workflows and activities on the task
-// queue, so `casebridge worker` and `casebridge dev` run the same code.
+// Package worker registers casebridge's workflows (cases, and the rule-set
+// archive) and activities on the task queue, so `casebridge worker` and
+// `casebridge dev` run the same code.
 package worker
 
 import (
@@ -9,6 +10,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/casebridge/casebridge/activities"
+	"github.com/casebridge/casebridge/rulearchive"
 	"github.com/casebridge/casebridge/workflows"
 )
 
@@ -27,6 +29,8 @@ func Register(r interface {
 	sdkworker.ActivityRegistry
 }, acts *activities.Activities) {
 	r.RegisterWorkflowWithOptions(workflows.New().Case, workflow.RegisterOptions{Name: workflows.WorkflowName})
+	r.RegisterWorkflowWithOptions(rulearchive.SetWorkflow, workflow.RegisterOptions{Name: rulearchive.SetWorkflowName})
+	r.RegisterWorkflowWithOptions(rulearchive.VersionWorkflow, workflow.RegisterOptions{Name: rulearchive.VersionWorkflowName})
 	r.RegisterActivityWithOptions(acts.RouteCase, activity.RegisterOptions{Name: workflows.ActivityRoute})
 	r.RegisterActivityWithOptions(acts.ProjectCase, activity.RegisterOptions{Name: workflows.ActivityProject})
 	r.RegisterActivityWithOptions(acts.NotifyRecipient, activity.RegisterOptions{Name: workflows.ActivityNotify})

@@ -16,6 +16,7 @@ import (
 
 	"github.com/casebridge/casebridge/areas"
 	"github.com/casebridge/casebridge/devserver"
+	"github.com/casebridge/casebridge/rulearchive"
 	"github.com/casebridge/casebridge/rules"
 	"github.com/casebridge/casebridge/workflows"
 )
@@ -73,7 +74,11 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 		return err
 	}
 	defer e.close()
-	// The demo council routes by the demo rules until staff publish their own.
+	// Rule sets Redis lost come back from Temporal before anything routes; the
+	// demo council routes by the demo rules until staff publish their own.
+	if _, err := rulearchive.Sync(ctx, e.rules, e.archive); err != nil {
+		return fmt.Errorf("restore the rule sets kept in Temporal: %w", err)
+	}
 	if v, seeded, err := e.rules.Seed(ctx, rules.Routing, rules.DemoYAML(), "casebridge dev", "the demo council's rules"); err != nil {
 		return fmt.Errorf("seed the demo routing rules: %w", err)
 	} else if seeded {

@@ -28,6 +28,7 @@ import (
 	"github.com/casebridge/casebridge/metrics"
 	"github.com/casebridge/casebridge/notify"
 	"github.com/casebridge/casebridge/readmodel"
+	"github.com/casebridge/casebridge/rulearchive"
 	"github.com/casebridge/casebridge/rules"
 	"github.com/casebridge/casebridge/worker"
 	"github.com/casebridge/casebridge/workflows"
@@ -46,6 +47,7 @@ type engine struct {
 	calendar *calendar.Calendar
 	areas    *areas.Set // nil when the configuration names no areas file
 	rules    *rules.Store
+	archive  *rulearchive.Archive // where rules keeps every published version for good
 	outbox   *notify.Store
 }
 
@@ -85,7 +87,36 @@ func connect(ctx context.Context, log *slog.Logger, cfg *config.Config, getenv f
 		e.redis.Close()
 		return nil, err
 	}
+	e.archive = rulearchive.New(e.temporal, workflows.TaskQueue)
+	e.rules.UseArchive(e.archive)
 	return e, nil
+}
+
+// rulesSyncEvery is how often a worker makes Redis and Temporal hold the same
+// rule sets (rulearchive.Sync): a version published while Temporal was away is
+// recorded, and rule sets Redis lost come back, within this time.
+const rulesSyncEvery = 5 * time.Minute
+
+// syncRules runs rulearchive.Sync now and then every interval until ctx ends,
+// logging what it did.
+func (e *engine) syncRules(ctx context.Context, every time.Duration) {
+	log := e.log.With("component", "rules-sync")
+	for {
+		done, err := rulearchive.Sync(ctx, e.rules, e.archive)
+		for _, s := range done {
+			if s.Recorded > 0 || s.Changed {
+				log.Info(s.String())
+			}
+		}
+		if err != nil && ctx.Err() == nil {
+			log.Error("rule sets not in step between Redis and Temporal", "error", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(every):
+		}
+	}
 }
 
 // dialTemporal connects to Temporal, retrying for a minute: in a fresh
@@ -187,6 +218,7 @@ func (e *engine) settings() workflows.Settings {
 func (e *engine) worker(ctx context.Context) sdkworker.Worker {
 	routing := rules.NewWatcher(e.rules, rules.Routing, e.log.With("component", "rules"))
 	go routing.Run(ctx, 30*time.Second)
+	go e.syncRules(ctx, rulesSyncEvery)
 	acts := &activities.Activities{
 		Router: activities.Fallback{
 			Router:  rules.Router{Rules: routing, Sources: e.factSources()},

@@ -128,26 +128,97 @@ func TestProductionCommands(t *testing.T) {
 		return nil
 	})
 
-	// Redis loses the read model; reindex rebuilds it from Temporal.
+	// Staff publish rules, a second version, and roll back to the first.
+	v1 := "name: routing\ndefault: {department: triage}\nrules:\n  - id: graffiti\n    when: service_code == \"GRF\"\n    then: {department: waste, team: graffiti}\n"
+	publishRules(t, d, v1, "graffiti to its team")
+	publishRules(t, d, strings.Replace(v1, "team: graffiti", "team: enforcement", 1), "graffiti to enforcement")
+	if code, body := d.staff("POST", "/api/v1/rulesets/routing/rollback", `{"version":1,"comment":"enforcement is full"}`); code != 200 || strings.Contains(string(body), "warning") {
+		t.Fatalf("rollback: %d %s", code, body)
+	}
+	routedBy(t, d, "5151", 1, "graffiti")
+
+	// Redis loses everything; reindex rebuilds the read model and the rule
+	// sets from Temporal.
 	if err := rs.Client().FlushAll(ctx).Err(); err != nil {
 		t.Fatal(err)
 	}
 	if code, body := d.staff("GET", "/api/v1/cases?family=open", ""); code != 200 || strings.Contains(string(body), ref) {
 		t.Fatalf("after the flush: %d %s", code, body)
 	}
+	if code, body := d.staff("GET", "/api/v1/rulesets/routing", ""); code != 404 {
+		t.Fatalf("rules after the flush: %d %s", code, body)
+	}
 	var out bytes.Buffer
 	if err := run(ctx, []string{"reindex"}, vars, &out, io.Discard); err != nil {
 		t.Fatalf("reindex: %v\n%s", err, out.String())
 	}
-	if !strings.Contains(out.String(), "reindexed 1 cases") {
-		t.Errorf("reindex said %q", out.String())
+	for _, want := range []string{"rule set routing: 2 versions and 3 activations restored into Redis, 0 recorded in Temporal; version 1 is active", "reindexed 2 cases"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("reindex did not say %q:\n%s", want, out.String())
+		}
 	}
 	if code, body := d.staff("GET", "/api/v1/cases?family=open", ""); code != 200 || !strings.Contains(string(body), ref) {
 		t.Errorf("after reindex: %d %s", code, body)
 	}
+	var set struct {
+		Versions []struct {
+			Number int `json:"number"`
+		} `json:"versions"`
+	}
+	code, body = d.staff("GET", "/api/v1/rulesets/routing/versions", "")
+	if err := json.Unmarshal(body, &set); code != 200 || err != nil || len(set.Versions) != 2 {
+		t.Errorf("versions after reindex: %d %s", code, body)
+	}
+	if code, body := d.staff("GET", "/api/v1/rulesets/routing", ""); code != 200 || !strings.Contains(string(body), `"number":1`) {
+		t.Errorf("active version after reindex: %d %s", code, body)
+	}
+	if code, body := d.staff("GET", "/api/v1/rulesets/routing/history", ""); code != 200 || strings.Count(string(body), `"action"`) != 3 {
+		t.Errorf("history after reindex: %d %s", code, body)
+	}
+	routedBy(t, d, "5152", 1, "graffiti")
+	// Publishing after the restore numbers on from what Temporal keeps.
+	publishRules(t, d, strings.Replace(v1, "team: graffiti", "team: enforcement", 1)+"# again\n", "enforcement has room now")
+	if code, body := d.staff("GET", "/api/v1/rulesets/routing", ""); code != 200 || !strings.Contains(string(body), `"number":3`) {
+		t.Errorf("a publish after the restore: %d %s", code, body)
+	}
 
 	reindexWhileWorking(t, ctx, d, vars)
 	retiredCaseStaysVisible(t, ctx, c, d, vars)
+}
+
+// publishRules publishes text as the next version of the routing rules.
+func publishRules(t *testing.T, d *devProcess, text, why string) {
+	t.Helper()
+	b, _ := json.Marshal(map[string]string{"yaml": text})
+	if code, body := d.staff("PUT", "/api/v1/rulesets/routing/draft", string(b)); code != 200 {
+		t.Fatalf("save draft: %d %s", code, body)
+	}
+	b, _ = json.Marshal(map[string]string{"comment": why})
+	if code, body := d.staff("POST", "/api/v1/rulesets/routing/publish", string(b)); code != 201 || strings.Contains(string(body), "warning") {
+		t.Fatalf("publish: %d %s", code, body)
+	}
+}
+
+// routedBy posts a graffiti report and checks the rules routed it: by which
+// version, to which team.
+func routedBy(t *testing.T, d *devProcess, fmsID string, version int, team string) {
+	t.Helper()
+	code, body := postForm(t, d.base+"/open311/v2/requests.xml", report(d.key, fmsID, "GRF", map[string]string{"surface": "council"}))
+	if code != 200 {
+		t.Fatalf("POST: %d %s", code, body)
+	}
+	ref := receiptID(t, body)
+	eventually(t, "the case routed by version "+fmt.Sprint(version), func() error {
+		code, body := d.staff("GET", "/api/v1/cases/"+ref, "")
+		var c cases.Case
+		if err := json.Unmarshal(body, &c); code != 200 || err != nil || c.Routing == nil {
+			return fmt.Errorf("%d %s", code, body)
+		}
+		if c.Routing.Version != version || c.Team != team {
+			return fmt.Errorf("routed by version %d to team %q, want version %d, team %q", c.Routing.Version, c.Team, version, team)
+		}
+		return nil
+	})
 }
 
 // total is how many cases the staff list holds.
@@ -165,13 +236,14 @@ func (d *devProcess) total(query string) int {
 // reindexWhileWorking runs reindex while reports arrive and workers project
 // them: the lists never shrink, and afterwards hold every case.
 func reindexWhileWorking(t *testing.T, ctx context.Context, d *devProcess, vars func(string) string) {
+	before := d.total("") + 20
 	for i := range 20 {
 		if code, body := postForm(t, d.base+"/open311/v2/requests.xml", report(d.key, fmt.Sprint(6000+i), "LIT", nil)); code != 200 {
 			t.Fatalf("POST: %d %s", code, body)
 		}
 	}
-	eventually(t, "21 cases in the read model", func() error {
-		if n := d.total(""); n != 21 {
+	eventually(t, "20 more cases in the read model", func() error {
+		if n := d.total(""); n != before {
 			return fmt.Errorf("%d cases", n)
 		}
 		return nil
@@ -232,7 +304,7 @@ func reindexWhileWorking(t *testing.T, ctx context.Context, d *devProcess, vars 
 	if !strings.Contains(out.String(), "cases") || !strings.Contains(out.String(), "/s") {
 		t.Errorf("reindex showed no progress: %q", out.String())
 	}
-	want := 21 + int(posted.Load())
+	want := before + int(posted.Load())
 	eventually(t, "every case in the read model after reindex", func() error {
 		if n := d.total(""); n != want {
 			return fmt.Errorf("%d cases, want %d", n, want)

@@ -37,7 +37,7 @@ func startDevRedis(ctx context.Context, log *slog.Logger, dataDir string) (*devR
 			return nil, fmt.Errorf("start in-process Redis: %w", err)
 		}
 		log.Warn("!!! redis-server is not installed: using an IN-PROCESS Redis that keeps NOTHING. " +
-			"Rule sets edited now are LOST when casebridge stops (cases are safe in Temporal). " +
+			"Rule-set drafts and the notice outbox are LOST when casebridge stops (cases and published rule sets are safe in Temporal). " +
 			"Install redis-server or set REDIS_URL to keep them.")
 		return &devRedis{url: "redis://" + m.Addr() + "/0", mini: m}, nil
 	}

@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 
 	"github.com/casebridge/casebridge/cases"
+	"github.com/casebridge/casebridge/rulearchive"
 	"github.com/casebridge/casebridge/workflows"
 )
 
@@ -21,8 +22,9 @@ const reindexParallel = 8
 // a worker to answer it.
 const reindexQueryTimeout = 30 * time.Second
 
-// runReindex rebuilds the Redis read model from Temporal, the source of truth:
-// every case workflow, running or finished within retention, is asked for its
+// runReindex rebuilds what Redis holds from Temporal, the source of truth. The
+// rule sets: every published version and the active one (rulearchive.Sync).
+// The read model: every case workflow, running or finished within retention, is asked for its
 // state and stored again. It works in place while workers run: nothing is
 // cleared first, so lists never go empty, and a case a worker has projected
 // since reindex read it keeps the newer version. Cases Temporal no longer
@@ -34,9 +36,17 @@ func runReindex(ctx context.Context, args []string, getenv func(string) string, 
 		return helpIsFine(err)
 	}
 	defer e.close()
+	// Rule sets first, so cases route by the right version again at once.
+	synced, rerr := rulearchive.Sync(ctx, e.rules, e.archive)
+	for _, s := range synced {
+		fmt.Fprintln(stdout, s)
+	}
+	if rerr != nil {
+		fmt.Fprintf(stdout, "rule sets: %v\n", rerr)
+	}
 	n, err := reindexCases(ctx, e, stdout, time.Now)
 	fmt.Fprintf(stdout, "reindexed %d cases\n", n)
-	return err
+	return errors.Join(rerr, err)
 }
 
 // caseRun is one case workflow's latest run.

@@ -6,16 +6,21 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
 
 	"github.com/casebridge/casebridge/areas"
 	"github.com/casebridge/casebridge/config"
+	"github.com/casebridge/casebridge/rulearchive"
 	"github.com/casebridge/casebridge/rules"
+	"github.com/casebridge/casebridge/workflows"
 )
 
 const rulesUsage = `casebridge rules: check routing rules kept in files (in the council's own CI),
@@ -32,14 +37,17 @@ Usage:
         print the active version, or version N, of a rule set from Redis
   casebridge rules import RULES.yaml [--publish] [--comment TEXT]
         save RULES.yaml as the draft of the rule set it names; with --publish,
-        make it the active version at once (every process picks it up)
+        make it the active version at once (every process picks it up) and
+        keep it in Temporal, from which casebridge reindex restores it
   casebridge rules help
         show this help
 
 validate and test read the departments, teams, partners, SLA policies,
 services and areas that rules may name from --config (or CASEBRIDGE_CONFIG);
 without one they use the demo council's, and say so. export and import need
-REDIS_URL (or --redis-url); import needs --config too.
+REDIS_URL (or --redis-url); import needs --config too, and import --publish
+TEMPORAL_ADDRESS (or --temporal-address, default 127.0.0.1:7233) and
+TEMPORAL_NAMESPACE (default "default").
 
 Exit status: 0 valid, every case passed, or done; 1 the rules have mistakes, a
 case failed, or the store refused; 2 the command could not run as given (wrong
@@ -72,9 +80,10 @@ func runRules(ctx context.Context, args []string, getenv func(string) string, st
 
 // rulesFlags are the flags of one rules command.
 type rulesFlags struct {
-	fs         *flag.FlagSet
-	configPath *string
-	redisURL   *string
+	fs                  *flag.FlagSet
+	configPath          *string
+	redisURL            *string
+	temporal, namespace *string
 }
 
 func newRulesFlags(cmd string, getenv func(string) string, stderr io.Writer, withConfig, withRedis bool) rulesFlags {
@@ -87,6 +96,26 @@ func newRulesFlags(cmd string, getenv func(string) string, stderr io.Writer, wit
 		f.redisURL = f.fs.String("redis-url", getenv("REDIS_URL"), "Redis `URL` (REDIS_URL), e.g. redis://127.0.0.1:6379/0")
 	}
 	return f
+}
+
+// withTemporal adds the flags that say where Temporal is.
+func (f rulesFlags) withTemporal(getenv func(string) string) rulesFlags {
+	f.temporal = f.fs.String("temporal-address", envOr(getenv, "TEMPORAL_ADDRESS", "127.0.0.1:7233"), "Temporal frontend `host:port` (TEMPORAL_ADDRESS)")
+	f.namespace = f.fs.String("temporal-namespace", envOr(getenv, "TEMPORAL_NAMESPACE", "default"), "Temporal `namespace` (TEMPORAL_NAMESPACE)")
+	return f
+}
+
+// keepInTemporal connects to Temporal and makes the store record every
+// version it publishes there; close releases the connection.
+func (f rulesFlags) keepInTemporal(ctx context.Context, store *rules.Store) (closeTemporal func(), err error) {
+	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	c, err := client.DialContext(dctx, client.Options{HostPort: *f.temporal, Namespace: *f.namespace, Logger: tlog.NewStructuredLogger(slog.New(slog.DiscardHandler))})
+	if err != nil {
+		return nil, fmt.Errorf("reach Temporal at %s, which keeps every published version: %w", *f.temporal, err)
+	}
+	store.UseArchive(rulearchive.New(c, workflows.TaskQueue))
+	return c.Close, nil
 }
 
 // parse reads the flags wherever they are among the arguments (`import
@@ -275,7 +304,7 @@ func rulesExport(ctx context.Context, args []string, getenv func(string) string,
 }
 
 func rulesImport(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	f := newRulesFlags("import", getenv, stderr, true, true)
+	f := newRulesFlags("import", getenv, stderr, true, true).withTemporal(getenv)
 	publish := f.fs.Bool("publish", false, "make it the active version at once")
 	comment := f.fs.String("comment", "", "why, for the rule set's history (default \"imported from RULES.yaml\")")
 	pos, err := f.parse(args, 1, "casebridge rules import RULES.yaml [--publish] [--comment TEXT]")
@@ -306,6 +335,13 @@ func rulesImport(ctx context.Context, args []string, getenv func(string) string,
 		return err
 	}
 	defer closeStore()
+	if *publish {
+		closeTemporal, err := f.keepInTemporal(ctx, store)
+		if err != nil {
+			return err
+		}
+		defer closeTemporal()
+	}
 
 	name := set.Name
 	active, err := store.Active(ctx, name)

@@ -4,15 +4,22 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	"go.temporal.io/sdk/client"
+
 	"github.com/casebridge/casebridge/areas"
 	"github.com/casebridge/casebridge/config"
+	"github.com/casebridge/casebridge/devserver"
 	"github.com/casebridge/casebridge/internal/redistest"
+	"github.com/casebridge/casebridge/rulearchive"
 	"github.com/casebridge/casebridge/rules"
+	"github.com/casebridge/casebridge/workflows"
 )
 
 // exitCode is the status main exits with after run returns err.
@@ -169,7 +176,13 @@ func TestRulesTestCommand(t *testing.T) {
 
 func TestRulesExportImport(t *testing.T) {
 	dir := t.TempDir()
-	vars := map[string]string{"REDIS_URL": redistest.Start(t).URL(), "USER": "rita"}
+	ts, err := devserver.Start(context.Background(), devserver.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ts.Stop()
+	vars := map[string]string{"REDIS_URL": redistest.Start(t).URL(), "USER": "rita",
+		"TEMPORAL_ADDRESS": ts.FrontendAddr(), "TEMPORAL_NAMESPACE": ts.Namespace()}
 	cfg := councilConfig(t, dir)
 	demo := writeFile(t, dir, "rules.yaml", rules.DemoYAML())
 
@@ -214,6 +227,24 @@ func TestRulesExportImport(t *testing.T) {
 	}
 	if _, _, code := casebridge(t, vars, "rules", "export", "--name", "nope"); code != 1 {
 		t.Errorf("export of an unknown rule set: exit %d, want 1", code)
+	}
+	// Both published versions are kept in Temporal too.
+	c, err := client.Dial(client.Options{HostPort: ts.FrontendAddr(), Namespace: ts.Namespace()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	kept, err := rulearchive.New(c, workflows.TaskQueue).Load(context.Background(), rules.Routing)
+	if err != nil || !slices.Equal(kept.Versions, []int{1, 2}) || kept.Active() != 2 || len(kept.Log) != 2 {
+		t.Errorf("Temporal keeps %+v, %v; want versions 1 and 2, 2 active", kept, err)
+	}
+	noTemporal := maps.Clone(vars)
+	noTemporal["TEMPORAL_ADDRESS"] = "127.0.0.1:1"
+	if _, _, code := casebridge(t, noTemporal, "rules", "import", demo, "--config", cfg, "--publish"); code != 1 {
+		t.Errorf("import --publish without Temporal: exit %d, want 1", code)
+	}
+	if out, _, _ := casebridge(t, vars, "rules", "export"); !strings.Contains(out, "department: libraries") {
+		t.Errorf("an import refused for want of Temporal changed the active version")
 	}
 
 	// Rules with mistakes are refused, listed as validate lists them, and
