@@ -58,6 +58,9 @@ type Metrics interface {
 type Check struct {
 	Name  string
 	Check func(ctx context.Context) error
+	// Optional marks a dependency the server can work without for a while:
+	// its failure is reported but leaves the server ready.
+	Optional bool
 }
 
 // Deps are the server's collaborators, built by cmd/casebridge.
@@ -130,7 +133,9 @@ func (s *Server) ready(c *gin.Context) {
 	for _, ch := range s.deps.Ready {
 		if err := ch.Check(ctx); err != nil {
 			status[ch.Name] = err.Error()
-			code = http.StatusServiceUnavailable
+			if !ch.Optional {
+				code = http.StatusServiceUnavailable
+			}
 		} else {
 			status[ch.Name] = "ok"
 		}

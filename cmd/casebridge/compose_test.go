@@ -21,12 +21,19 @@ func TestDockerCompose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts, err := cli.NewProjectOptions([]string{filepath.Join(root, "docker-compose.yml")},
-		cli.WithWorkingDirectory(root), cli.WithEnv([]string{"CASEBRIDGE_SESSION_SECRET=test-secret"}), cli.WithInterpolation(true))
-	if err != nil {
-		t.Fatal(err)
+	load := func(env ...string) (*types.Project, error) {
+		opts, err := cli.NewProjectOptions([]string{filepath.Join(root, "docker-compose.yml")},
+			cli.WithWorkingDirectory(root), cli.WithEnv(env), cli.WithInterpolation(true))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return opts.LoadProject(context.Background())
 	}
-	p, err := opts.LoadProject(context.Background())
+	// No database password is given away: without one, compose refuses.
+	if _, err := load("CASEBRIDGE_SESSION_SECRET=test-secret"); err == nil || !strings.Contains(err.Error(), "POSTGRES_PASSWORD") {
+		t.Errorf("docker-compose.yml loads without POSTGRES_PASSWORD (error %v): it must not default one", err)
+	}
+	p, err := load("CASEBRIDGE_SESSION_SECRET=test-secret", "POSTGRES_PASSWORD=test-password")
 	if err != nil {
 		t.Fatalf("docker compose would refuse docker-compose.yml: %v", err)
 	}
@@ -40,15 +47,43 @@ func TestDockerCompose(t *testing.T) {
 	}
 
 	pg := svc("postgresql")
-	if !strings.HasPrefix(pg.Image, "postgres:") || len(pg.Volumes) == 0 {
-		t.Errorf("postgresql: image %q, volumes %v: want PostgreSQL with a volume", pg.Image, pg.Volumes)
+	if !strings.HasPrefix(pg.Image, "postgres:") || len(pg.Volumes) == 0 || envOf(pg, "POSTGRES_PASSWORD") != "test-password" {
+		t.Errorf("postgresql: image %q, volumes %v, password %q: want PostgreSQL with a volume and the password from .env", pg.Image, pg.Volumes, envOf(pg, "POSTGRES_PASSWORD"))
 	}
+
+	// The Temporal server is the version go.mod builds the cluster test's
+	// from, and its schema tool comes from the same release.
+	version := temporalVersion(t, root)
+	schema := svc("temporal-schema")
 	temporal := svc("temporal")
-	if !strings.HasPrefix(temporal.Image, "temporalio/") || envOf(temporal, "DB") != "postgres12" || envOf(temporal, "POSTGRES_SEEDS") != "postgresql" {
-		t.Errorf("temporal: image %q, DB %q, seeds %q", temporal.Image, envOf(temporal, "DB"), envOf(temporal, "POSTGRES_SEEDS"))
+	if want := "temporalio/server:" + version; temporal.Image != want {
+		t.Errorf("temporal runs %s; go.mod has go.temporal.io/server v%s, so want %s", temporal.Image, version, want)
 	}
-	if _, ok := temporal.DependsOn["postgresql"]; !ok {
-		t.Error("temporal does not depend on postgresql")
+	if want := "temporalio/admin-tools:" + version; schema.Image != want {
+		t.Errorf("temporal-schema runs %s, want %s", schema.Image, want)
+	}
+	// Its schema is set up the way the cluster test sets it up.
+	if !slices.Contains(schema.Entrypoint, "/deploy/setup-schema.sh") || !mounts(schema, "deploy/temporal/setup-schema.sh", "/deploy/setup-schema.sh") {
+		t.Errorf("temporal-schema: entrypoint %v, volumes %v: want deploy/temporal/setup-schema.sh", schema.Entrypoint, schema.Volumes)
+	}
+	if envOf(schema, "SQL_PASSWORD") != "test-password" || envOf(schema, "POSTGRES_SEEDS") != "postgresql" {
+		t.Errorf("temporal-schema: SQL_PASSWORD %q, POSTGRES_SEEDS %q", envOf(schema, "SQL_PASSWORD"), envOf(schema, "POSTGRES_SEEDS"))
+	}
+	if dep, ok := temporal.DependsOn["temporal-schema"]; !ok || dep.Condition != types.ServiceConditionCompletedSuccessfully {
+		t.Errorf("temporal does not wait for its schema: %+v", temporal.DependsOn)
+	}
+	if envOf(temporal, "DB") != "postgres12" || envOf(temporal, "POSTGRES_SEEDS") != "postgresql" || envOf(temporal, "POSTGRES_PWD") != "test-password" {
+		t.Errorf("temporal: DB %q, seeds %q, password %q", envOf(temporal, "DB"), envOf(temporal, "POSTGRES_SEEDS"), envOf(temporal, "POSTGRES_PWD"))
+	}
+	if !mounts(temporal, "deploy/temporal/dynamicconfig.yaml", envOf(temporal, "DYNAMIC_CONFIG_FILE_PATH")) {
+		t.Errorf("temporal does not read deploy/temporal/dynamicconfig.yaml: %v, DYNAMIC_CONFIG_FILE_PATH %q", temporal.Volumes, envOf(temporal, "DYNAMIC_CONFIG_FILE_PATH"))
+	}
+	// The namespace is made by casebridge setup, with a retention.
+	setup := svc("temporal-setup")
+	if len(setup.Command) < 3 || setup.Command[0] != "setup" || setup.Command[1] != "--retention" {
+		t.Errorf("temporal-setup runs %v, want casebridge setup --retention ...", setup.Command)
+	} else if err := new(days).Set(setup.Command[2]); err != nil {
+		t.Errorf("temporal-setup: %v", err)
 	}
 	ui := svc("temporal-ui")
 	if envOf(ui, "TEMPORAL_ADDRESS") != "temporal:7233" {
@@ -69,10 +104,17 @@ func TestDockerCompose(t *testing.T) {
 				t.Errorf("%s: %s = %q, want %q", name, k, got, want)
 			}
 		}
-		for _, dep := range []string{"temporal", "redis"} {
-			if _, ok := s.DependsOn[dep]; !ok {
-				t.Errorf("%s does not depend on %s", name, dep)
-			}
+		if dep, ok := s.DependsOn["temporal-setup"]; !ok || dep.Condition != types.ServiceConditionCompletedSuccessfully {
+			t.Errorf("%s does not wait for casebridge setup: %+v", name, s.DependsOn)
+		}
+		if _, ok := s.DependsOn["redis"]; !ok {
+			t.Errorf("%s does not depend on redis", name)
+		}
+		if envOf(s, "TEMPORAL_NAMESPACE") != envOf(setup, "TEMPORAL_NAMESPACE") {
+			t.Errorf("%s uses namespace %q, setup makes %q", name, envOf(s, "TEMPORAL_NAMESPACE"), envOf(setup, "TEMPORAL_NAMESPACE"))
+		}
+		if s.HealthCheck == nil || !slices.Contains(s.HealthCheck.Test, "probe") || !strings.HasSuffix(s.HealthCheck.Test[len(s.HealthCheck.Test)-1], "/readyz") {
+			t.Errorf("%s health check %+v should be `casebridge probe .../readyz`", name, s.HealthCheck)
 		}
 		if !slices.ContainsFunc(s.Volumes, func(v types.ServiceVolumeConfig) bool {
 			return v.Target == "/etc/casebridge/casebridge.yaml" && v.ReadOnly
@@ -84,8 +126,11 @@ func TestDockerCompose(t *testing.T) {
 	if api.Build == nil || api.Build.Context != root {
 		t.Errorf("api is not built from the repository: %+v", api.Build)
 	}
-	if api.HealthCheck == nil || !slices.Contains(api.HealthCheck.Test, "probe") {
-		t.Errorf("api health check %+v should use `casebridge probe`", api.HealthCheck)
+	// The api is reached through a TLS proxy on the host, never directly.
+	for _, port := range api.Ports {
+		if port.HostIP != "127.0.0.1" {
+			t.Errorf("api publishes %s on %q: bind it to 127.0.0.1, behind a TLS proxy", port.Published, port.HostIP)
+		}
 	}
 
 	// Every environment variable the compose file gives casebridge is one it
@@ -102,9 +147,11 @@ func TestDockerCompose(t *testing.T) {
 			read[m[1]] = true
 		}
 	}
-	for k := range svc("api").Environment {
-		if !read[k] {
-			t.Errorf("compose sets %s, which casebridge never reads", k)
+	for _, name := range []string{"api", "worker", "temporal-setup"} {
+		for k := range svc(name).Environment {
+			if !read[k] {
+				t.Errorf("compose sets %s for %s, which casebridge never reads", k, name)
+			}
 		}
 	}
 	if envOf(api, "CASEBRIDGE_SESSION_SECRET") != "test-secret" {
@@ -119,6 +166,27 @@ func TestDockerCompose(t *testing.T) {
 	if !strings.Contains(string(df), "-tags nodev") || !strings.Contains(string(df), "./cmd/casebridge") {
 		t.Errorf("Dockerfile does not build ./cmd/casebridge with -tags nodev")
 	}
+}
+
+// temporalVersion is go.temporal.io/server's version in go.mod, without the v.
+func temporalVersion(t *testing.T, root string) string {
+	t.Helper()
+	mod, err := os.ReadFile(filepath.Join(root, "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^\s*go\.temporal\.io/server v(\S+)`).FindSubmatch(mod)
+	if m == nil {
+		t.Fatal("go.mod does not require go.temporal.io/server")
+	}
+	return string(m[1])
+}
+
+// mounts reports whether the service mounts the repository's file at target.
+func mounts(s types.ServiceConfig, file, target string) bool {
+	return slices.ContainsFunc(s.Volumes, func(v types.ServiceVolumeConfig) bool {
+		return strings.HasSuffix(v.Source, "/"+file) && v.Target == target && v.ReadOnly
+	})
 }
 
 func envOf(s types.ServiceConfig, k string) string {

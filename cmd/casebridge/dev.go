@@ -13,6 +13,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
+
+	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/casebridge/casebridge/areas"
 	"github.com/casebridge/casebridge/devserver"
@@ -84,12 +87,12 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 	} else if seeded {
 		log.Info("seeded the demo routing rules", "version", v.Number)
 	}
-	w := e.worker(ctx)
+	w := e.worker(ctx, sdkworker.Options{})
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}
 	defer w.Stop()
-	stop, err := serveHTTP(ctx, log, s.addr, e.api())
+	stop, err := serveHTTP(ctx, log, s.addr, e.api(ts.Namespace(), new(atomic.Bool)))
 	if err != nil {
 		return err
 	}

@@ -8,12 +8,14 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
 	sdkworker "go.temporal.io/sdk/worker"
@@ -122,16 +124,26 @@ func (e *engine) syncRules(ctx context.Context, every time.Duration) {
 // dialTemporal connects to Temporal, retrying for a minute: in a fresh
 // deployment Temporal is often still starting when casebridge is.
 func dialTemporal(ctx context.Context, log *slog.Logger, opts client.Options) (client.Client, error) {
-	deadline := time.Now().Add(time.Minute)
+	var c client.Client
+	err := retry(ctx, log.With("addr", opts.HostPort), "Temporal not reachable yet; retrying", time.Minute, func() (err error) {
+		c, err = client.DialContext(ctx, opts)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("connect to Temporal at %s: %w", opts.HostPort, err)
+	}
+	return c, nil
+}
+
+// retry calls f until it succeeds or the time is up, logging each failure.
+func retry(ctx context.Context, log *slog.Logger, msg string, limit time.Duration, f func() error) error {
+	deadline := time.Now().Add(limit)
 	for wait := 250 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
-		c, err := client.DialContext(ctx, opts)
-		if err == nil {
-			return c, nil
+		err := f()
+		if err == nil || time.Now().After(deadline) || ctx.Err() != nil {
+			return err
 		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return nil, fmt.Errorf("connect to Temporal at %s: %w", opts.HostPort, err)
-		}
-		log.Warn("Temporal not reachable yet; retrying", "addr", opts.HostPort, "error", err)
+		log.Warn(msg, "error", err)
 		select {
 		case <-ctx.Done():
 		case <-time.After(wait):
@@ -215,7 +227,7 @@ func (e *engine) settings() workflows.Settings {
 // worker builds the workflow worker. Only a worker routes, so only it keeps
 // the active routing rules compiled in memory, following publishes until ctx
 // ends; the API reads rule sets from the store when staff ask.
-func (e *engine) worker(ctx context.Context) sdkworker.Worker {
+func (e *engine) worker(ctx context.Context, opts sdkworker.Options) sdkworker.Worker {
 	routing := rules.NewWatcher(e.rules, rules.Routing, e.log.With("component", "rules"))
 	go routing.Run(ctx, 30*time.Second)
 	go e.syncRules(ctx, rulesSyncEvery)
@@ -233,21 +245,31 @@ func (e *engine) worker(ctx context.Context) sdkworker.Worker {
 		Metrics:       e.metrics,
 		Log:           e.log,
 	}
-	return worker.New(e.temporal, acts, sdkworker.Options{})
+	return worker.New(e.temporal, acts, opts)
 }
 
-func (e *engine) api() http.Handler {
+// api builds the HTTP server. Its /readyz fails while draining is set, and
+// when the namespace cannot be read (a frontend that answers but has no such
+// namespace cannot take a report); Redis down is reported but leaves it
+// ready, since reports are still taken and cases read from Temporal.
+func (e *engine) api(namespace string, draining *atomic.Bool) http.Handler {
 	return api.NewServer(e.log, e.cfg, api.Deps{
 		Cases:     caseflow.New(e.temporal, workflows.TaskQueue, e.cfg.Council.RefPrefix, e.settings()),
 		ReadModel: e.store,
 		Metrics:   e.metrics,
 		Outbox:    e.outbox,
 		Ready: []api.Check{
+			{Name: "accepting", Check: func(context.Context) error {
+				if draining.Load() {
+					return errors.New("shutting down")
+				}
+				return nil
+			}},
 			{Name: "temporal", Check: func(ctx context.Context) error {
-				_, err := e.temporal.CheckHealth(ctx, &client.CheckHealthRequest{})
+				_, err := e.temporal.WorkflowService().DescribeNamespace(ctx, &workflowservice.DescribeNamespaceRequest{Namespace: namespace})
 				return err
 			}},
-			{Name: "redis", Check: e.store.Ping},
+			{Name: "redis", Check: e.store.Ping, Optional: true},
 		},
 		Rules: e.rules,
 		// Areas may be a nil *areas.Set, which finds no area.

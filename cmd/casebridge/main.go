@@ -45,6 +45,9 @@ Usage:
                       external Temporal (TEMPORAL_ADDRESS) and Redis (REDIS_URL)
   casebridge worker   run the workflow worker against the same
   casebridge reindex  rebuild the Redis read model from Temporal
+  casebridge setup    prepare a Temporal namespace for casebridge: register it
+                      with a retention (--retention 90d) and add casebridge's
+                      search attributes; run once per deployment, safe to rerun
   casebridge demo-config
                       print the demo configuration with fresh secrets, to
                       start a production configuration from
@@ -89,6 +92,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runWorker(ctx, rest, getenv, stdout, stderr)
 	case "reindex":
 		return runReindex(ctx, rest, getenv, stdout, stderr)
+	case "setup":
+		return runSetup(ctx, rest, getenv, stdout, stderr)
 	case "demo-config":
 		return runDemoConfig(ctx, rest, getenv, stdout, stderr)
 	case "probe":

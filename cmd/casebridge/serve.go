@@ -2,18 +2,26 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
+	"sync/atomic"
+	"time"
 
+	"go.temporal.io/sdk/client"
+
+	"github.com/casebridge/casebridge/api"
 	"github.com/casebridge/casebridge/config"
 )
 
 // prepare reads the settings, logger and configuration shared by api, worker
 // and reindex. Production has no demo: the configuration file must exist.
-func prepare(name string, args []string, getenv func(string) string, stderr io.Writer) (settings, *slog.Logger, *config.Config, error) {
-	s, err := parseSettings(name, args, getenv, stderr, false)
+func prepare(name string, args []string, getenv func(string) string, stderr io.Writer, extra ...func(*flag.FlagSet)) (settings, *slog.Logger, *config.Config, error) {
+	s, err := parseSettings(name, args, getenv, stderr, false, extra...)
 	if err != nil {
 		return s, nil, nil, err
 	}
@@ -36,8 +44,8 @@ func prepare(name string, args []string, getenv func(string) string, stderr io.W
 
 // open prepares a production command and connects to Temporal and Redis.
 // Asked for help, it shows it and returns errHelp.
-func open(ctx context.Context, name string, args []string, getenv func(string) string, stderr io.Writer) (settings, *engine, error) {
-	s, log, cfg, err := prepare(name, args, getenv, stderr)
+func open(ctx context.Context, name string, args []string, getenv func(string) string, stderr io.Writer, extra ...func(*flag.FlagSet)) (settings, *engine, error) {
+	s, log, cfg, err := prepare(name, args, getenv, stderr, extra...)
 	if err != nil {
 		return s, nil, err
 	}
@@ -45,48 +53,113 @@ func open(ctx context.Context, name string, args []string, getenv func(string) s
 	return s, e, err
 }
 
+// runAPI serves HTTP until SIGTERM. Then /readyz answers 503 while the api
+// keeps serving for the drain delay (so a load balancer that polls it stops
+// sending new requests), and requests in flight get up to 15 s to finish.
 func runAPI(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	s, e, err := open(ctx, "api", args, getenv, stderr)
+	drain := time.Duration(0)
+	if d, err := time.ParseDuration(getenv("CASEBRIDGE_DRAIN_DELAY")); err == nil {
+		drain = d
+	}
+	s, e, err := open(ctx, "api", args, getenv, stderr, func(fs *flag.FlagSet) {
+		fs.DurationVar(&drain, "drain-delay", drain, "on SIGTERM, answer /readyz with 503 but keep serving for this `long` before stopping (CASEBRIDGE_DRAIN_DELAY), e.g. 5s behind a load balancer")
+	})
 	if err != nil {
 		return helpIsFine(err)
 	}
 	defer e.close()
 	log := e.log
-	stop, err := serveHTTP(ctx, log, s.addr, e.api())
+	var draining atomic.Bool
+	stop, err := serveHTTP(ctx, log, s.addr, e.api(s.namespace, &draining))
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "casebridge api listening on http://%s\n", s.addr)
 	<-ctx.Done()
-	log.Info("shutting down")
+	draining.Store(true)
+	log.Info("shutting down", "drain_delay", drain)
+	time.Sleep(drain)
 	return stop()
 }
 
+// runWorker runs the worker until SIGTERM, then stops polling and lets the
+// activities it is running finish (--stop-timeout). Its HTTP address serves
+// /metrics, /healthz and /readyz.
 func runWorker(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	s, e, err := open(ctx, "worker", args, getenv, stderr)
+	var tune workerTuning
+	s, e, err := open(ctx, "worker", args, getenv, stderr, tune.flags(getenv))
 	if err != nil {
 		return helpIsFine(err)
 	}
 	defer e.close()
+	if err := tune.check(); err != nil {
+		return err
+	}
 	log := e.log
 	if err := ensureSearchAttributes(ctx, e.temporal, s.namespace); err != nil {
 		return err
 	}
-	w := e.worker(ctx)
+	tune.apply()
+	w := e.worker(ctx, tune.options())
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}
-	// The metrics of a worker-only process are served on --addr too.
-	stop, err := serveHTTP(ctx, log, s.addr, e.metrics.Handler())
+	var polling atomic.Bool
+	polling.Store(true)
+	stop, err := serveHTTP(ctx, log, s.addr, e.workerHTTP(&polling))
 	if err != nil {
 		w.Stop()
 		return err
 	}
-	fmt.Fprintf(stdout, "casebridge worker polling task queue; metrics on http://%s/metrics\n", s.addr)
+	fmt.Fprintf(stdout, "casebridge worker polling task queue; metrics and health on http://%s\n", s.addr)
 	<-ctx.Done()
-	log.Info("draining worker")
+	polling.Store(false)
+	log.Info("draining worker", "stop_timeout", tune.stopTimeout)
 	w.Stop()
 	return stop()
+}
+
+// workerHTTP serves a worker's metrics and health: /healthz answers while the
+// process lives; /readyz says whether it is working: polling, with Temporal
+// and Redis (which its activities write to) reachable.
+func (e *engine) workerHTTP(polling *atomic.Bool) http.Handler {
+	checks := []api.Check{
+		{Name: "worker", Check: func(context.Context) error {
+			if !polling.Load() {
+				return errors.New("stopping")
+			}
+			return nil
+		}},
+		{Name: "temporal", Check: func(ctx context.Context) error {
+			_, err := e.temporal.CheckHealth(ctx, &client.CheckHealthRequest{})
+			return err
+		}},
+		{Name: "redis", Check: e.store.Ping},
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", e.metrics.Handler())
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+		defer cancel()
+		status, code := map[string]string{}, http.StatusOK
+		for _, c := range checks {
+			status[c.Name] = "ok"
+			if err := c.Check(ctx); err != nil {
+				status[c.Name], code = err.Error(), http.StatusServiceUnavailable
+			}
+		}
+		writeJSON(w, code, status)
+	})
+	return mux
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
 }
 
 func helpIsFine(err error) error {

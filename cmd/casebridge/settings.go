@@ -39,9 +39,9 @@ func envOr(getenv func(string) string, key, def string) string {
 	return def
 }
 
-// parseSettings reads flags over environment defaults. It returns errHelp
-// after printing help when asked for it.
-func parseSettings(name string, args []string, getenv func(string) string, stderr io.Writer, dev bool) (settings, error) {
+// parseSettings reads flags over environment defaults; extra adds a command's
+// own flags. It returns errHelp after printing help when asked for it.
+func parseSettings(name string, args []string, getenv func(string) string, stderr io.Writer, dev bool, extra ...func(*flag.FlagSet)) (settings, error) {
 	var s settings
 	fs := flag.NewFlagSet("casebridge "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -58,6 +58,9 @@ func parseSettings(name string, args []string, getenv func(string) string, stder
 	} else {
 		fs.StringVar(&s.temporal, "temporal-address", envOr(getenv, "TEMPORAL_ADDRESS", "127.0.0.1:7233"), "Temporal frontend `host:port` (TEMPORAL_ADDRESS)")
 		fs.StringVar(&s.namespace, "temporal-namespace", envOr(getenv, "TEMPORAL_NAMESPACE", "default"), "Temporal `namespace` (TEMPORAL_NAMESPACE)")
+	}
+	for _, add := range extra {
+		add(fs)
 	}
 	s.open311Keys = getenv("CASEBRIDGE_OPEN311_API_KEYS")
 	s.adminToken = getenv("CASEBRIDGE_ADMIN_TOKEN")
