@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -489,11 +490,50 @@ func (s *Server) listRequests(c *gin.Context, f open311.Format) {
 		s.open311Error(c, f, err)
 		return
 	}
+	if len(q.ServiceRequestIDs) > 0 {
+		if found, err = s.withUnprojected(c.Request.Context(), q.ServiceRequestIDs, found); err != nil {
+			s.open311Error(c, f, err)
+			return
+		}
+	}
 	out := make(open311.Requests, 0, len(found))
 	for _, k := range found {
 		out = append(out, s.publicRequest(k))
 	}
 	s.write(c, f, out)
+}
+
+// withUnprojected adds to found the named cases the read model does not hold
+// yet (acknowledged a moment ago, say), read the way a single request is, so
+// a case is in every read that names it. Unknown references stay left out, as
+// the GeoReport spec asks of a list; the answer stays newest first.
+func (s *Server) withUnprojected(ctx context.Context, ids []string, found []*cases.Case) ([]*cases.Case, error) {
+	have := make(map[string]bool, len(found))
+	for _, k := range found {
+		have[k.Ref] = true
+	}
+	added := false
+	for _, id := range ids {
+		ref := cases.NormalizeRef(s.cfg.Council.RefPrefix, id)
+		if have[ref] || !cases.ValidRef(s.cfg.Council.RefPrefix, ref) {
+			continue
+		}
+		have[ref] = true
+		k, err := s.lookup(ctx, ref)
+		if errors.Is(err, cases.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		found, added = append(found, k), true
+	}
+	if added {
+		slices.SortFunc(found, func(a, b *cases.Case) int {
+			return cmp.Or(b.ReceivedAt.Compare(a.ReceivedAt), strings.Compare(b.Ref, a.Ref))
+		})
+	}
+	return found, nil
 }
 
 // publicRequest is a case as the public sees it: no reporter, no internal notes.
