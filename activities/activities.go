@@ -5,15 +5,16 @@ package activities
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/casebridge/casebridge/cases"
+	"github.com/casebridge/casebridge/effects"
 	"github.com/casebridge/casebridge/notify"
 	"github.com/casebridge/casebridge/sla"
-	"github.com/casebridge/casebridge/workflows"
 )
 
 // Router decides where a case goes.
@@ -77,10 +78,10 @@ type Activities struct {
 // names, as configured today. It runs as a local activity, so its answer is
 // recorded in the case's history and replay never re-evaluates the rules or
 // re-reads the policies. It reads only, so running it twice is harmless.
-func (a *Activities) RouteCase(ctx context.Context, req workflows.RouteRequest) (workflows.Routed, error) {
+func (a *Activities) RouteCase(ctx context.Context, req effects.RouteRequest) (effects.Routed, error) {
 	d, err := a.Router.Route(ctx, req.Case)
 	if err != nil {
-		return workflows.Routed{}, fmt.Errorf("route case %s: %w", req.Case.Ref, err)
+		return effects.Routed{}, fmt.Errorf("route case %s: %w", req.Case.Ref, err)
 	}
 	if a.Metrics != nil {
 		outcome := "matched"
@@ -92,7 +93,7 @@ func (a *Activities) RouteCase(ctx context.Context, req workflows.RouteRequest) 
 		}
 		a.Metrics.RoutingDecision(d.RuleSet, outcome)
 	}
-	res := workflows.Routed{Decision: d}
+	res := effects.Routed{Decision: d}
 	name := d.SLAPolicy
 	if name == "" {
 		name = a.DefaultPolicy
@@ -118,7 +119,7 @@ func (a *Activities) RouteCase(ctx context.Context, req workflows.RouteRequest) 
 // notice's key: the notifier records each key once and never sends a notice it
 // has already sent, so retries and replays deliver it once. A notice no retry
 // can deliver (an unknown recipient, a webhook answering 4xx) fails for good.
-func (a *Activities) NotifyRecipient(ctx context.Context, n workflows.Notice) error {
+func (a *Activities) NotifyRecipient(ctx context.Context, n effects.Notice) error {
 	notice := notify.Notice{
 		Key: n.Key, Ref: n.Ref, Recipient: sla.Recipient(n.Recipient), Department: n.Department, Team: n.Team, Assignee: n.Assignee,
 		Level: n.Level, Category: n.Service, Status: n.Status, Priority: n.Priority, DueAt: n.DueAt, At: n.At,
@@ -128,7 +129,7 @@ func (a *Activities) NotifyRecipient(ctx context.Context, n workflows.Notice) er
 	}
 	if _, err := a.Notifier.Deliver(ctx, notice); err != nil {
 		if notify.IsPermanent(err) {
-			return temporal.NewNonRetryableApplicationError(err.Error(), workflows.ErrTypeNotifyPermanent, err)
+			return temporal.NewNonRetryableApplicationError(err.Error(), effects.ErrTypeNotifyPermanent, err)
 		}
 		return fmt.Errorf("notify %s of %s: %w", n.Recipient, n.Key, err)
 	}
@@ -137,9 +138,15 @@ func (a *Activities) NotifyRecipient(ctx context.Context, n workflows.Notice) er
 
 // ProjectCase writes a case snapshot to the read model. Idempotent by the case's
 // version: the read model ignores a version it already has or one older than it
-// has, so a retry or a late duplicate never regresses what staff see.
+// has, so a retry or a late duplicate never regresses what staff see. A case
+// the read model refuses as invalid fails for good (no retry can change it);
+// anything else, Redis being away above all, is retried.
 func (a *Activities) ProjectCase(ctx context.Context, c *cases.Case) error {
 	applied, err := a.Projector.Project(ctx, c)
+	var invalid *cases.InputError
+	if errors.As(err, &invalid) {
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("project case %s v%d: %v", c.Ref, c.Version, err), effects.ErrTypeProjectInput, err)
+	}
 	if err != nil {
 		return fmt.Errorf("project case %s v%d: %w", c.Ref, c.Version, err)
 	}

@@ -3,6 +3,7 @@ package activities
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
@@ -12,9 +13,9 @@ import (
 
 	"github.com/casebridge/casebridge/cases"
 	"github.com/casebridge/casebridge/config"
+	"github.com/casebridge/casebridge/effects"
 	"github.com/casebridge/casebridge/notify"
 	"github.com/casebridge/casebridge/sla"
-	"github.com/casebridge/casebridge/workflows"
 )
 
 type routerFunc func(context.Context, cases.Case) (cases.Decision, error)
@@ -49,7 +50,7 @@ func TestRouteCaseAttachesThePolicy(t *testing.T) {
 			n := counted{}
 			a := &Activities{Router: routerFunc(func(context.Context, cases.Case) (cases.Decision, error) { return tc.decision, nil }),
 				Policies: policies, DefaultPolicy: "triage", Metrics: n, Log: slog.New(slog.DiscardHandler)}
-			got, err := a.RouteCase(context.Background(), workflows.RouteRequest{})
+			got, err := a.RouteCase(context.Background(), effects.RouteRequest{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -93,7 +94,7 @@ func TestNotifyRecipient(t *testing.T) {
 	a := &Activities{Notifier: notifierFunc(func(_ context.Context, n notify.Notice) (notify.Entry, error) { got = n; return notify.Entry{}, nil }),
 		CaseLink: func(ref string) string { return "https://council.example/cases/" + ref }}
 	at := time.Date(2030, 3, 4, 9, 0, 0, 0, time.UTC)
-	n := workflows.Notice{Key: "CB-1:2:team_lead", Ref: "CB-1", Recipient: "team_lead", Department: "highways", Level: "breach", Service: "Pothole", At: at}
+	n := effects.Notice{Key: "CB-1:2:team_lead", Ref: "CB-1", Recipient: "team_lead", Department: "highways", Level: "breach", Service: "Pothole", At: at}
 	if err := a.NotifyRecipient(context.Background(), n); err != nil {
 		t.Fatal(err)
 	}
@@ -113,9 +114,31 @@ func TestNotifyRecipient(t *testing.T) {
 		a.Notifier = notifierFunc(func(context.Context, notify.Notice) (notify.Entry, error) { return notify.Entry{}, tc.err })
 		err := a.NotifyRecipient(context.Background(), n)
 		var ae *temporal.ApplicationError
-		nonRetryable := errors.As(err, &ae) && ae.NonRetryable() && ae.Type() == workflows.ErrTypeNotifyPermanent
+		nonRetryable := errors.As(err, &ae) && ae.NonRetryable() && ae.Type() == effects.ErrTypeNotifyPermanent
 		if err == nil || nonRetryable == tc.retryable {
 			t.Errorf("Deliver error %v → %v; want retryable=%v", tc.err, err, tc.retryable)
+		}
+	}
+}
+
+type projectorFunc func(context.Context, *cases.Case) (bool, error)
+
+func (f projectorFunc) Project(ctx context.Context, c *cases.Case) (bool, error) { return f(ctx, c) }
+
+func TestProjectCaseTellsInvalidCasesFromOutages(t *testing.T) {
+	for _, tc := range []struct {
+		err       error
+		retryable bool
+	}{
+		{fmt.Errorf("read model: project CB-1: %w", &cases.InputError{Field: "status", Reason: "unknown status"}), false},
+		{errors.New("dial tcp 127.0.0.1:6379: connection refused"), true},
+	} {
+		a := &Activities{Projector: projectorFunc(func(context.Context, *cases.Case) (bool, error) { return false, tc.err }), Log: slog.New(slog.DiscardHandler)}
+		err := a.ProjectCase(context.Background(), &cases.Case{Ref: "CB-1", Version: 3})
+		var ae *temporal.ApplicationError
+		nonRetryable := errors.As(err, &ae) && ae.NonRetryable() && ae.Type() == effects.ErrTypeProjectInput
+		if err == nil || nonRetryable == tc.retryable {
+			t.Errorf("Project error %v → %v; want retryable=%v", tc.err, err, tc.retryable)
 		}
 	}
 }

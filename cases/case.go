@@ -212,6 +212,8 @@ type Case struct {
 	// ServiceNotice is the expected action published with the case.
 	ServiceNotice string  `json:"service_notice,omitempty"`
 	Timeline      []Entry `json:"timeline"`
+	// Waits lists the outside systems the case is held up by, if any.
+	Waits []Wait `json:"waits,omitempty"`
 	// Version counts changes; the read model keeps only the newest version it saw.
 	Version int64 `json:"version"`
 }
@@ -221,6 +223,7 @@ func (c *Case) Clone() *Case {
 	d := *c
 	d.Reports = slices.Clone(c.Reports)
 	d.Timeline = slices.Clone(c.Timeline)
+	d.Waits = slices.Clone(c.Waits)
 	if c.Routing != nil {
 		r := *c.Routing
 		d.Routing = &r
@@ -330,33 +333,53 @@ func New(ref string, rep Report, svc Service, now time.Time) *Case {
 	return c
 }
 
+// Kept says what people decided about a case while routing was under way:
+// who moved it to its department, and who set its priority. The rules' answer
+// does not undo either; it is recorded as advice.
+type Kept struct {
+	Department string `json:"department,omitempty"`
+	Priority   string `json:"priority,omitempty"`
+}
+
 // Route records a routing decision: the case's new owner and priority, and an
 // internal timeline entry saying which rule sent it there. A decision to hold
 // the case for manual triage moves an open case to for_triage.
-func (c *Case) Route(d Decision, now time.Time) {
+func (c *Case) Route(d Decision, now time.Time) { c.RouteKeeping(d, Kept{}, now) }
+
+// RouteKeeping records a routing decision that arrived after people had
+// already decided part of it: what they chose stands, and the timeline says
+// what the rules advised instead.
+func (c *Case) RouteKeeping(d Decision, k Kept, now time.Time) {
 	if d.DecidedAt.IsZero() {
 		d.DecidedAt = now
 	}
 	c.Routing = &d
-	c.Department, c.Team, c.Partner = d.Department, d.Team, d.Partner
-	if d.Priority.Valid() {
-		c.Priority = d.Priority
-	}
-	note := "Routed to " + d.Department
+	where := d.Department
 	if d.Team != "" {
-		note += " / " + d.Team
+		where += " / " + d.Team
 	}
 	if d.RuleID != "" {
-		note += " by rule " + d.RuleID
+		where += " by rule " + d.RuleID
 		if d.Version > 0 {
-			note += " (" + d.RuleSet + " v" + strconv.Itoa(d.Version) + ")"
+			where += " (" + d.RuleSet + " v" + strconv.Itoa(d.Version) + ")"
 		}
+	}
+	note := "Routed to " + where
+	if k.Department == "" {
+		c.Department, c.Team, c.Partner = d.Department, d.Team, d.Partner
+	} else {
+		note = "Routing advised " + where + "; kept with " + c.Department + ", where " + k.Department + " moved it"
+	}
+	if k.Priority == "" && d.Priority.Valid() {
+		c.Priority = d.Priority
+	} else if k.Priority != "" && d.Priority.Valid() && d.Priority != c.Priority {
+		note += "; priority stays " + string(c.Priority) + ", as " + k.Priority + " set it (rules said " + string(d.Priority) + ")"
 	}
 	if d.Error != "" {
 		note += "; " + d.Error
 	}
 	c.Append(Entry{At: now, Actor: "routing", Kind: KindRouted, Note: note})
-	if d.HoldForTriage && c.Status == StatusOpen {
+	if d.HoldForTriage && k.Department == "" && c.Status == StatusOpen {
 		c.Apply(Change{To: StatusForTriage, Note: "Held for manual triage", Actor: "routing"}, now)
 	}
 }

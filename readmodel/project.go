@@ -110,7 +110,8 @@ func (s *Store) project(ctx context.Context, c *cases.Case, rebuild bool) (int, 
 	}
 	doc, err := json.Marshal(c)
 	if err != nil {
-		return 0, fmt.Errorf("read model: project %s: %w", c.Ref, err)
+		// A value JSON cannot hold (a NaN coordinate, say): no retry helps.
+		return 0, fmt.Errorf("read model: project %s: %w", c.Ref, &cases.InputError{Field: "case", Reason: err.Error()})
 	}
 	event, err := json.Marshal(Event{Ref: c.Ref, Version: c.Version, Status: c.Status, Department: c.Department, At: c.UpdatedAt})
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/casebridge/casebridge/activities"
+	"github.com/casebridge/casebridge/effects"
 	"github.com/casebridge/casebridge/rulearchive"
 	"github.com/casebridge/casebridge/workflows"
 )
@@ -31,7 +32,7 @@ func Register(r interface {
 	r.RegisterWorkflowWithOptions(workflows.New().Case, workflow.RegisterOptions{Name: workflows.WorkflowName})
 	r.RegisterWorkflowWithOptions(rulearchive.SetWorkflow, workflow.RegisterOptions{Name: rulearchive.SetWorkflowName})
 	r.RegisterWorkflowWithOptions(rulearchive.VersionWorkflow, workflow.RegisterOptions{Name: rulearchive.VersionWorkflowName})
-	r.RegisterActivityWithOptions(acts.RouteCase, activity.RegisterOptions{Name: workflows.ActivityRoute})
-	r.RegisterActivityWithOptions(acts.ProjectCase, activity.RegisterOptions{Name: workflows.ActivityProject})
-	r.RegisterActivityWithOptions(acts.NotifyRecipient, activity.RegisterOptions{Name: workflows.ActivityNotify})
+	r.RegisterActivityWithOptions(acts.RouteCase, activity.RegisterOptions{Name: effects.ActivityRoute})
+	r.RegisterActivityWithOptions(acts.ProjectCase, activity.RegisterOptions{Name: effects.ActivityProject})
+	r.RegisterActivityWithOptions(acts.NotifyRecipient, activity.RegisterOptions{Name: effects.ActivityNotify})
 }

@@ -10,7 +10,7 @@ import (
 
 	"github.com/casebridge/casebridge/calendar"
 	"github.com/casebridge/casebridge/cases"
-	"github.com/casebridge/casebridge/sla"
+	"github.com/casebridge/casebridge/effects"
 )
 
 // Settings are the parts of configuration a case needs for its whole life. They
@@ -25,29 +25,26 @@ type Settings struct {
 	DefaultRoute cases.Decision `json:"default_route"`
 	// Calendar is the council's working time, for SLAs counted in working time.
 	Calendar calendar.Config `json:"calendar"`
+	// FinishGrace is how long a finished case lets notices and its last
+	// projection finish before it gives up on them (DefaultFinishGrace if zero).
+	FinishGrace time.Duration `json:"finish_grace,omitempty"`
 }
 
 // Input starts a case: either a new report, or (after continue-as-new) the case
-// as it stood, with its SLA clocks.
+// as it stood, with its SLA clocks, the notices still being delivered and the
+// staff requests it has already applied.
 type Input struct {
 	Report   *cases.Report `json:"report,omitempty"`
 	Service  cases.Service `json:"service"`
 	Case     *cases.Case   `json:"case,omitempty"`
 	SLA      *SLAState     `json:"sla,omitempty"`
 	Settings Settings      `json:"settings"`
-}
-
-// RouteRequest asks the routing activity where a case should go.
-type RouteRequest struct {
-	Case cases.Case `json:"case"`
-}
-
-// Routed is the routing activity's answer: the decision and, when it names one,
-// the SLA policy as configured today. The case keeps that version of the policy,
-// so a later change to it applies to new cases only.
-type Routed struct {
-	cases.Decision
-	Policy *sla.Policy `json:"policy,omitempty"`
+	// Notices were still being delivered when the last run continued as new;
+	// this run delivers them (each is idempotent by its key).
+	Notices []effects.Notice `json:"notices,omitempty"`
+	// Applied are the requests the case has applied recently, so a retry sent
+	// after continue-as-new is answered, not applied again.
+	Applied []Applied `json:"applied,omitempty"`
 }
 
 // Workflows is the case workflow together with what it shares across the cases
@@ -60,156 +57,211 @@ type Workflows struct {
 // New returns the case workflows, ready to register on a worker.
 func New() *Workflows { return &Workflows{calendars: calendar.NewCache()} }
 
-// Case is the workflow of one case, for its whole life: it routes the case, runs
-// its SLA clocks and escalation ladder on durable timers, keeps the read model
-// and search attributes current, applies staff and citizen changes through
-// validated updates, and completes once a closed case's reopen window has passed.
+// versionOneOwner marks histories written by the loop that owns the case alone
+// (every outside call an asynchronous effect). Histories without the marker
+// were written by the loop that waited on routing and projection, which
+// legacy.go keeps so they still replay.
+const versionOneOwner = "one-owner-loop"
+
+// Case is the workflow of one case, for its whole life. It routes the case,
+// runs its SLA clocks and escalation ladder on durable timers, keeps the read
+// model and search attributes current, applies staff and citizen changes
+// through validated updates, and completes once a closed case's reopen window
+// has passed.
+//
+// One loop owns the case: update handlers queue what they were asked, effects
+// (routing, projection, notices) hand their answers back, and the loop applies
+// both in arrival order. It never waits on the outside world, so no failing
+// system can hold up a timer, and nothing an effect brings back can undo a
+// change a person was told had been made: a department a person chose while
+// routing was under way stands, and the rules' answer is recorded as advice.
 func (w *Workflows) Case(ctx workflow.Context, in Input) error {
-	r := &run{settings: in.Settings, sla: in.SLA}
+	// Which loop runs is settled before any handler can run.
+	legacy := workflow.GetVersion(ctx, versionOneOwner, workflow.DefaultVersion, 1) == workflow.DefaultVersion
+	r, err := w.start(ctx, in, legacy)
+	if err != nil {
+		return err
+	}
+	if legacy {
+		return r.legacyLoop(ctx)
+	}
+	return r.loop(ctx)
+}
+
+// start builds the run's state from the input and registers the handlers.
+func (w *Workflows) start(ctx workflow.Context, in Input, legacy bool) (*run, error) {
+	r := &run{settings: in.Settings, sla: in.SLA, inbox: &inbox{}, legacy: legacy}
 	if in.Case != nil {
 		r.c = in.Case
 	} else {
 		if in.Report == nil {
-			return temporal.NewNonRetryableApplicationError("case started with neither a report nor a case", ErrTypeInput, nil)
+			return nil, temporal.NewNonRetryableApplicationError("case started with neither a report nor a case", ErrTypeInput, nil)
 		}
 		r.c = cases.New(strings.TrimPrefix(workflow.GetInfo(ctx).WorkflowExecution.ID, "case-"), *in.Report, in.Service, workflow.Now(ctx))
 	}
 	cal, err := w.calendars.Get(in.Settings.Calendar)
 	if err != nil {
-		return temporal.NewNonRetryableApplicationError("calendar: "+err.Error(), ErrTypeInput, err)
+		return nil, temporal.NewNonRetryableApplicationError("calendar: "+err.Error(), ErrTypeInput, err)
 	}
 	r.cal = cal
-	if err := r.register(ctx); err != nil {
-		return err
-	}
-	if r.c.Routing == nil {
-		r.route(ctx, false)
-	}
-	return r.loop(ctx)
+	r.applied = newAppliedLog(in.Applied)
+	r.carried = in.Notices
+	r.wantRoute = r.c.Routing == nil
+	return r, r.register(ctx)
 }
 
-// run is the state of one workflow run. Handlers only change it synchronously,
-// never blocking, so they cannot interleave with each other halfway.
+// run is the state of one workflow run. Only the loop changes the case;
+// handlers and effects reach it through the inbox.
 type run struct {
-	c         *cases.Case
-	settings  Settings
-	sla       *SLAState // nil when no policy applies
-	cal       *calendar.Calendar
-	projected int64 // the newest version written to the read model
-	// reroute is set by a handler that wants routing to run again: after a
-	// change of category, or a department sending the case back to triage.
-	reroute    bool
-	sentBackBy string // the department that sent the case back, if any
-	notices    int    // notification activities still running
+	c        *cases.Case
+	settings Settings
+	sla      *SLAState // nil when no policy applies
+	cal      *calendar.Calendar
+	// legacy is set while replaying a history from before the one-owner loop.
+	legacy bool
+
+	inbox   *inbox
+	applied *appliedLog
+	carried []effects.Notice // notices handed over by the previous run
+
+	// Routing: wanted after a new report, a recategorisation or a send-back;
+	// at most one runs at a time.
+	wantRoute  bool
+	routing    *routing
+	sentBackBy string     // the department that sent the case back, if any
+	kept       cases.Kept // what people decided while routing was under way
+
+	// Projection: the newest version the read model has, and the one being
+	// written now (0 when none).
+	projected  int64
+	projecting int64
+
+	notices map[string]effects.Notice // notices being delivered, by key
+	saSent  string                    // the search attributes last upserted
+
+	timer timer
+	// answeredAt is when the loop last applied a request a handler queued.
+	answeredAt time.Time
+	// finishBy bounds how long a finished case waits for effects still under
+	// way before it completes anyway.
+	finishBy time.Time
 }
 
-// route asks the routing activity where the case goes and records the answer. If
-// routing cannot answer at all, the default route is taken and the failure
-// recorded, so a case is never left unrouted or stalled. Moving to another
-// department restarts the department's SLA clock; the citizen's runs on.
-func (r *run) route(ctx workflow.Context, again bool) {
-	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
-		ScheduleToCloseTimeout: 30 * time.Second,
-		RetryPolicy:            &temporal.RetryPolicy{InitialInterval: time.Second, MaximumAttempts: 5},
-	})
-	var res Routed
-	if err := workflow.ExecuteLocalActivity(lctx, ActivityRoute, RouteRequest{Case: *r.c}).Get(ctx, &res); err != nil {
-		res = Routed{Decision: r.settings.DefaultRoute}
-		res.Error = "routing failed, default route taken: " + err.Error()
+// DefaultFinishGrace is how long a finished case lets notices, routing and its
+// last projection finish before it gives up on them; then it records what it
+// gave up and has one projectTimeout more to write that to the read model.
+const DefaultFinishGrace = time.Hour
+
+func (r *run) finishGrace() time.Duration {
+	if r.settings.FinishGrace > 0 {
+		return r.settings.FinishGrace
 	}
-	now := workflow.Now(ctx)
-	if again && r.sentBackBy != "" && res.Department == r.sentBackBy {
-		// The rules chose the department that has just said the case is not
-		// theirs: send it to the triage queue for a person to decide.
-		d := r.settings.DefaultRoute
-		d.Explanation = append([]string{"rules chose " + res.Department + ", which sent the case back; taking the triage route"}, res.Explanation...)
-		res = Routed{Decision: d, Policy: res.Policy}
-	}
-	r.sentBackBy = ""
-	from := r.c.Department
-	r.c.Route(res.Decision, now)
-	r.applyPolicy(res.Policy, now)
-	if again && from != r.c.Department && r.sla != nil {
-		r.sla.Clocks.Transfer(now)
-	}
-	r.refresh(now)
+	return DefaultFinishGrace
 }
 
-// loop waits for changes and timers until the case is finished: it projects
-// each change, fires each escalation when due, and continues-as-new before the
-// history grows large.
+// loop is the life of the case: apply what arrived, fire what is due, start
+// the effects the case needs, and sleep until something arrives or falls due.
 func (r *run) loop(ctx workflow.Context) error {
+	r.resumeNotices(ctx)
 	for {
 		now := workflow.Now(ctx)
-		switch {
-		case r.reroute:
-			r.reroute = false
-			r.route(ctx, true)
-			continue
-		case r.c.Version > r.projected:
-			r.project(ctx)
-			continue
-		case r.finished(now):
-			// Let notices already under way be delivered before completing.
-			return workflow.Await(ctx, func() bool { return r.notices == 0 })
-		}
-		step, hasStep := r.nextStep()
-		if hasStep && !now.Before(step.At) {
+		r.inbox.drain(now)
+		if step, ok := r.nextStep(); ok && !now.Before(step.At) {
 			r.escalate(ctx, step, now)
 			continue
 		}
-		if r.overdueChanged(now) {
-			r.upsertSearchAttributes(ctx)
-			continue
-		}
-		if r.shouldContinueAsNew(ctx) {
-			// Let in-flight updates and notices finish, and write what they
-			// changed, first.
-			if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) && r.notices == 0 }); err != nil {
-				return err
-			}
-			if r.c.Version > r.projected || r.reroute {
+		r.overdueChanged(now)
+		r.syncSearchAttributes(ctx)
+		r.startRouting(ctx)
+		r.startProjection(ctx)
+
+		if r.finished(now) {
+			switch {
+			case r.idle():
+				return nil
+			case r.finishBy.IsZero():
+				r.finishBy = now.Add(r.finishGrace())
+			case !now.Before(r.finishBy) && r.abandon(now):
+				// What abandon recorded gets one more chance to reach the
+				// read model.
+				r.finishBy = now.Add(projectTimeout)
 				continue
+			case !now.Before(r.finishBy):
+				return nil // the read model stayed away; reindex catches it up
 			}
-			return workflow.NewContinueAsNewError(ctx, WorkflowName, Input{Case: r.c, Service: r.c.Service, SLA: r.sla, Settings: r.settings})
+		} else {
+			r.finishBy = time.Time{}
+			if r.canContinueAsNew(ctx) {
+				return workflow.NewContinueAsNewError(ctx, WorkflowName, r.carryOver())
+			}
 		}
-		wake := func() bool { return r.reroute || r.c.Version > r.projected || r.shouldContinueAsNew(ctx) }
-		if d, ok := r.nextTimer(now, step, hasStep); ok {
-			if _, err := workflow.AwaitWithTimeout(ctx, d, wake); err != nil {
-				return err
-			}
-		} else if err := workflow.Await(ctx, wake); err != nil {
+		r.timer.arm(ctx, r.nextWake(ctx, now), now)
+		if err := workflow.Await(ctx, func() bool {
+			return !r.inbox.empty() || r.timer.fired || (r.finishBy.IsZero() && r.canContinueAsNew(ctx))
+		}); err != nil {
 			return err
 		}
+		r.timer.fired = false
 	}
 }
 
-// nextTimer is how long to sleep before something is due: the next escalation
-// step (as nextStep found it), the citizen's due time, or the end of a closed
-// case's reopen window.
-func (r *run) nextTimer(now time.Time, step sla.Step, hasStep bool) (time.Duration, bool) {
+// idle reports whether no effect is under way and the read model has the case
+// as it is.
+func (r *run) idle() bool {
+	return r.routing == nil && r.projecting == 0 && len(r.notices) == 0 && r.c.Version <= r.projected && r.inbox.empty()
+}
+
+// abandon stops waiting for the notices and routing still under way as a
+// case completes, recording each notice on the timeline. It reports whether
+// there was anything to abandon.
+func (r *run) abandon(now time.Time) bool {
+	if len(r.notices) == 0 && r.routing == nil {
+		return false
+	}
+	for _, key := range sortedKeys(r.notices) {
+		r.c.Append(cases.Entry{At: now, Actor: "escalation", Kind: cases.KindComment,
+			Note: "Stopped waiting to notify " + recipientName(r.notices[key].Recipient) + " as the case completed"})
+	}
+	r.notices, r.routing, r.wantRoute = nil, nil, false
+	return true
+}
+
+// carryOver is the input of the next run: the case as it stands, its clocks,
+// the notices still under way (the next run delivers them again: each is
+// idempotent by its key) and the requests applied recently.
+func (r *run) carryOver() Input {
+	in := Input{Case: r.c, Service: r.c.Service, SLA: r.sla, Settings: r.settings, Applied: r.applied.list()}
+	for _, key := range sortedKeys(r.notices) {
+		in.Notices = append(in.Notices, r.notices[key])
+	}
+	return in
+}
+
+// nextWake is when the loop must look again even if nothing arrives: the next
+// escalation step, the citizen's due time (to flip Overdue), the end of a
+// closed case's reopen window, or the end of a finishing case's grace. It is
+// never an instant already dealt with, or the loop would spin on it.
+func (r *run) nextWake(ctx workflow.Context, now time.Time) time.Time {
 	var next time.Time
 	earliest := func(t time.Time) {
 		if !t.IsZero() && (next.IsZero() || t.Before(next)) {
 			next = t
 		}
 	}
-	if r.c.ClosedAt != nil {
+	if r.c.ClosedAt != nil && !r.finished(now) {
 		earliest(r.c.ClosedAt.Add(r.settings.ReopenWindow))
 	}
-	if hasStep {
+	if step, ok := r.nextStep(); ok {
 		earliest(step.At)
 	}
-	if r.sla != nil {
-		if !r.sla.Overdue && !r.c.Status.Closed() {
-			earliest(r.c.DueAt)
-		}
+	if r.sla != nil && !r.sla.Overdue && !r.c.Status.Closed() {
+		earliest(r.c.DueAt)
 	}
-	if next.IsZero() {
-		return 0, false
+	earliest(r.finishBy)
+	if r.answeredAt.Equal(now) && r.shouldContinueAsNew(ctx) {
+		earliest(now.Add(time.Millisecond)) // a task of its own, for continue-as-new
 	}
-	// A timer for an instant already past fires at once on the next loop.
-	return max(next.Sub(now), time.Millisecond), true
+	return next
 }
 
 func (r *run) finished(now time.Time) bool {
@@ -222,61 +274,19 @@ func (r *run) shouldContinueAsNew(ctx workflow.Context) bool {
 		(r.settings.MaxHistoryEvents > 0 && info.GetCurrentHistoryLength() >= r.settings.MaxHistoryEvents)
 }
 
-// project writes the case to the read model and refreshes its search attributes.
-// The read model keeps only the newest version, so a retry is harmless; retries
-// go on for as long as Redis is away, because giving up would leave the read
-// model stale, and `casebridge reindex` can always rebuild it.
-func (r *run) project(ctx workflow.Context) {
-	c := r.c
-	r.upsertSearchAttributes(ctx)
-	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: 30 * time.Second,
-		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: time.Minute},
-	})
-	version := c.Version
-	if err := workflow.ExecuteActivity(actx, ActivityProject, c).Get(ctx, nil); err != nil {
-		workflow.GetLogger(ctx).Error("project case", "ref", c.Ref, "error", err)
-	}
-	r.projected = version
-}
-
-func (r *run) upsertSearchAttributes(ctx workflow.Context) {
-	if err := workflow.UpsertTypedSearchAttributes(ctx, r.searchAttributes()...); err != nil {
-		workflow.GetLogger(ctx).Warn("upsert search attributes", "error", err)
-	}
-}
-
-func (r *run) searchAttributes() []temporal.SearchAttributeUpdate {
-	c := r.c
-	u := []temporal.SearchAttributeUpdate{
-		SAStatus.ValueSet(string(c.Status)),
-		SADepartment.ValueSet(c.Department),
-		SAServiceCode.ValueSet(c.Service.Code),
-		SAPriority.ValueSet(string(c.Priority)),
-		SASource.ValueSet(string(c.Report().Source)),
-		SAReceivedAt.ValueSet(c.ReceivedAt),
-		keywordOrUnset(SATeam, c.Team),
-		keywordOrUnset(SAAssignee, c.Assignee),
-	}
-	if c.Routing != nil && c.Routing.RuleID != "" {
-		u = append(u, SARoutingRule.ValueSet(c.Routing.RuleID))
-	}
-	if c.DueAt.IsZero() {
-		u = append(u, SADueAt.ValueUnset())
-	} else {
-		u = append(u, SADueAt.ValueSet(c.DueAt))
-	}
-	if r.sla != nil {
-		u = append(u, SAOverdue.ValueSet(r.sla.Overdue), SAEscalationLevel.ValueSet(int64(r.ladderLevel())))
-	}
-	return u
-}
-
-func keywordOrUnset(k temporal.SearchAttributeKeyKeyword, v string) temporal.SearchAttributeUpdate {
-	if v == "" {
-		return k.ValueUnset()
-	}
-	return k.ValueSet(v)
+// canContinueAsNew reports whether the history is long enough to start afresh
+// and nothing stands in the way: no routing under way (its answer would be
+// lost), nothing queued, no handler waiting for its answer. Projections and
+// notices under way do not stand in the way: the next run projects the case
+// and delivers the notices again.
+//
+// Nor does a request answered in this workflow task: if an activity completes
+// while the task is under way, Temporal refuses the task's continue-as-new,
+// and with it the answer the task carried, which the client would see as a
+// failure. So the loop answers, then continues as new in a task of its own.
+func (r *run) canContinueAsNew(ctx workflow.Context) bool {
+	return r.shouldContinueAsNew(ctx) && !r.routingUnderWay() && r.inbox.empty() && workflow.AllHandlersFinished(ctx) &&
+		!r.answeredAt.Equal(workflow.Now(ctx))
 }
 
 // Error types a validator rejects with, so clients can map them to HTTP statuses.

@@ -17,6 +17,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/casebridge/casebridge/cases"
+	"github.com/casebridge/casebridge/effects"
 )
 
 // t0 is in the future on purpose: the test environment checks local-activity
@@ -47,7 +48,7 @@ type harness struct {
 	rm  *fakeReadModel
 }
 
-func newHarness(t *testing.T, route func(context.Context, RouteRequest) (Routed, error)) *harness {
+func newHarness(t *testing.T, route func(context.Context, effects.RouteRequest) (effects.Routed, error)) *harness {
 	var s testsuite.WorkflowTestSuite
 	s.SetLogger(log.NewStructuredLogger(slog.New(slog.DiscardHandler)))
 	env := s.NewTestWorkflowEnvironment()
@@ -56,12 +57,12 @@ func newHarness(t *testing.T, route func(context.Context, RouteRequest) (Routed,
 	env.RegisterWorkflowWithOptions(New().Case, workflow.RegisterOptions{Name: WorkflowName})
 	rm := &fakeReadModel{}
 	if route == nil {
-		route = func(_ context.Context, req RouteRequest) (Routed, error) {
-			return Routed{Decision: cases.Decision{RuleSet: "routing", Version: 3, RuleID: "potholes", Department: "highways", Team: "roads-north", Priority: cases.PriorityHigh}}, nil
+		route = func(_ context.Context, req effects.RouteRequest) (effects.Routed, error) {
+			return effects.Routed{Decision: cases.Decision{RuleSet: "routing", Version: 3, RuleID: "potholes", Department: "highways", Team: "roads-north", Priority: cases.PriorityHigh}}, nil
 		}
 	}
-	env.RegisterActivityWithOptions(route, activity.RegisterOptions{Name: ActivityRoute})
-	env.RegisterActivityWithOptions(rm.project, activity.RegisterOptions{Name: ActivityProject})
+	env.RegisterActivityWithOptions(route, activity.RegisterOptions{Name: effects.ActivityRoute})
+	env.RegisterActivityWithOptions(rm.project, activity.RegisterOptions{Name: effects.ActivityProject})
 	return &harness{t: t, env: env, rm: rm}
 }
 
@@ -230,8 +231,8 @@ func TestCitizenUpdateIsIdempotent(t *testing.T) {
 }
 
 func TestRoutingFailureTakesDefaultRoute(t *testing.T) {
-	h := newHarness(t, func(context.Context, RouteRequest) (Routed, error) {
-		return Routed{}, errors.New("rules store unreachable")
+	h := newHarness(t, func(context.Context, effects.RouteRequest) (effects.Routed, error) {
+		return effects.Routed{}, errors.New("rules store unreachable")
 	})
 	var c cases.Case
 	h.env.RegisterDelayedCallback(func() { c = h.query() }, time.Minute)
@@ -271,9 +272,9 @@ func TestContinueAsNewCarriesTheCase(t *testing.T) {
 	}
 
 	// The new run picks up where the old one stopped, without routing again.
-	h2 := newHarness(t, func(context.Context, RouteRequest) (Routed, error) {
+	h2 := newHarness(t, func(context.Context, effects.RouteRequest) (effects.Routed, error) {
 		t.Error("routing ran again after continue-as-new")
-		return Routed{}, nil
+		return effects.Routed{}, nil
 	})
 	var c cases.Case
 	h2.env.RegisterDelayedCallback(func() { c = h2.query() }, time.Minute)

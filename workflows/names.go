@@ -23,10 +23,6 @@ const (
 	UpdatePrioritise   = "prioritise"
 	QueryState         = "state"
 
-	ActivityRoute   = "RouteCase"
-	ActivityProject = "ProjectCase"
-	ActivityNotify  = "NotifyRecipient"
-
 	// MemoIntakeKey holds the report's intake key, so intake can tell a retried
 	// submission from a reference collision.
 	MemoIntakeKey = "intake_key"

@@ -6,10 +6,10 @@ import (
 	"strings"
 	"time"
 
-	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/casebridge/casebridge/cases"
+	"github.com/casebridge/casebridge/effects"
 	"github.com/casebridge/casebridge/sla"
 )
 
@@ -22,29 +22,6 @@ type SLAState struct {
 	// attribute); it clears if a pause or reopen moves the due time on.
 	Overdue bool `json:"overdue"`
 }
-
-// Notice asks the notification activity to tell one recipient about one
-// escalation. Key makes it idempotent: the same notice is never sent twice.
-type Notice struct {
-	Key        string         `json:"key"`
-	Ref        string         `json:"ref"`
-	Seq        int            `json:"seq"`
-	Level      string         `json:"level"`
-	Recipient  string         `json:"recipient"`
-	Department string         `json:"department"`
-	Team       string         `json:"team,omitempty"`
-	Assignee   string         `json:"assignee,omitempty"`
-	Service    string         `json:"service"`
-	Status     cases.Status   `json:"status"`
-	Priority   cases.Priority `json:"priority"`
-	DueAt      time.Time      `json:"due_at,omitzero"`
-	At         time.Time      `json:"at"`
-	Done       []string       `json:"done"`
-}
-
-// ErrTypeNotifyPermanent marks a notification that no retry can deliver
-// (an unknown webhook, a 4xx answer); the activity returns it non-retryable.
-const ErrTypeNotifyPermanent = "NotifyPermanent"
 
 // applyPolicy starts the case's SLA on its first policy, or moves it to another
 // policy (after recategorisation) keeping its clocks: the citizen's promise
@@ -211,7 +188,7 @@ func (r *run) escalate(ctx workflow.Context, step sla.Step, now time.Time) {
 	c.Append(cases.Entry{At: now, Actor: "escalation", Kind: cases.KindEscalation, Note: what + ": " + strings.Join(done, "; ")})
 	r.refresh(now)
 	for _, rcp := range a.Notify {
-		r.notify(ctx, Notice{
+		r.notify(ctx, effects.Notice{
 			Key: fmt.Sprintf("%s:%d:%s", c.Ref, seq, rcp), Ref: c.Ref, Seq: seq, Level: step.Name, Recipient: string(rcp),
 			Department: c.Department, Team: c.Team, Assignee: c.Assignee, Service: c.Service.Name,
 			Status: c.Status, Priority: c.Priority, DueAt: c.DueAt, At: now, Done: done,
@@ -229,25 +206,4 @@ func recipientName(r string) string {
 		return "the assignee"
 	}
 	return r
-}
-
-// notify sends one notice in the background. Delivery is retried for a day;
-// a notice that cannot be delivered is recorded on the timeline.
-func (r *run) notify(ctx workflow.Context, n Notice) {
-	r.notices++
-	workflow.Go(ctx, func(ctx workflow.Context) {
-		defer func() { r.notices-- }()
-		actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-			// SMTP alone may take 30 s, and a crashed attempt holds the
-			// notice's lease for a minute.
-			StartToCloseTimeout:    2 * time.Minute,
-			ScheduleToCloseTimeout: 24 * time.Hour,
-			RetryPolicy: &temporal.RetryPolicy{InitialInterval: 5 * time.Second, MaximumInterval: 10 * time.Minute,
-				NonRetryableErrorTypes: []string{ErrTypeNotifyPermanent}},
-		})
-		if err := workflow.ExecuteActivity(actx, ActivityNotify, n).Get(ctx, nil); err != nil {
-			r.c.Append(cases.Entry{At: workflow.Now(ctx), Actor: "escalation", Kind: cases.KindComment,
-				Note: "Could not notify " + recipientName(n.Recipient) + " of escalation " + strconv.Itoa(n.Seq) + ": " + err.Error()})
-		}
-	})
 }

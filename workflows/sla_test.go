@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/casebridge/casebridge/cases"
+	"github.com/casebridge/casebridge/effects"
 	"github.com/casebridge/casebridge/sla"
 )
 
@@ -36,11 +37,11 @@ func workingPolicy() *sla.Policy {
 
 type notices struct {
 	mu   sync.Mutex
-	sent []Notice
+	sent []effects.Notice
 	fail map[string]error // by recipient
 }
 
-func (n *notices) deliver(_ context.Context, x Notice) error {
+func (n *notices) deliver(_ context.Context, x effects.Notice) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if err := n.fail[x.Recipient]; err != nil {
@@ -50,16 +51,16 @@ func (n *notices) deliver(_ context.Context, x Notice) error {
 	return nil
 }
 
-func routeWith(p *sla.Policy, dept string) func(context.Context, RouteRequest) (Routed, error) {
-	return func(context.Context, RouteRequest) (Routed, error) {
-		return Routed{Decision: cases.Decision{RuleSet: "routing", Version: 1, RuleID: "r", Department: dept, Team: "roads-north",
+func routeWith(p *sla.Policy, dept string) func(context.Context, effects.RouteRequest) (effects.Routed, error) {
+	return func(context.Context, effects.RouteRequest) (effects.Routed, error) {
+		return effects.Routed{Decision: cases.Decision{RuleSet: "routing", Version: 1, RuleID: "r", Department: dept, Team: "roads-north",
 			Priority: cases.PriorityNormal, SLAPolicy: p.Name}, Policy: p}, nil
 	}
 }
 
 func (h *harness) withNotices() *notices {
 	n := &notices{fail: map[string]error{}}
-	h.env.RegisterActivityWithOptions(n.deliver, activity.RegisterOptions{Name: ActivityNotify})
+	h.env.RegisterActivityWithOptions(n.deliver, activity.RegisterOptions{Name: effects.ActivityNotify})
 	return n
 }
 
@@ -196,11 +197,11 @@ func TestOutcomeMetMissedAndReopen(t *testing.T) {
 
 func TestRecategoriseReroutesWithTheNewPolicy(t *testing.T) {
 	calls := 0
-	h := newHarness(t, func(_ context.Context, req RouteRequest) (Routed, error) {
+	h := newHarness(t, func(_ context.Context, req effects.RouteRequest) (effects.Routed, error) {
 		calls++
 		if req.Case.Service.Code == "GRO" {
 			p := &sla.Policy{Name: "graffiti-offensive", Version: 1, Target: sla.Target{Amount: 1, Unit: sla.WorkingDays}}
-			return Routed{Decision: cases.Decision{RuleID: "offensive", Department: "waste", Team: "graffiti", Priority: cases.PriorityHigh}, Policy: p}, nil
+			return effects.Routed{Decision: cases.Decision{RuleID: "offensive", Department: "waste", Team: "graffiti", Priority: cases.PriorityHigh}, Policy: p}, nil
 		}
 		return routeWith(workingPolicy(), "highways")(context.Background(), req)
 	})
@@ -238,7 +239,7 @@ func TestSentBackToTriageIsNotRoutedBack(t *testing.T) {
 func TestAcknowledgeAndFailedNotice(t *testing.T) {
 	h := newHarness(t, routeWith(demoPolicy(), "highways"))
 	n := h.withNotices()
-	n.fail["webhook:demo"] = temporal.NewNonRetryableApplicationError("webhook demo has no URL", ErrTypeNotifyPermanent, nil)
+	n.fail["webhook:demo"] = temporal.NewNonRetryableApplicationError("webhook demo has no URL", effects.ErrTypeNotifyPermanent, nil)
 	var ack, again, bogus outcome
 	h.update(2*time.Minute, UpdateAcknowledge, cases.Acknowledgement{Seq: 2, Note: "On it", Actor: "staff:sue"}, &ack)
 	h.update(2*time.Minute+time.Second, UpdateAcknowledge, cases.Acknowledgement{Seq: 2, Actor: "staff:sue"}, &again)

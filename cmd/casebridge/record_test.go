@@ -33,8 +33,9 @@ var record = flag.Bool("record", false, "record case workflow histories into wor
 
 // TestRecordHistories runs real cases on the embedded server and saves their
 // histories, which workflows.TestReplay replays against today's workflow code.
-// Run it when the workflow changes in a way old histories need not follow
-// (after which the old files stay as they are, to guard running cases):
+// Run it when the workflow changes in a way old histories need not follow,
+// after renaming the current case-*.json to the next v<N>- prefix: the old
+// files stay, to guard the cases that were started on them.
 //
 //	go test ./cmd/casebridge -run TestRecordHistories -record
 func TestRecordHistories(t *testing.T) {
@@ -88,6 +89,10 @@ func TestRecordHistories(t *testing.T) {
 	flow := caseflow.New(c, workflows.TaskQueue, "CB-", settings)
 	life, err := flow.Start(ctx, rep("record-life"), svc)
 	must(nil, err)
+	// A transfer sent the moment the case is acknowledged reaches it while
+	// routing is under way: the person's choice stands.
+	must(flow.Transfer(ctx, life.Ref, cases.Transfer{Department: "parks", Team: "trees", Actor: "staff:amy"}, "staff:amy:transfer:r1"))
+	must(flow.Prioritise(ctx, life.Ref, cases.Prioritisation{Priority: cases.PriorityHigh, Note: "Near a school", Actor: "staff:amy"}, ""))
 	must(flow.Comment(ctx, life.Ref, cases.Comment{Note: "Inspector booked", Actor: "staff:amy"}, ""))
 	must(flow.Transition(ctx, life.Ref, cases.Change{To: cases.StatusInProgress, Note: "Crew on the way", Public: true, Actor: "staff:amy"}, "t1"))
 	if _, err := flow.Transition(ctx, life.Ref, cases.Change{To: cases.StatusInProgress, Actor: "staff:amy"}, ""); err == nil {
@@ -103,6 +108,9 @@ func TestRecordHistories(t *testing.T) {
 	time.Sleep(65 * time.Second)
 	must(flow.Acknowledge(ctx, life.Ref, cases.Acknowledgement{Seq: 1, Note: "seen", Actor: "staff:sue"}, ""))
 	must(flow.Recategorise(ctx, life.Ref, cases.Recategorisation{Service: cases.Service{Code: "PAV", Name: "Damaged pavement"}, Actor: "staff:amy"}, ""))
+	time.Sleep(time.Second) // let routing answer before the case is sent back
+	must(flow.Transfer(ctx, life.Ref, cases.Transfer{Note: "Not ours", Actor: "staff:pat"}, ""))
+	time.Sleep(time.Second)
 	must(flow.Transition(ctx, life.Ref, cases.Change{To: cases.StatusFixed, Note: "Filled in", Public: true, Actor: "staff:amy"}, "t2"))
 	must(flow.Citizen(ctx, life.Ref, cases.CitizenUpdate{UpdateID: "fms-2", Status: "REOPEN", Description: "Came back", At: time.Now(), Client: "fixmystreet"}))
 	save(t, c, life.Ref, "case-life.json")
@@ -120,7 +128,14 @@ func TestRecordHistories(t *testing.T) {
 	can, err := long2.Start(ctx, rep("record-can"), svc)
 	must(nil, err)
 	for i := range 12 {
-		must(long2.Comment(ctx, can.Ref, cases.Comment{Note: fmt.Sprintf("chasing contractor %d", i), Actor: "staff:amy"}, ""))
+		if _, err := long2.Comment(ctx, can.Ref, cases.Comment{Note: fmt.Sprintf("chasing contractor %d", i), Actor: "staff:amy"}, ""); err != nil {
+			for _, e := range history(t, c, can.Ref, "").Events {
+				if f := e.GetWorkflowTaskFailedEventAttributes(); f != nil {
+					t.Logf("task failed: %v", f.GetFailure())
+				}
+			}
+			t.Fatal(err)
+		}
 	}
 	saveFirstRun(t, c, can.Ref, "case-continue-as-new.json")
 }

@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -50,6 +51,10 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	pid := fs.Int("pid", 0, "pid of the dev process, for memory figures")
 	escalating := fs.Int("escalating", 0, "then open this many cases on the demo-seconds policy (service SLADEMO), one every -spread/N, and report how late their escalations fire")
 	spread := fs.Duration("spread", time.Minute, "how long opening the escalating cases takes")
+	var o outage
+	fs.DurationVar(&o.length, "outage", 0, "with -escalating: stop Redis for this long as the escalating cases start opening, then report how long the read model took to catch up")
+	fs.StringVar(&o.stop, "outage-stop", "", "shell command that stops Redis (e.g. redis-cli -p 6390 shutdown nosave)")
+	fs.StringVar(&o.start, "outage-start", "", "shell command that starts Redis again")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -105,7 +110,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		}
 	}
 	if *escalating > 0 {
-		return lateness(ctx, out, *base, key, token, *escalating, *spread, *pid, run)
+		return lateness(ctx, out, *base, key, token, *escalating, *spread, *pid, run, o)
 	}
 	return nil
 }
@@ -263,10 +268,16 @@ func rss(pid int) string {
 // lateness opens n cases on the demo-seconds policy, spread evenly over a
 // window, waits for their ladders to climb, and reports how long after each
 // level was due it fired, with the dev process's memory.
-func lateness(ctx context.Context, out io.Writer, base, key, token string, n int, spread time.Duration, pid int, run int64) error {
+func lateness(ctx context.Context, out io.Writer, base, key, token string, n int, spread time.Duration, pid int, run int64, o outage) error {
 	httpc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}, Timeout: 60 * time.Second}
 	refs := make([]string, 0, n)
 	gap := spread / time.Duration(n)
+	back := make(chan time.Time, 1)
+	if o.length > 0 {
+		if err := o.begin(out, back); err != nil {
+			return err
+		}
+	}
 	start := time.Now()
 	for i := range n {
 		if wait := time.Until(start.Add(time.Duration(i) * gap)); wait > 0 {
@@ -315,5 +326,87 @@ func lateness(ctx context.Context, out io.Writer, base, key, token string, n int
 	fmt.Fprintf(out, "\n%d escalating cases: %d ladder levels fired (want %d), %d escalations with reminders\n", n, levels, 4*n, len(late))
 	fmt.Fprintf(out, "lateness after the due instant: p50 %.0f ms, p99 %.0f ms, max %.0f ms\n", r.pct(0.5), r.pct(0.99), r.pct(1))
 	fmt.Fprintf(out, "dev process RSS now: %s\n", rss(pid))
+	if o.length > 0 {
+		return caughtUp(ctx, out, httpc, base, token, refs, <-back)
+	}
 	return nil
+}
+
+// outage stops Redis for a while, by the commands the caller gave.
+type outage struct {
+	length      time.Duration
+	stop, start string
+}
+
+// begin stops Redis now and starts it again after the outage's length,
+// sending the time it came back on back.
+func (o outage) begin(out io.Writer, back chan<- time.Time) error {
+	if o.stop == "" || o.start == "" {
+		return errors.New("-outage needs -outage-stop and -outage-start")
+	}
+	if b, err := exec.Command("sh", "-c", o.stop).CombinedOutput(); err != nil {
+		return fmt.Errorf("outage-stop: %v: %s", err, b)
+	}
+	fmt.Fprintf(out, "Redis stopped for %v\n", o.length)
+	time.AfterFunc(o.length, func() {
+		if b, err := exec.Command("sh", "-c", o.start).CombinedOutput(); err != nil {
+			fmt.Fprintf(out, "outage-start: %v: %s\n", err, b)
+		}
+		back <- time.Now()
+	})
+	return nil
+}
+
+// caughtUp waits until the read model holds every case at the version its
+// workflow has, and reports how long after Redis returned that was.
+func caughtUp(ctx context.Context, out io.Writer, httpc *http.Client, base, token string, refs []string, back time.Time) error {
+	get := func(path string, v any) error {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := httpc.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("GET %s: %s", path, resp.Status)
+		}
+		return json.NewDecoder(resp.Body).Decode(v)
+	}
+	type summary struct {
+		Ref       string    `json:"ref"`
+		UpdatedAt time.Time `json:"updated_at"`
+	}
+	for deadline := time.Now().Add(10 * time.Minute); time.Now().Before(deadline); time.Sleep(time.Second) {
+		// What the read model has: every demo-seconds case, page by page.
+		listed := map[string]time.Time{}
+		for cursor, first := "", true; first || cursor != ""; first = false {
+			var page struct {
+				Cases []summary `json:"cases"`
+				Next  string    `json:"next"`
+			}
+			if err := get("/api/v1/cases?service_code=SLADEMO&limit=200&cursor="+url.QueryEscape(cursor), &page); err != nil {
+				return err
+			}
+			for _, c := range page.Cases {
+				listed[c.Ref] = c.UpdatedAt
+			}
+			cursor = page.Next
+		}
+		behind := 0
+		for _, ref := range refs {
+			var live summary
+			if err := get("/api/v1/cases/"+ref, &live); err != nil {
+				return err
+			}
+			if at, ok := listed[ref]; !ok || at.Before(live.UpdatedAt) {
+				behind++
+			}
+		}
+		if behind == 0 {
+			fmt.Fprintf(out, "read model caught up %.1f s after Redis returned\n", time.Since(back).Seconds())
+			return nil
+		}
+	}
+	return errors.New("the read model had not caught up 10 minutes after Redis returned")
 }

@@ -1,0 +1,64 @@
+// Package effects is the contract between the case workflow and the
+// activities that act on the outside world for it: the name of each activity
+// and the request and answer it carries. The workflow asks for an effect and
+// applies its answer; the activities do the work. Both import this package and
+// neither imports the other.
+package effects
+
+import (
+	"time"
+
+	"github.com/casebridge/casebridge/cases"
+	"github.com/casebridge/casebridge/sla"
+)
+
+// Activity names, as the worker registers them. Changing one breaks running
+// cases.
+const (
+	ActivityRoute   = "RouteCase"
+	ActivityProject = "ProjectCase"
+	ActivityNotify  = "NotifyRecipient"
+)
+
+// Error types an activity fails with when no retry can help, so the workflow
+// stops asking and records why.
+const (
+	// ErrTypeNotifyPermanent marks a notice no retry can deliver (an unknown
+	// webhook, a 4xx answer).
+	ErrTypeNotifyPermanent = "NotifyPermanent"
+	// ErrTypeProjectInput marks a case the read model refuses as invalid;
+	// retrying the same snapshot cannot succeed.
+	ErrTypeProjectInput = "ProjectInput"
+)
+
+// RouteRequest asks the routing activity where a case should go.
+type RouteRequest struct {
+	Case cases.Case `json:"case"`
+}
+
+// Routed is the routing activity's answer: the decision and, when it names one,
+// the SLA policy as configured today. The case keeps that version of the policy,
+// so a later change to it applies to new cases only.
+type Routed struct {
+	cases.Decision
+	Policy *sla.Policy `json:"policy,omitempty"`
+}
+
+// Notice asks the notification activity to tell one recipient about one
+// escalation. Key makes it idempotent: the same notice is never sent twice.
+type Notice struct {
+	Key        string         `json:"key"`
+	Ref        string         `json:"ref"`
+	Seq        int            `json:"seq"`
+	Level      string         `json:"level"`
+	Recipient  string         `json:"recipient"`
+	Department string         `json:"department"`
+	Team       string         `json:"team,omitempty"`
+	Assignee   string         `json:"assignee,omitempty"`
+	Service    string         `json:"service"`
+	Status     cases.Status   `json:"status"`
+	Priority   cases.Priority `json:"priority"`
+	DueAt      time.Time      `json:"due_at,omitzero"`
+	At         time.Time      `json:"at"`
+	Done       []string       `json:"done"`
+}
