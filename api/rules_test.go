@@ -552,7 +552,7 @@ func TestOpenAPIDescribesRuleSets(t *testing.T) {
 
 // catalogue is what rules may name in the test council.
 func catalogue(cfg *config.Config, wards *areas.Set) rules.Catalogue {
-	cat := rules.Catalogue(cfg.Names())
+	cat := cfg.Catalogue()
 	cat.Areas = wards.Names()
 	return cat
 }

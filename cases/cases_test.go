@@ -1,7 +1,9 @@
 package cases
 
 import (
+	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 )
@@ -136,5 +138,43 @@ func TestRefCandidates(t *testing.T) {
 		if ValidRef("CB-", bad) {
 			t.Errorf("ValidRef(%q) = true", bad)
 		}
+	}
+}
+
+func TestNotesStayWithinWhatTemporalCarries(t *testing.T) {
+	now := time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)
+	c := New("CB-BUDGET", Report{IntakeKey: "k", Source: SourceStaff}, Service{Code: "POT"}, now)
+	// '<' is written as \u003c: six bytes in JSON for one character.
+	heavy := strings.Repeat("<", MaxNote)
+	added := 0
+	for c.CheckComment(Comment{Note: heavy}) == nil {
+		c.AddComment(Comment{Note: heavy, Actor: "staff:amy"}, now)
+		added++
+		if added > 1000 {
+			t.Fatal("notes never ran out of room")
+		}
+	}
+	b, err := json.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) > MaxNotesJSON+64<<10 {
+		t.Errorf("case with %d heavy notes is %d bytes of JSON, want about %d at most", added, len(b), MaxNotesJSON)
+	}
+	err = c.CheckComment(Comment{Note: heavy})
+	var ie *InputError
+	if !errors.As(err, &ie) || ie.Field != "note" || !strings.Contains(ie.Reason, "KiB of notes") {
+		t.Errorf("a note past the room left = %v, want an InputError on note saying why", err)
+	}
+	if err := c.CheckCitizen(CitizenUpdate{UpdateID: "fms-1", Description: heavy}); err == nil {
+		t.Error("a citizen's update past the room left was accepted")
+	}
+	// A citizen's update already recorded is answered again, full or not.
+	c.Timeline[1].ExternalID = "fms-0"
+	if err := c.CheckCitizen(CitizenUpdate{UpdateID: "fms-0", Description: heavy}); err != nil {
+		t.Errorf("a resent citizen update was refused: %v", err)
+	}
+	if got, want := jsonCost(`a<"é`+"\xff"), len(`a\u003c\"é\ufffd`); got != want {
+		t.Errorf("jsonCost = %d, want %d", got, want)
 	}
 }

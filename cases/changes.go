@@ -56,7 +56,13 @@ type Acknowledgement struct {
 	Actor string `json:"actor"`
 }
 
-func checkNote(note string) error { return CheckText("note", note, MaxNote) }
+// checkNote checks a staff note: its own limit, and room on the case for it.
+func (c *Case) checkNote(note string) error {
+	if err := CheckText("note", note, MaxNote); err != nil {
+		return err
+	}
+	return c.checkRoom("note", note)
+}
 
 func withNote(what, note string) string {
 	if note = strings.TrimSpace(note); note == "" {
@@ -77,7 +83,7 @@ func (c *Case) CheckComment(cm Comment) error {
 	if strings.TrimSpace(cm.Note) == "" {
 		return &InputError{Field: "note", Reason: "is empty"}
 	}
-	return checkNote(cm.Note)
+	return c.checkNote(cm.Note)
 }
 
 // AddComment adds a note at now.
@@ -99,7 +105,7 @@ func (c *Case) CheckAssign(a Assignment) error {
 	if err := c.checkOpen("assigned"); err != nil {
 		return err
 	}
-	return checkNote(a.Note)
+	return c.checkNote(a.Note)
 }
 
 // Assign gives the case to a.Assignee at now.
@@ -114,7 +120,7 @@ func (c *Case) Assign(a Assignment, now time.Time) Entry {
 
 // CheckFields holds a transfer's fields to their limits.
 func (t Transfer) CheckFields() *InputError {
-	for _, err := range []error{CheckLine("department", t.Department, MaxCode), CheckLine("team", t.Team, MaxLabel), checkNote(t.Note)} {
+	for _, err := range []error{CheckLine("department", t.Department, MaxCode), CheckLine("team", t.Team, MaxLabel), CheckText("note", t.Note, MaxNote)} {
 		if err != nil {
 			return err.(*InputError)
 		}
@@ -125,6 +131,9 @@ func (t Transfer) CheckFields() *InputError {
 // CheckTransfer validates a transfer.
 func (c *Case) CheckTransfer(t Transfer) error {
 	if err := t.CheckFields(); err != nil {
+		return err
+	}
+	if err := c.checkRoom("note", t.Note); err != nil {
 		return err
 	}
 	if err := c.checkOpen("transferred"); err != nil {
@@ -171,7 +180,7 @@ func (c *Case) CheckRecategorise(rc Recategorisation) error {
 	if rc.Service.Code == c.Service.Code {
 		return &InputError{Field: "service_code", Reason: "the case is already filed under " + rc.Service.Code}
 	}
-	return checkNote(rc.Note)
+	return c.checkNote(rc.Note)
 }
 
 // Recategorise files the case under another service at now.
@@ -189,7 +198,7 @@ func (c *Case) CheckAcknowledge(a Acknowledgement) error {
 	if ack := c.Promise.Escalations[a.Seq-1].Acknowledged; ack != nil {
 		return &InputError{Field: "seq", Reason: "escalation " + strconv.Itoa(a.Seq) + " was acknowledged by " + ack.By}
 	}
-	return checkNote(a.Note)
+	return c.checkNote(a.Note)
 }
 
 // Acknowledge records the acknowledgement at now.
@@ -211,7 +220,7 @@ func (c *Case) CheckPrioritise(p Prioritisation) error {
 	if err := c.checkOpen("reprioritised"); err != nil {
 		return err
 	}
-	return checkNote(p.Note)
+	return c.checkNote(p.Note)
 }
 
 // Prioritise sets the case's priority at now.

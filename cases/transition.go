@@ -61,7 +61,7 @@ type Change struct {
 
 // Check validates the change against the case without changing it.
 func (c *Case) Check(ch Change) error {
-	if err := CheckText("note", ch.Note, MaxNote); err != nil {
+	if err := c.checkNote(ch.Note); err != nil {
 		return err
 	}
 	return CheckTransition(c.Status, ch.To)
@@ -107,10 +107,16 @@ func (c *Case) CheckCitizen(u CitizenUpdate) error {
 	if err := CheckLine("update_id", u.UpdateID, MaxID); err != nil {
 		return err
 	}
+	if _, seen := c.FindExternal(u.UpdateID); seen {
+		return nil // answered again with the id given the first time
+	}
 	if err := CheckLine("status", u.Status, MaxCode); err != nil {
 		return err
 	}
-	return CheckText("description", u.Description, MaxNote)
+	if err := CheckText("description", u.Description, MaxNote); err != nil {
+		return err
+	}
+	return c.checkRoom("description", u.Description)
 }
 
 // ApplyCitizen records a citizen's update at now. A closed case is reopened when

@@ -477,24 +477,31 @@ func (c *Config) APIKeyName(key string) (string, bool) {
 	return "", false
 }
 
-// Names is what routing rules may name, from this configuration: departments
-// and their teams, partners, SLA policies, services and the question codes of
-// every service. It has the shape of rules.Catalogue, so a conversion
-// (rules.Catalogue(cfg.Names())) turns one into the other; Areas is left for
-// the caller, who loads the areas file.
-type Names struct {
+// Catalogue is what routing rules may name, from this configuration:
+// departments and their teams, partners, SLA policies, services and the
+// question codes of every service, and the areas inArea() may use. The rules
+// compiler checks every name a rule uses against it (rules.Catalogue is this
+// type).
+type Catalogue struct {
 	Departments []string
+	// Teams lists each department's teams; a team must belong to the rule's
+	// department.
 	Teams       map[string][]string
 	Partners    []string
 	SLAPolicies []string
-	Services    []string
-	Areas       []string
-	Attributes  []string
+	// Services are the Open311 service codes.
+	Services []string
+	// Areas are the names inArea() may use (areas.Set.Names()); the
+	// configuration does not hold them, so Catalogue leaves them to the caller,
+	// who loads the areas file.
+	Areas []string
+	// Attributes are the question codes attr() may use, across all services.
+	Attributes []string
 }
 
-// Names lists what routing rules may name.
-func (c *Config) Names() Names {
-	n := Names{Teams: map[string][]string{}}
+// Catalogue lists what routing rules may name (all but the areas).
+func (c *Config) Catalogue() Catalogue {
+	n := Catalogue{Teams: map[string][]string{}}
 	for _, d := range c.Departments {
 		n.Departments = append(n.Departments, d.Code)
 		n.Teams[d.Code] = d.Teams

@@ -16,26 +16,13 @@ import (
 	"github.com/expr-lang/expr/vm"
 
 	"github.com/casebridge/casebridge/cases"
+	"github.com/casebridge/casebridge/config"
 )
 
-// Catalogue is what the council has, for checking that rules name real things.
-// Departments, Partners and SLAPolicies are always checked: a rule naming one
-// that is not listed is refused. Services, Areas and Attributes are checked
-// when given; left empty, any value is accepted.
-type Catalogue struct {
-	Departments []string
-	// Teams lists each department's teams; a team must belong to the rule's
-	// department.
-	Teams       map[string][]string
-	Partners    []string
-	SLAPolicies []string
-	// Services are the Open311 service codes.
-	Services []string
-	// Areas are the names inArea() may use (areas.Set.Names()).
-	Areas []string
-	// Attributes are the question codes attr() may use, across all services.
-	Attributes []string
-}
+// Catalogue is what a rule may name: departments, teams, partners, SLA
+// policies, services, areas and question codes. It is the configuration's own
+// list (config.Catalogue), with the areas the caller loaded.
+type Catalogue = config.Catalogue
 
 // Validate checks a rule set written in YAML against the catalogue and returns
 // every problem, in the order they appear in the file; none means it can be

@@ -13,7 +13,7 @@ import (
 // demoCatalogue is the demo council's catalogue, as cmd/casebridge builds it
 // from the configuration and the areas file.
 func demoCatalogue() Catalogue {
-	cat := Catalogue(config.Demo().Names())
+	cat := config.Demo().Catalogue()
 	cat.Areas = areas.Demo().Names()
 	return cat
 }

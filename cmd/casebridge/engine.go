@@ -186,7 +186,7 @@ const redisPrefix = "cb:"
 
 // catalogue is what rules may name: the configuration's names and the areas.
 func catalogue(cfg *config.Config, a *areas.Set) rules.Catalogue {
-	cat := rules.Catalogue(cfg.Names())
+	cat := cfg.Catalogue()
 	if a != nil {
 		cat.Areas = a.Names()
 	}
