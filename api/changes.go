@@ -103,14 +103,16 @@ func (s *Server) recategoriseTo(code, note, actor string) (cases.Recategorisatio
 // knows; no department means back to triage, for routing to decide again.
 func (s *Server) transferCase(c *gin.Context) {
 	change(s, c, "transfer", func(b struct {
-		Department string `json:"department"`
-		Team       string `json:"team"`
-		Note       string `json:"note"`
+		Department   string `json:"department"`
+		Team         string `json:"team"`
+		KeepAssignee bool   `json:"keep_assignee"`
+		Note         string `json:"note"`
 	}, actor string) (func(context.Context, string, string) (*cases.Case, error), string, string) {
 		t, ie := s.transferTo(b.Department, b.Team, b.Note, actor)
 		if ie != nil {
 			return nil, ie.Field, ie.Reason + s.transferHint(ie.Field, b.Department)
 		}
+		t.KeepAssignee = b.KeepAssignee
 		return func(ctx context.Context, ref, id string) (*cases.Case, error) {
 			return s.deps.Cases.Transfer(ctx, ref, t, id)
 		}, "", ""

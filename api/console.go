@@ -95,6 +95,7 @@ func (s *Server) consoleRoutes(e *gin.Engine) {
 	in.POST("/cases/:ref/category", caseworkers, con.recategorise)
 	in.POST("/cases/:ref/escalations/:seq/acknowledge", con.require(config.RoleSupervisor), con.acknowledge)
 	in.GET("/board", caseworkers, con.board)
+	in.GET("/dashboard", caseworkers, con.dashboardPage)
 	if s.deps.Outbox != nil {
 		in.GET("/notifications", con.require(config.RoleSupervisor), con.notifications)
 	}
@@ -325,7 +326,7 @@ func (v view) Can(roles ...string) bool { return v.User != nil && v.User.has(rol
 
 // liveView tells the page's script what to listen for on /events.
 type liveView struct {
-	Mode       string // "queue" or "case"
+	Mode       string // "queue", "case" or "dashboard"
 	Ref        string
 	Version    int64
 	Department string
@@ -382,7 +383,7 @@ func (con *console) errorPage(c *gin.Context, status int, heading, text string, 
 func (con *console) pagesFor(p principal) []link {
 	var out []link
 	if p.has(config.RoleAgent, config.RoleSupervisor) {
-		out = append(out, link{"/cases", "Work queue"}, link{"/board", "SLA board"})
+		out = append(out, link{"/cases", "Work queue"}, link{"/dashboard", "Dashboard"}, link{"/board", "SLA board"})
 	}
 	if p.has(config.RoleSupervisor) && con.deps.Outbox != nil {
 		out = append(out, link{"/notifications", "Notifications"})

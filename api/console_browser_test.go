@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -157,7 +158,8 @@ func TestConsoleInBrowser(t *testing.T) {
 		p.wantText("h1", ontime)
 		p.wantText("main", "Jo Bloggs", "jo@example.org", "Is it dangerous to the public?", "Rule r1")
 		p.do(chromedp.SetValue(chromedp.ID("status-to"), "in_progress"),
-			chromedp.SendKeys(chromedp.ID("status-note"), "Crew booked for Tuesday"))
+			chromedp.SendKeys(chromedp.ID("status-note"), "Crew booked for Tuesday"),
+			chromedp.Click(chromedp.ID("status-public")))
 		p.submit("#status-form button", http.StatusOK)
 		p.wantText("#flash", "The status was changed.")
 		p.wantText("#timeline li:first-child", "Status changed: Open → In progress", "Crew booked for Tuesday", "Public", "amy")
@@ -316,5 +318,43 @@ func TestConsoleInBrowser(t *testing.T) {
 		if !queue.eval(`document.getElementById("live-notice").hidden`) {
 			t.Error("the notice is still shown after refreshing")
 		}
+	})
+
+	t.Run("the dashboard moves while reports arrive", func(t *testing.T) {
+		p := h.open(t, browser, supervisorToken)
+		p.navigate("/dashboard", http.StatusOK)
+		p.wait("the live stream", `document.body.dataset.liveState === "open"`)
+		before := p.text(`#overall [data-figure="open"]`)
+		today := p.text(`#overall [data-figure="opened_today"]`)
+		if !p.eval(`document.querySelectorAll("#chart rect.bar-opened").length === 30`) {
+			t.Error("the chart does not have a bar for each of 30 days")
+		}
+		h.report("12", 48*time.Hour)
+		p.wait("the open count to go up", `document.querySelector('#overall [data-figure="open"]').textContent !== `+strconv.Quote(before))
+		if got := p.text(`#overall [data-figure="opened_today"]`); got == today {
+			t.Errorf("opened today still says %s", got)
+		}
+		if loc, _ := chromedp.Run(p.ctx, chromedp.Location()); !strings.HasSuffix(loc, "/dashboard") {
+			t.Errorf("the dashboard reloaded to %s rather than updating in place", loc)
+		}
+	})
+
+	t.Run("an error summary at the top leads to the field", func(t *testing.T) {
+		ref := h.report("13", 48*time.Hour)
+		h.change(ref, "assignment", `{"assignee":"amy"}`)
+		p := h.open(t, browser, "agent-token")
+		p.navigate("/cases/"+ref, http.StatusOK)
+		p.do(chromedp.SetValue(chromedp.ID("transfer-to"), "highways/drainage"))
+		p.submit("#transfer-form button", http.StatusUnprocessableEntity)
+		p.wantText("#error-summary", "There is a problem", "Choose whether amy stays assigned after the transfer.")
+		if !p.eval(`document.activeElement === document.getElementById("error-summary")`) {
+			t.Error("the page does not start at the error summary")
+		}
+		p.do(chromedp.Click(chromedp.CSS("#error-summary a")))
+		p.wait("the field to have focus", `document.activeElement === document.getElementById("transfer-assignee-keep")`)
+		p.do(chromedp.Click(chromedp.ID("transfer-assignee-keep")))
+		p.submit("#transfer-form button", http.StatusOK)
+		p.wantText("#case-assignee", "amy")
+		p.wantText("#timeline li:first-child", "still assigned to amy")
 	})
 }

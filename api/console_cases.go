@@ -322,6 +322,38 @@ func (d caseData) Form(name string) formState {
 	return formState{Name: name}
 }
 
+// errorSummary is the message at the top of a page shown again with a
+// mistake, linking to the field at fault (or its form).
+type errorSummary struct{ Message, Href string }
+
+// fieldIDs are the case page's field ids by form and field.
+var fieldIDs = map[string]map[string]string{
+	"status":   {"status": "status-to", "note": "status-note", "": "status-form"},
+	"note":     {"note": "note-text", "": "note-form"},
+	"assign":   {"assignee": "assignee", "note": "assign-note", "": "assign-form"},
+	"priority": {"priority": "priority", "note": "priority-note", "": "priority-form"},
+	"transfer": {"to": "transfer-to", "department": "transfer-to", "team": "transfer-to", "assignee": "transfer-assignee-keep",
+		"note": "transfer-note", "": "transfer-form"},
+	"category": {"service_code": "category-service", "note": "category-note", "": "category-form"},
+}
+
+// ErrorSummary is the summary of the form sent, if it was refused.
+func (d caseData) ErrorSummary() *errorSummary {
+	f := d.sent
+	if f.Message == "" {
+		return nil
+	}
+	if f.Name == "ack" {
+		return &errorSummary{f.Message, "ack-note-" + f.Value("seq")}
+	}
+	ids := fieldIDs[f.Name]
+	href := cmp.Or(ids[f.Field], ids[""], "main")
+	if f.Name == "transfer" && f.Field == "assignee" && f.Value("assigned") == "" {
+		href = ids[""]
+	}
+	return &errorSummary{f.Message, href}
+}
+
 // AckForm is the acknowledge form of escalation seq.
 func (d caseData) AckForm(seq int) formState {
 	if d.sent.Name == "ack" && d.sent.Value("seq") == strconv.Itoa(seq) {
@@ -608,6 +640,19 @@ func (con *console) transfer(c *gin.Context) {
 		t, ie := con.transferTo(dept, team, f.Get("note"), actor)
 		if ie != nil {
 			return nil, ie.Field, ie.Reason + "; choose one from the list."
+		}
+		// Whoever the case is assigned to is kept or let go only when the
+		// form says which (it asks whenever the case has an assignee).
+		switch f.Get("assignee") {
+		case "keep":
+			t.KeepAssignee = true
+		case "clear":
+		case "":
+			if dept != "" && f.Get("assigned") != "" {
+				return nil, "assignee", "Choose whether " + clip(f.Get("assigned")) + " stays assigned after the transfer."
+			}
+		default:
+			return nil, "assignee", "Choose to keep or clear the assignee."
 		}
 		return func(ctx context.Context, ref, id string) (*cases.Case, error) {
 			return con.deps.Cases.Transfer(ctx, ref, t, id)

@@ -45,6 +45,7 @@ type ReadModel interface {
 	List(ctx context.Context, q readmodel.ListQuery) (readmodel.ListPage, error)
 	Standing(ctx context.Context, now time.Time) ([]readmodel.DepartmentStanding, error)
 	Compliance(ctx context.Context, from, to time.Time) (readmodel.Compliance, error)
+	Dashboard(ctx context.Context, now time.Time, loc *time.Location) (readmodel.Dashboard, error)
 }
 
 // Metrics records what the API does (metrics.Metrics).

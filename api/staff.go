@@ -125,6 +125,7 @@ func (s *Server) staffRoutes(g *gin.RouterGroup) {
 	caseworkers := require(config.RoleAgent, config.RoleSupervisor)
 	g.GET("/me", func(c *gin.Context) { c.JSON(http.StatusOK, who(c)) })
 	g.GET("/cases", caseworkers, s.listCases)
+	g.GET("/dashboard", caseworkers, s.getDashboard)
 	g.GET("/cases/:ref", caseworkers, s.getCase)
 	g.POST("/cases/:ref/transitions", caseworkers, s.transition)
 	g.POST("/cases/:ref/comments", caseworkers, s.comment)

@@ -31,8 +31,11 @@ type Assignment struct {
 type Transfer struct {
 	Department string `json:"department,omitempty"`
 	Team       string `json:"team,omitempty"`
-	Note       string `json:"note,omitempty"`
-	Actor      string `json:"actor"`
+	// KeepAssignee keeps the person the case is assigned to; without it a
+	// transfer to a department unassigns the case, and its timeline says so.
+	KeepAssignee bool   `json:"keep_assignee,omitempty"`
+	Note         string `json:"note,omitempty"`
+	Actor        string `json:"actor"`
 }
 
 // Prioritisation changes how pressing a case is.
@@ -157,12 +160,20 @@ func (c *Case) ApplyTransfer(t Transfer, now time.Time) (from string) {
 		c.Append(Entry{At: now, Actor: t.Actor, Kind: KindTransferred, Note: withNote("Sent back to triage by "+from, t.Note)})
 		return from
 	}
-	c.Department, c.Team, c.Assignee = t.Department, t.Team, ""
 	where := t.Department
 	if t.Team != "" {
 		where += " / " + t.Team
 	}
-	c.Append(Entry{At: now, Actor: t.Actor, Kind: KindTransferred, Note: withNote("Transferred from "+from+" to "+where, t.Note)})
+	what := "Transferred from " + from + " to " + where
+	switch {
+	case c.Assignee != "" && t.KeepAssignee:
+		what += "; still assigned to " + c.Assignee
+	case c.Assignee != "":
+		what += "; no longer assigned to " + c.Assignee
+		c.Assignee = ""
+	}
+	c.Department, c.Team = t.Department, t.Team
+	c.Append(Entry{At: now, Actor: t.Actor, Kind: KindTransferred, Note: withNote(what, t.Note)})
 	return from
 }
 

@@ -142,6 +142,13 @@ func (s *Store) project(ctx context.Context, c *cases.Case, rebuild bool) (int, 
 	}
 	if c.Department != "" {
 		index(s.departmentKey(c.Department), c.ReceivedAt)
+		index(s.deptFamilyKey(family, c.Department), c.ReceivedAt)
+	}
+	if c.Status.Closed() && c.ClosedAt != nil {
+		index(s.closedKey(), *c.ClosedAt)
+	}
+	if open && c.Promise != nil && len(c.Promise.Escalations) > 0 {
+		index(s.escalatedKey(), c.ReceivedAt)
 	}
 	if open && !c.DueAt.IsZero() {
 		index(s.dueKey(), c.DueAt)

@@ -15,6 +15,9 @@
 //	P idx:service:<code>          zset ref → received µs
 //	P idx:svcfam:<family>:<code>  zset ref → received µs (Open311 service_code + status in one range read)
 //	P idx:dept:<department>       zset ref → received µs
+//	P idx:deptfam:<family>:<dept> zset ref → received µs (a department's open or closed cases)
+//	P idx:closed                  zset ref → closed µs, closed cases with a closing time
+//	P idx:escalated               zset ref → received µs, open cases with an escalation fired
 //	P idx:due                     zset ref → due µs, open cases that have a due time
 //	P idx:deptdue:<department>    zset ref → due µs, the same, of one department
 //	P sla:clock:<department>      zset ref → due µs, open cases with a due time whose clocks run
@@ -83,7 +86,12 @@ func (s *Store) serviceKey(code string) string { return s.ns + "idx:service:" + 
 func (s *Store) serviceFamilyKey(family, code string) string {
 	return s.ns + "idx:svcfam:" + family + ":" + code
 }
-func (s *Store) departmentKey(dept string) string    { return s.ns + "idx:dept:" + dept }
+func (s *Store) departmentKey(dept string) string { return s.ns + "idx:dept:" + dept }
+func (s *Store) deptFamilyKey(family, dept string) string {
+	return s.ns + "idx:deptfam:" + family + ":" + dept
+}
+func (s *Store) closedKey() string                   { return s.ns + "idx:closed" }
+func (s *Store) escalatedKey() string                { return s.ns + "idx:escalated" }
 func (s *Store) dueKey() string                      { return s.ns + "idx:due" }
 func (s *Store) departmentDueKey(dept string) string { return s.ns + "idx:deptdue:" + dept }
 func (s *Store) geoKey(code string) string           { return s.ns + "geo:open:" + code }

@@ -101,6 +101,16 @@ func Funcs(loc *time.Location) template.FuncMap {
 		},
 		"join":   strings.Join,
 		"add":    func(a, b int) int { return a + b },
+		"addf":   func(a, b float64) float64 { return a + b },
+		// dict makes a map of name, value pairs, to pass several values to
+		// a template.
+		"dict": func(kv ...any) map[string]any {
+			m := make(map[string]any, len(kv)/2)
+			for i := 0; i+1 < len(kv); i += 2 {
+				m[kv[i].(string)] = kv[i+1]
+			}
+			return m
+		},
 		"plural": Plural,
 		"actor":  Actor,
 	}

@@ -61,9 +61,31 @@
     source.onerror = function () { body.setAttribute("data-live-state", "retrying"); };
     var changed = {};
     var count = 0;
+    // The dashboard fetches its figures again, at most once a second, and
+    // swaps them in: the server draws them, chart included.
+    var pending = false;
+    function refreshDashboard() {
+      if (pending) return;
+      pending = true;
+      setTimeout(function () {
+        fetch(here + "?part=figures", { credentials: "same-origin", headers: { "Accept": "text/html" } })
+          .then(function (r) { if (!r.ok) throw new Error(r.status); return r.text(); })
+          .then(function (html) {
+            var box = document.getElementById("dashboard-live");
+            if (box) box.innerHTML = html;
+            body.setAttribute("data-refreshed", String(Number(body.getAttribute("data-refreshed") || 0) + 1));
+          })
+          .catch(function () { showNotice("The figures could not be brought up to date.", here); })
+          .then(function () { pending = false; });
+      }, 1000);
+    }
     source.addEventListener("case", function (e) {
       var ev;
       try { ev = JSON.parse(e.data); } catch (err) { return; }
+      if (mode === "dashboard") {
+        refreshDashboard();
+        return;
+      }
       if (mode === "case") {
         if (ev.ref !== ref || ev.version <= version) return;
         version = ev.version;
