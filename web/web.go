@@ -99,9 +99,9 @@ func Funcs(loc *time.Location) template.FuncMap {
 			}
 			return t.In(loc).Format(time.RFC3339)
 		},
-		"join":   strings.Join,
-		"add":    func(a, b int) int { return a + b },
-		"addf":   func(a, b float64) float64 { return a + b },
+		"join": strings.Join,
+		"add":  func(a, b int) int { return a + b },
+		"addf": func(a, b float64) float64 { return a + b },
 		// dict makes a map of name, value pairs, to pass several values to
 		// a template.
 		"dict": func(kv ...any) map[string]any {
