@@ -318,7 +318,10 @@ type view struct {
 	Flash     string
 	HasRules  bool
 	HasOutbox bool
-	Data      any
+	// Stale says, when the read model is behind Temporal, what that means
+	// for the lists on this page; empty when they are current.
+	Stale string
+	Data  any
 }
 
 // Can says whether the person signed in holds one of the roles.
@@ -348,6 +351,9 @@ func (con *console) render(c *gin.Context, status int, page string, v view) {
 	if con.live == nil {
 		v.Live = nil
 	}
+	if v.User != nil {
+		v.Stale = con.staleness()
+	}
 	var buf bytes.Buffer
 	if err := con.pages[page].ExecuteTemplate(&buf, "layout", v); err != nil {
 		con.log.Error("console: render", "page", page, "error", err)
@@ -355,6 +361,26 @@ func (con *console) render(c *gin.Context, status int, page string, v view) {
 		return
 	}
 	c.Data(status, "text/html; charset=utf-8", buf.Bytes())
+}
+
+// staleness says in a sentence for staff how far the lists are behind, from
+// the last measurement (a page never waits for one).
+func (con *console) staleness() string {
+	if con.deps.Freshness == nil {
+		return ""
+	}
+	lag, ok := con.deps.Freshness.Known()
+	switch {
+	case !ok || !lag.Behind():
+		return ""
+	case lag.Empty():
+		return fmt.Sprintf("The lists are empty, but Temporal holds %d cases: the read model has been lost. "+
+			"An administrator should run casebridge reindex. A case opened by its reference is shown as it is now.", lag.Cases)
+	default:
+		return fmt.Sprintf("The lists are behind: %s recent cases are not in them yet, the oldest for %s. "+
+			"They catch up by themselves; a case opened by its reference is shown as it is now.",
+			lag.MissingText(), lag.Oldest.Round(time.Second))
+	}
 }
 
 type errorData struct {

@@ -42,6 +42,7 @@ type consoleHarness struct {
 	rules   *rules.Store
 	outbox  *notify.Store
 	ladders *ladderEngine
+	fresh   Freshness // nil: the server says nothing of the read model's lag
 }
 
 func newConsoleHarness(t *testing.T) *consoleHarness {
@@ -66,7 +67,8 @@ func (h *consoleHarness) server(secret string) *Server {
 		Cases: h.ladders, ReadModel: h.store, Metrics: metrics.New(), Outbox: h.outbox,
 		Now:   func() time.Time { return h.now },
 		Rules: h.rules, SessionSecret: []byte(secret),
-		Events: EventSource{Redis: h.redis.Client(), Channel: h.store.EventsChannel(), Heartbeat: 200 * time.Millisecond},
+		Events:    EventSource{Redis: h.redis.Client(), Channel: h.store.EventsChannel(), Heartbeat: 200 * time.Millisecond},
+		Freshness: h.fresh,
 	})
 }
 

@@ -6,6 +6,7 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -86,6 +87,19 @@ type Deps struct {
 	// Events is where the live streams (/api/v1/events, the console's
 	// /events) read changes from; without it there are none.
 	Events EventSource
+	// Freshness says how far the read model is behind Temporal
+	// (caseflow.Freshness), for /readyz and the console's banner; nil leaves
+	// both silent about it.
+	Freshness Freshness
+}
+
+// Freshness measures the read model's lag behind Temporal.
+type Freshness interface {
+	// Check measures (or returns a measurement a few seconds old).
+	Check(ctx context.Context) (caseflow.Lag, error)
+	// Known returns the last measurement without waiting; ok is false when
+	// there is none.
+	Known() (lag caseflow.Lag, ok bool)
 }
 
 // Server is the HTTP server's handler set.
@@ -139,6 +153,20 @@ func (s *Server) ready(c *gin.Context) {
 			}
 		} else {
 			status[ch.Name] = "ok"
+		}
+	}
+	// The read model's lag is reported, never a reason to stop taking
+	// traffic: reports are still taken and single cases read from Temporal,
+	// and every replica shares one Redis, so failing here would take intake
+	// down with the lists. Operators alert on it (the metrics say the same).
+	if f := s.deps.Freshness; f != nil {
+		lag, err := f.Check(ctx)
+		switch {
+		case err != nil:
+			status["read_model"] = "unknown: " + err.Error()
+		default:
+			status["read_model"] = lag.String()
+			status["read_model_cases"] = fmt.Sprintf("%d listed, %d in Temporal", lag.Listed, lag.Cases)
 		}
 	}
 	c.JSON(code, status)

@@ -202,3 +202,34 @@ func maxScore(t time.Time) string {
 func within(t, start, end time.Time) bool {
 	return (start.IsZero() || !t.Before(start)) && (end.IsZero() || !t.After(end))
 }
+
+// Count is how many cases the read model holds.
+func (s *Store) Count(ctx context.Context) (int64, error) {
+	n, err := s.rdb.ZCard(ctx, s.receivedKey()).Result()
+	if err != nil {
+		return 0, fmt.Errorf("read model: count cases: %w", err)
+	}
+	return n, nil
+}
+
+// Absent returns those of refs the read model has no case for.
+func (s *Store) Absent(ctx context.Context, refs []string) ([]string, error) {
+	if len(refs) == 0 {
+		return nil, nil
+	}
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.IntCmd, len(refs))
+	for i, ref := range refs {
+		cmds[i] = pipe.Exists(ctx, s.caseKey(ref))
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, fmt.Errorf("read model: look for %d cases: %w", len(refs), err)
+	}
+	var out []string
+	for i, cmd := range cmds {
+		if cmd.Val() == 0 {
+			out = append(out, refs[i])
+		}
+	}
+	return out, nil
+}

@@ -253,6 +253,11 @@ func (e *engine) worker(ctx context.Context, opts sdkworker.Options) sdkworker.W
 // namespace cannot take a report); Redis down is reported but leaves it
 // ready, since reports are still taken and cases read from Temporal.
 func (e *engine) api(namespace string, draining *atomic.Bool) http.Handler {
+	fresh := &caseflow.Freshness{Temporal: e.temporal, Namespace: namespace, Read: e.store}
+	e.metrics.ReadModel(func() (metrics.ReadModelLag, bool) {
+		l, ok := fresh.Known()
+		return metrics.ReadModelLag{Missing: l.Missing, OldestSeconds: l.Oldest.Seconds(), Listed: l.Listed, Cases: l.Cases}, ok
+	})
 	return api.NewServer(e.log, e.cfg, api.Deps{
 		Cases:     caseflow.New(e.temporal, workflows.TaskQueue, e.cfg.Council.RefPrefix, e.settings()),
 		ReadModel: e.store,
@@ -276,6 +281,7 @@ func (e *engine) api(namespace string, draining *atomic.Bool) http.Handler {
 		FactSources:   e.factSources(),
 		SessionSecret: []byte(e.getenv("CASEBRIDGE_SESSION_SECRET")),
 		Events:        api.EventSource{Redis: e.redis, Channel: e.store.EventsChannel()},
+		Freshness:     fresh,
 	})
 }
 
