@@ -377,7 +377,7 @@ func (con *console) staleness() string {
 		return fmt.Sprintf("The lists are empty, but Temporal holds %d cases: the read model has been lost. "+
 			"An administrator should run casebridge reindex. A case opened by its reference is shown as it is now.", lag.Cases)
 	default:
-		return fmt.Sprintf("The lists are behind: %s recent cases are not in them yet, the oldest for %s. "+
+		return fmt.Sprintf("The lists are behind: %s not in them yet, the oldest for %s. "+
 			"They catch up by themselves; a case opened by its reference is shown as it is now.",
 			lag.MissingText(), lag.Oldest.Round(time.Second))
 	}

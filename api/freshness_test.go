@@ -45,7 +45,7 @@ func TestReadModelLagIsShown(t *testing.T) {
 			ready: `"read_model":"ok"`, bannerOff: true},
 		{name: "behind", lag: caseflow.Lag{Checked: now, Cases: 400, Listed: 363, Sampled: 200, Missing: 37, Oldest: 130*time.Second + 200*time.Millisecond},
 			ready:  `"read_model":"behind: 37 recent cases not in the lists yet, the oldest waiting 2m10s`,
-			banner: "The lists are behind: 37 recent cases are not in them yet, the oldest for 2m10s."},
+			banner: "The lists are behind: 37 recent cases not in them yet, the oldest for 2m10s."},
 		{name: "far behind", lag: caseflow.Lag{Checked: now, Cases: 9000, Listed: 10, Sampled: 200, Missing: 200, Oldest: time.Hour},
 			ready:  `"read_model":"behind: 200 or more recent cases`,
 			banner: "The lists are behind: 200 or more recent cases"},

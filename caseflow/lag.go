@@ -44,20 +44,24 @@ func (l Lag) String() string {
 	case l.Empty():
 		return fmt.Sprintf("empty: Temporal holds %d cases and the read model none; run `casebridge reindex`", l.Cases)
 	case l.Missing > 0:
-		return fmt.Sprintf("behind: %s recent cases not in the lists yet, the oldest waiting %s; workers catch up by themselves",
+		return fmt.Sprintf("behind: %s not in the lists yet, the oldest waiting %s; workers catch up by themselves",
 			l.MissingText(), l.Oldest.Round(time.Second))
 	default:
 		return "ok"
 	}
 }
 
-// MissingText is Missing as a number to show: "200 or more" when every case
-// sampled was missing, since more may be.
+// MissingText counts the missing cases in words: "1 recent case", "37
+// recent cases", or "200 or more recent cases" when every case sampled was
+// missing, since more may be.
 func (l Lag) MissingText() string {
-	if l.Missing == l.Sampled {
-		return fmt.Sprintf("%d or more", l.Missing)
+	switch {
+	case l.Missing == l.Sampled:
+		return fmt.Sprintf("%d or more recent cases", l.Missing)
+	case l.Missing == 1:
+		return "1 recent case"
 	}
-	return fmt.Sprint(l.Missing)
+	return fmt.Sprintf("%d recent cases", l.Missing)
 }
 
 // Projected is what Freshness asks of the read model (readmodel.Store).

@@ -150,11 +150,12 @@ func TestProductionCommands(t *testing.T) {
 	if code, body := d.staff("GET", "/api/v1/rulesets/routing", ""); code != 404 {
 		t.Fatalf("rules after the flush: %d %s", code, body)
 	}
-	// The api says the read model is empty, and stays ready.
-	readModelSays(t, base, "empty: Temporal holds 2 cases and the read model none")
-	// Measured at once, every running case is missing from the lists.
+	// The api says the read model is empty, or behind once a worker has
+	// projected a case again, and stays ready.
+	readModelSays(t, base, "empty: Temporal holds 2 cases and the read model none", "behind: 1 recent case not in the lists yet")
+	// Measured at once, a running case is missing from the lists.
 	fresh := &caseflow.Freshness{Temporal: c, Namespace: ts.Namespace(), Read: readmodel.New(rs.Client(), ""), Settle: time.Nanosecond}
-	if lag, err := fresh.Check(ctx); err != nil || !lag.Empty() || lag.Cases != 2 || lag.Sampled == 0 || lag.Missing != lag.Sampled || lag.Oldest <= 0 {
+	if lag, err := fresh.Check(ctx); err != nil || !lag.Behind() || lag.Cases != 2 || lag.Listed >= 2 || lag.Missing == 0 || lag.Oldest <= 0 {
 		t.Errorf("lag after the flush: %+v, %v", lag, err)
 	}
 	var out bytes.Buffer
@@ -372,10 +373,11 @@ func retiredCaseStaysVisible(t *testing.T, ctx context.Context, c client.Client,
 }
 
 // readModelSays waits until the api's /readyz, answering 200, reports the
-// read model's freshness starting with want (it measures every few seconds).
-func readModelSays(t *testing.T, base, want string) {
+// read model's freshness starting with one of want (it measures every few
+// seconds).
+func readModelSays(t *testing.T, base string, want ...string) {
 	t.Helper()
-	eventually(t, "readyz saying the read model is "+want, func() error {
+	eventually(t, fmt.Sprintf("readyz saying the read model is %q", want), func() error {
 		resp, err := http.Get(base + "/readyz")
 		if err != nil {
 			return err
@@ -385,9 +387,11 @@ func readModelSays(t *testing.T, base, want string) {
 		if err := json.NewDecoder(resp.Body).Decode(&status); err != nil {
 			return err
 		}
-		if resp.StatusCode != 200 || !strings.HasPrefix(status["read_model"], want) {
-			return fmt.Errorf("%d %v", resp.StatusCode, status)
+		for _, w := range want {
+			if resp.StatusCode == 200 && strings.HasPrefix(status["read_model"], w) {
+				return nil
+			}
 		}
-		return nil
+		return fmt.Errorf("%d %v", resp.StatusCode, status)
 	})
 }
