@@ -3,7 +3,7 @@
 // go.mod, on PostgreSQL (persistence and SQL visibility) with several history
 // shards; Redis with an append-only file; and casebridge's api and worker as
 // separate processes. Every part is a real OS process that the caller can
-// stop, kill and start again. The fault drill beside it (cluster_test.go) and
+// stop, kill and start again. The fault drill beside it (drill_test.go) and
 // cmd/cbload use it.
 package cluster
 
