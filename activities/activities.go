@@ -8,12 +8,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/casebridge/casebridge/cases"
 	"github.com/casebridge/casebridge/effects"
 	"github.com/casebridge/casebridge/notify"
+	"github.com/casebridge/casebridge/partners"
 	"github.com/casebridge/casebridge/sla"
 )
 
@@ -59,11 +61,21 @@ type Notifier interface {
 	Deliver(ctx context.Context, n notify.Notice) (notify.Entry, error)
 }
 
+// Partners posts hand-offs to partner agencies (partners.Poster), and says
+// which partners take them.
+type Partners interface {
+	Post(ctx context.Context, h partners.Handoff) (time.Duration, error)
+	TakesHandoffs(code string) bool
+}
+
 // Activities holds what the activities need; the worker registers its methods.
 type Activities struct {
 	Router    Router
 	Projector Projector
 	Notifier  Notifier
+	// Partners hands cases to partner agencies; nil means no partner takes
+	// hand-offs.
+	Partners Partners
 	// CaseLink is where staff open a case, for notices.
 	CaseLink func(ref string) string
 	// Policies are the SLA policies as configured now; a routed case takes a
@@ -94,6 +106,7 @@ func (a *Activities) RouteCase(ctx context.Context, req effects.RouteRequest) (e
 		a.Metrics.RoutingDecision(d.RuleSet, outcome)
 	}
 	res := effects.Routed{Decision: d}
+	res.HandOff = d.Partner != "" && a.Partners != nil && a.Partners.TakesHandoffs(d.Partner)
 	name := d.SLAPolicy
 	if name == "" {
 		name = a.DefaultPolicy
@@ -166,4 +179,23 @@ func (s StaticRouter) Route(_ context.Context, c cases.Case) (cases.Decision, er
 	d.Explanation = []string{"no rule set is active: every case takes the default route"}
 	d.Facts = cases.Facts{"service_code": c.Service.Code}
 	return d, nil
+}
+
+// PostPartnerHandoff delivers a hand-off to its partner agency, signed.
+// Idempotent by the hand-off's id: every attempt carries it as the
+// Idempotency-Key, so a partner takes a retried hand-off once. A hand-off no
+// retry can deliver (the partner lacks a url or secret, or answers 4xx) fails
+// for good, and the case goes back to triage saying why.
+func (a *Activities) PostPartnerHandoff(ctx context.Context, h effects.Handoff) (effects.HandedOff, error) {
+	if a.Partners == nil {
+		return effects.HandedOff{}, temporal.NewNonRetryableApplicationError("no partner takes hand-offs here", effects.ErrTypeHandoffPermanent, nil)
+	}
+	silence, err := a.Partners.Post(ctx, partners.NewHandoff(h.ID, h.Ref, h.Partner, h.Service, h.Report, h.At))
+	if err != nil {
+		if partners.IsPermanent(err) {
+			return effects.HandedOff{}, temporal.NewNonRetryableApplicationError(err.Error(), effects.ErrTypeHandoffPermanent, err)
+		}
+		return effects.HandedOff{}, fmt.Errorf("hand %s to %s: %w", h.Ref, h.Partner, err)
+	}
+	return effects.HandedOff{Silence: silence}, nil
 }

@@ -192,13 +192,15 @@ func (e Entry) UpdateID(ref string) string { return ref + "-" + strconv.Itoa(e.S
 // Case is the unit of work staff own: the reports it holds, who owns it, where it
 // stands and everything that happened to it.
 type Case struct {
-	Ref        string    `json:"ref"`
-	Status     Status    `json:"status"`
-	Service    Service   `json:"service"`
-	Reports    []Report  `json:"reports"`
-	Department string    `json:"department"`
-	Team       string    `json:"team,omitempty"`
-	Partner    string    `json:"partner,omitempty"`
+	Ref        string   `json:"ref"`
+	Status     Status   `json:"status"`
+	Service    Service  `json:"service"`
+	Reports    []Report `json:"reports"`
+	Department string   `json:"department"`
+	Team       string   `json:"team,omitempty"`
+	Partner    string   `json:"partner,omitempty"`
+	// Handoff is the case's latest hand-off to a partner agency, if any.
+	Handoff    *Handoff  `json:"handoff,omitempty"`
 	Assignee   string    `json:"assignee,omitempty"`
 	Priority   Priority  `json:"priority"`
 	Routing    *Decision `json:"routing,omitempty"`
@@ -227,6 +229,10 @@ func (c *Case) Clone() *Case {
 	if c.Routing != nil {
 		r := *c.Routing
 		d.Routing = &r
+	}
+	if c.Handoff != nil {
+		h := *c.Handoff
+		d.Handoff = &h
 	}
 	if c.ClosedAt != nil {
 		t := *c.ClosedAt

@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -158,10 +159,45 @@ type Department struct {
 	HeadOfService string `yaml:"head_of_service"`
 }
 
-// Partner is an agency outside the council a case can be handed to.
+// Partner is an agency outside the council a case can be handed to. A route
+// naming a partner with a URL hands the case over: a signed POST to URL, and
+// the partner answers with signed callbacks to
+// /api/v1/partners/{code}/callbacks. A partner without a URL is named on the
+// case only.
 type Partner struct {
 	Code string `yaml:"code"`
 	Name string `yaml:"name"`
+	URL  string `yaml:"url"`
+	// Secret signs the hand-off and checks the partner's callbacks (HMAC-SHA256
+	// over timestamp and body); SecretEnv names an environment variable holding
+	// it instead.
+	Secret    string `yaml:"secret"`
+	SecretEnv string `yaml:"secret_env"`
+	// Deadline is how long the partner may stay silent (after the hand-off or
+	// its last word) before the case escalates; DefaultPartnerDeadline if unset.
+	Deadline Duration `yaml:"deadline"`
+}
+
+// DefaultPartnerDeadline is how long a partner may stay silent when its
+// configuration does not say.
+const DefaultPartnerDeadline = 2 * 24 * time.Hour
+
+// Silence is how long the partner may stay silent before the case escalates.
+func (p Partner) Silence() time.Duration {
+	if p.Deadline > 0 {
+		return time.Duration(p.Deadline)
+	}
+	return DefaultPartnerDeadline
+}
+
+// Partner returns the partner with the given code.
+func (c *Config) Partner(code string) (Partner, bool) {
+	for _, p := range c.Partners {
+		if p.Code == code {
+			return p, true
+		}
+	}
+	return Partner{}, false
 }
 
 // Service is one category of the Open311 service catalogue.
@@ -413,6 +449,17 @@ func (c *Config) Check() error {
 			if r.Kind() == "webhook" && !hooks[r.Address()] {
 				bad("sla.policies %s: notifies webhook %q, which notifications.webhooks does not define", p.Name, r.Address())
 			}
+		}
+	}
+	for i, p := range c.Partners {
+		if p.URL == "" {
+			continue
+		}
+		if u, err := url.Parse(p.URL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			bad("partners[%d] (%s): url must be an http(s) URL", i, p.Code)
+		}
+		if p.Secret == "" && p.SecretEnv == "" {
+			bad("partners[%d] (%s): a partner with a url needs a secret or secret_env to sign hand-offs and check its callbacks", i, p.Code)
 		}
 	}
 	for i, k := range c.Open311.APIKeys {

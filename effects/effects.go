@@ -18,6 +18,8 @@ const (
 	ActivityRoute   = "RouteCase"
 	ActivityProject = "ProjectCase"
 	ActivityNotify  = "NotifyRecipient"
+	// ActivityHandoff posts a hand-off to a partner agency's webhook.
+	ActivityHandoff = "PostPartnerHandoff"
 )
 
 // Error types an activity fails with when no retry can help, so the workflow
@@ -29,6 +31,9 @@ const (
 	// ErrTypeProjectInput marks a case the read model refuses as invalid;
 	// retrying the same snapshot cannot succeed.
 	ErrTypeProjectInput = "ProjectInput"
+	// ErrTypeHandoffPermanent marks a hand-off no retry can deliver (a partner
+	// without a url or secret, a webhook answering 4xx).
+	ErrTypeHandoffPermanent = "HandoffPermanent"
 )
 
 // RouteRequest asks the routing activity where a case should go.
@@ -42,6 +47,28 @@ type RouteRequest struct {
 type Routed struct {
 	cases.Decision
 	Policy *sla.Policy `json:"policy,omitempty"`
+	// HandOff is set when the decision names a partner that takes hand-offs
+	// (one configured with a webhook): the case is handed to it.
+	HandOff bool `json:"hand_off,omitempty"`
+}
+
+// Handoff asks the partner activity to post a case to a partner agency. ID is
+// the hand-off's id (its workflow ID), sent as the Idempotency-Key on every
+// attempt, so the partner can drop a repeat.
+type Handoff struct {
+	ID      string        `json:"id"`
+	Ref     string        `json:"ref"`
+	Partner string        `json:"partner"`
+	Service cases.Service `json:"service"`
+	Report  cases.Report  `json:"report"`
+	At      time.Time     `json:"at"`
+}
+
+// HandedOff is the partner activity's answer: the partner took the hand-off,
+// and may stay silent for Silence before the case escalates (its deadline as
+// configured when it was handed over).
+type HandedOff struct {
+	Silence time.Duration `json:"silence"`
 }
 
 // Notice asks the notification activity to tell one recipient about one

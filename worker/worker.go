@@ -29,10 +29,13 @@ func Register(r interface {
 	sdkworker.WorkflowRegistry
 	sdkworker.ActivityRegistry
 }, acts *activities.Activities) {
-	r.RegisterWorkflowWithOptions(workflows.New().Case, workflow.RegisterOptions{Name: workflows.WorkflowName})
+	wfs := workflows.New()
+	r.RegisterWorkflowWithOptions(wfs.Case, workflow.RegisterOptions{Name: workflows.WorkflowName})
+	r.RegisterWorkflowWithOptions(wfs.Handoff, workflow.RegisterOptions{Name: workflows.HandoffWorkflowName})
 	r.RegisterWorkflowWithOptions(rulearchive.SetWorkflow, workflow.RegisterOptions{Name: rulearchive.SetWorkflowName})
 	r.RegisterWorkflowWithOptions(rulearchive.VersionWorkflow, workflow.RegisterOptions{Name: rulearchive.VersionWorkflowName})
 	r.RegisterActivityWithOptions(acts.RouteCase, activity.RegisterOptions{Name: effects.ActivityRoute})
 	r.RegisterActivityWithOptions(acts.ProjectCase, activity.RegisterOptions{Name: effects.ActivityProject})
 	r.RegisterActivityWithOptions(acts.NotifyRecipient, activity.RegisterOptions{Name: effects.ActivityNotify})
+	r.RegisterActivityWithOptions(acts.PostPartnerHandoff, activity.RegisterOptions{Name: effects.ActivityHandoff})
 }

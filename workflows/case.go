@@ -131,6 +131,11 @@ type run struct {
 	sentBackBy string     // the department that sent the case back, if any
 	kept       cases.Kept // what people decided while routing was under way
 
+	// Partner hand-off: wanted after routing named a partner that takes
+	// them; events from the hand-off's workflow arrive on partnerCh.
+	wantHandoff bool
+	partnerCh   workflow.ReceiveChannel
+
 	// Projection: the newest version the read model has, and the one being
 	// written now (0 when none).
 	projected  int64
@@ -163,6 +168,7 @@ func (r *run) finishGrace() time.Duration {
 // the effects the case needs, and sleep until something arrives or falls due.
 func (r *run) loop(ctx workflow.Context) error {
 	r.resumeNotices(ctx)
+	r.listenPartner(ctx)
 	for {
 		now := workflow.Now(ctx)
 		r.inbox.drain(now)
@@ -173,6 +179,7 @@ func (r *run) loop(ctx workflow.Context) error {
 		r.overdueChanged(now)
 		r.syncSearchAttributes(ctx)
 		r.startRouting(ctx)
+		r.startHandoff(ctx)
 		r.startProjection(ctx)
 
 		if r.finished(now) {
@@ -285,7 +292,7 @@ func (r *run) shouldContinueAsNew(ctx workflow.Context) bool {
 // and with it the answer the task carried, which the client would see as a
 // failure. So the loop answers, then continues as new in a task of its own.
 func (r *run) canContinueAsNew(ctx workflow.Context) bool {
-	return r.shouldContinueAsNew(ctx) && !r.routingUnderWay() && r.inbox.empty() && workflow.AllHandlersFinished(ctx) &&
+	return r.shouldContinueAsNew(ctx) && !r.routingUnderWay() && r.inbox.empty() && r.partnerQuiet() && workflow.AllHandlersFinished(ctx) &&
 		!r.answeredAt.Equal(workflow.Now(ctx))
 }
 

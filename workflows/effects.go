@@ -83,6 +83,8 @@ func (r *run) routed(res effects.Routed, err error, rt *routing, now time.Time) 
 		res.Error = "routing failed, default route taken: " + err.Error()
 	}
 	res = r.notBackToSender(res, rt.again)
+	// A partner is handed the case only if nobody moved it meanwhile.
+	r.wantHandoff = res.HandOff && res.Partner != "" && r.kept.Department == ""
 	from := r.c.Department
 	r.c.RouteKeeping(res.Decision, r.kept, now)
 	r.kept = cases.Kept{}

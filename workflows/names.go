@@ -23,6 +23,14 @@ const (
 	UpdatePrioritise   = "prioritise"
 	QueryState         = "state"
 
+	// HandoffWorkflowName is the child workflow that hands a case to a partner
+	// agency and waits for its answer (ID "handoff-<ref>-<n>"). It takes the
+	// partner's callbacks as UpdateCallback and tells the case each event
+	// through SignalPartner.
+	HandoffWorkflowName = "PartnerHandoffWorkflow"
+	UpdateCallback      = "partner-callback"
+	SignalPartner       = "partner-event"
+
 	// MemoIntakeKey holds the report's intake key, so intake can tell a retried
 	// submission from a reference collision.
 	MemoIntakeKey = "intake_key"
