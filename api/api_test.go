@@ -22,6 +22,7 @@ import (
 	"github.com/casebridge/casebridge/internal/redistest"
 	"github.com/casebridge/casebridge/metrics"
 	"github.com/casebridge/casebridge/readmodel"
+	"github.com/casebridge/casebridge/partners"
 	"github.com/casebridge/casebridge/rules"
 )
 
@@ -711,7 +712,8 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 	}
 	// Every optional part switched on, so all its routes are registered.
 	s := NewServer(slog.New(slog.DiscardHandler), h.cfg, Deps{Cases: h.engine, ReadModel: h.store, Metrics: metrics.New(),
-		Rules: &rules.Store{}, Events: EventSource{Redis: redistest.Start(t).Client(), Channel: "cb:events"}})
+		Rules: &rules.Store{}, Events: EventSource{Redis: redistest.Start(t).Client(), Channel: "cb:events"},
+		Partners: &partners.Verifier{}, Handoffs: &handoffRecorder{}})
 	param := regexp.MustCompile(`:([a-z]+)`)
 	n := 0
 	for _, r := range s.engine.Routes() {

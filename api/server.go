@@ -91,6 +91,10 @@ type Deps struct {
 	// (caseflow.Freshness), for /readyz and the console's banner; nil leaves
 	// both silent about it.
 	Freshness Freshness
+	// Partners checks partners' signed callbacks and Handoffs passes them on;
+	// without both, /api/v1/partners/{partner}/callbacks is not served.
+	Partners PartnerCallbacks
+	Handoffs Handoffs
 }
 
 // Freshness measures the read model's lag behind Temporal.
@@ -132,6 +136,7 @@ func (s *Server) routes() {
 	e.GET("/readyz", s.ready)
 	e.GET("/metrics", gin.WrapH(s.deps.Metrics.Handler()))
 	s.open311Routes(e.Group("/open311/v2"))
+	s.partnerRoutes(e.Group("/api/v1/partners"))
 	s.staffRoutes(e.Group("/api/v1"))
 	s.eventRoutes(e)
 	s.consoleRoutes(e)

@@ -207,3 +207,38 @@ func (x indexed) time(k temporal.SearchAttributeKeyTime) time.Time {
 	}
 	return v
 }
+
+// ErrHandoffOver means a partner's callback came for a hand-off that has
+// ended (rejected, completed or gone silent): nothing can change it now.
+var ErrHandoffOver = errors.New("the hand-off is over")
+
+// PartnerCallback hands a partner's callback to its hand-off workflow and
+// waits until the hand-off has taken it. The update ID is the partner's nonce,
+// scoped to the partner, so a resend is answered, not applied twice. A
+// callback the hand-off refuses is a *cases.InputError or
+// *cases.TransitionError; one for a hand-off that does not exist is
+// cases.ErrNotFound, one that has ended ErrHandoffOver.
+func (s *Client) PartnerCallback(ctx context.Context, handoffID string, ev cases.PartnerEvent, nonce string) error {
+	h, err := s.temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+		WorkflowID:   handoffID,
+		UpdateID:     "partner:" + ev.Partner + ":" + nonce,
+		UpdateName:   workflows.UpdateCallback,
+		Args:         []any{ev},
+		WaitForStage: client.WorkflowUpdateStageCompleted,
+	})
+	if err == nil {
+		err = h.Get(ctx, nil)
+	}
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		d, derr := s.temporal.DescribeWorkflowExecution(ctx, handoffID, "")
+		if derr == nil && d.GetWorkflowExecutionInfo().GetType().GetName() == workflows.HandoffWorkflowName {
+			return fmt.Errorf("%s: %w", handoffID, ErrHandoffOver)
+		}
+		return fmt.Errorf("hand-off %s: %w", handoffID, cases.ErrNotFound)
+	}
+	if err != nil {
+		return s.translate(ctx, handoffID, err)
+	}
+	return nil
+}

@@ -71,6 +71,12 @@ type Verifier struct {
 	Now    func() time.Time
 }
 
+// Release forgets a callback's nonce, for a callback that could not be
+// applied: the partner's retry of it must not be refused as a replay.
+func (v *Verifier) Release(ctx context.Context, partner, nonce string) error {
+	return v.Nonces.Release(ctx, partner, nonce)
+}
+
 // Verify checks a callback from partner as it arrived (the timestamp and
 // signature headers and the raw body) and claims its nonce: a bad signature,
 // a timestamp outside the window, a nonce seen before or a body that does not

@@ -20,7 +20,8 @@ import (
 // without taking it twice), and answers each with signed callbacks the way
 // its partner's mode says:
 //
-//   - auto (the default): accepted after Delay, completed after another Delay
+//   - accept (the default): accepted after Delay, then nothing until told
+//   - auto: accepted after Delay, completed after another Delay
 //   - reject: rejected after Delay, with a reason
 //   - silent: never answers, so the case escalates at its deadline
 //   - manual: answers only when told, through POST /handoffs/{id}/reply
@@ -31,7 +32,7 @@ import (
 //	POST /partners/{code}/handoffs     where casebridge posts hand-offs
 //	GET  /handoffs                     the hand-offs taken, and what was said
 //	POST /handoffs/{id}/reply          {"event","note","public"}: send a callback now
-//	PUT  /partners/{code}/mode         {"mode": "auto|reject|silent|manual"}
+//	PUT  /partners/{code}/mode         {"mode": "accept|auto|reject|silent|manual"}
 type Sim struct {
 	// Secrets are each partner's signing secret.
 	Secrets map[string]string
@@ -116,11 +117,11 @@ func (s *Sim) Handler() http.Handler {
 		}
 		_ = json.NewDecoder(io.LimitReader(r.Body, 1<<10)).Decode(&m)
 		switch m.Mode {
-		case "auto", "reject", "silent", "manual":
+		case "accept", "auto", "reject", "silent", "manual":
 			s.SetMode(r.PathValue("code"), m.Mode)
 			writeJSON(w, http.StatusOK, m)
 		default:
-			writeJSON(w, http.StatusUnprocessableEntity, map[string]string{"error": "mode must be auto, reject, silent or manual"})
+			writeJSON(w, http.StatusUnprocessableEntity, map[string]string{"error": "mode must be accept, auto, reject, silent or manual"})
 		}
 	})
 	return mux
@@ -167,7 +168,9 @@ func (s *Sim) take(w http.ResponseWriter, r *http.Request) {
 
 	var plan []Callback
 	switch mode {
-	case "", "auto":
+	case "", "accept":
+		plan = []Callback{{Event: "accepted", Note: "Logged as incident " + h.ID}}
+	case "auto":
 		plan = []Callback{{Event: "accepted", Note: "Logged as incident " + h.ID}, {Event: "completed", Note: "Dealt with by " + code}}
 	case "reject":
 		plan = []Callback{{Event: "rejected", Note: "Not ours: this is on private land"}}

@@ -8,17 +8,22 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
+	"net"
 	"net/http"
 	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/casebridge/casebridge/areas"
+	"github.com/casebridge/casebridge/config"
 	"github.com/casebridge/casebridge/devserver"
+	"github.com/casebridge/casebridge/partners"
 	"github.com/casebridge/casebridge/rulearchive"
 	"github.com/casebridge/casebridge/rules"
 	"github.com/casebridge/casebridge/workflows"
@@ -72,11 +77,18 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 	}
 	defer ts.Stop()
 
+	sim, err := startPartnerSim(ctx, log, cfg)
+	if err != nil {
+		return err
+	}
+	defer sim.stop()
+
 	e, err := connect(ctx, log, cfg, getenv, ts.FrontendAddr(), ts.Namespace(), s.redisURL)
 	if err != nil {
 		return err
 	}
 	defer e.close()
+	e.callbackBase = "http://" + s.addr
 	// Rule sets Redis lost come back from Temporal before anything routes; the
 	// demo council routes by the demo rules until staff publish their own.
 	if _, err := rulearchive.Sync(ctx, e.rules, e.archive); err != nil {
@@ -109,6 +121,9 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 	fmt.Fprintf(stdout, "  Temporal       %s  namespace %s\n", ts.FrontendAddr(), ts.Namespace())
 	if u := ts.UIURL(); u != "" {
 		fmt.Fprintf(stdout, "  Temporal UI    %s\n", u)
+	}
+	if sim.url != "" {
+		fmt.Fprintf(stdout, "  Partner sim    %s/handoffs  (partners without a url: %s)\n", sim.url, strings.Join(sim.partners, ", "))
 	}
 	fmt.Fprintf(stdout, "  Config         %s\n", s.configPath)
 	fmt.Fprintf(stdout, "  Data           %s\n", s.dataDir)
@@ -189,4 +204,53 @@ func devSessionSecret(getenv func(string) string, dataDir string) (func(string) 
 		}
 		return getenv(k)
 	}, nil
+}
+
+// partnerSim is the partner simulator dev runs for the partners its
+// configuration gives no url.
+type partnerSim struct {
+	url      string
+	partners []string
+	stop     func() error
+}
+
+// startPartnerSim starts the partner simulator on a free local port and
+// points every partner the configuration gives no url at it, with a fresh
+// secret, so hand-offs work from the first start.
+func startPartnerSim(ctx context.Context, log *slog.Logger, cfg *config.Config) (*partnerSim, error) {
+	secrets := map[string]string{}
+	var names []string
+	for i, p := range cfg.Partners {
+		if p.URL != "" {
+			continue
+		}
+		secrets[p.Code] = secret(32)
+		names = append(names, p.Code)
+		cfg.Partners[i].Secret = secrets[p.Code]
+	}
+	if len(names) == 0 {
+		return &partnerSim{stop: func() error { return nil }}, nil
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	sim := partners.NewSim(sctx, secrets)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("partner simulator: %w", err)
+	}
+	base := "http://" + ln.Addr().String()
+	for i, p := range cfg.Partners {
+		if _, ok := secrets[p.Code]; ok {
+			cfg.Partners[i].URL = base + "/partners/" + p.Code + "/handoffs"
+		}
+	}
+	srv := &http.Server{Handler: sim.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	log.Info("partner simulator listening", "url", base, "partners", strings.Join(names, ","))
+	return &partnerSim{url: base, partners: names, stop: func() error {
+		cancel()
+		err := srv.Close()
+		sim.Wait()
+		return err
+	}}, nil
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/casebridge/casebridge/config"
 	"github.com/casebridge/casebridge/metrics"
 	"github.com/casebridge/casebridge/notify"
+	"github.com/casebridge/casebridge/partners"
 	"github.com/casebridge/casebridge/readmodel"
 	"github.com/casebridge/casebridge/rulearchive"
 	"github.com/casebridge/casebridge/rules"
@@ -51,6 +52,9 @@ type engine struct {
 	rules    *rules.Store
 	archive  *rulearchive.Archive // where rules keeps every published version for good
 	outbox   *notify.Store
+	// callbackBase is where partners call back (Council.PublicURL when empty;
+	// dev sets its own address).
+	callbackBase string
 }
 
 // connect dials Temporal and Redis and builds the shared pieces.
@@ -239,6 +243,7 @@ func (e *engine) worker(ctx context.Context, opts sdkworker.Options) sdkworker.W
 		},
 		Projector:     e.store,
 		Notifier:      notify.NewDispatcher(e.cfg, e.outbox, e.getenv, e.log.With("component", "notify")),
+		Partners:      &partners.Poster{Config: e.cfg, Getenv: e.getenv, CallbackBase: e.callbackBase},
 		CaseLink:      e.caseLink,
 		Policies:      e.cfg.SLA.Policies,
 		DefaultPolicy: e.cfg.SLA.DefaultPolicy,
@@ -258,8 +263,11 @@ func (e *engine) api(namespace string, draining *atomic.Bool) http.Handler {
 		l, ok := fresh.Known()
 		return metrics.ReadModelLag{Missing: l.Missing, OldestSeconds: l.Oldest.Seconds(), Listed: l.Listed, Cases: l.Cases}, ok
 	})
+	flow := caseflow.New(e.temporal, workflows.TaskQueue, e.cfg.Council.RefPrefix, e.settings())
 	return api.NewServer(e.log, e.cfg, api.Deps{
-		Cases:     caseflow.New(e.temporal, workflows.TaskQueue, e.cfg.Council.RefPrefix, e.settings()),
+		Cases:     flow,
+		Handoffs:  flow,
+		Partners:  &partners.Verifier{Config: e.cfg, Getenv: e.getenv, Nonces: partners.NewNonces(e.redis, redisPrefix)},
 		ReadModel: e.store,
 		Metrics:   e.metrics,
 		Outbox:    e.outbox,

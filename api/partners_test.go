@@ -1,0 +1,122 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/casebridge/casebridge/caseflow"
+	"github.com/casebridge/casebridge/cases"
+	"github.com/casebridge/casebridge/config"
+	"github.com/casebridge/casebridge/internal/redistest"
+	"github.com/casebridge/casebridge/metrics"
+	"github.com/casebridge/casebridge/notify"
+	"github.com/casebridge/casebridge/partners"
+)
+
+// handoffRecorder stands in for the hand-off workflows: it records what
+// reached them, and answers as a finished hand-off for "handoff-over".
+type handoffRecorder struct {
+	mu   sync.Mutex
+	got  []cases.PartnerEvent
+	fail error
+}
+
+func (r *handoffRecorder) PartnerCallback(_ context.Context, id string, ev cases.PartnerEvent, _ string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch {
+	case r.fail != nil:
+		return r.fail
+	case id == "handoff-over":
+		return fmt.Errorf("%s: %w", id, caseflow.ErrHandoffOver)
+	case id == "handoff-none":
+		return cases.ErrNotFound
+	}
+	ev.Handoff = id
+	r.got = append(r.got, ev)
+	return nil
+}
+
+func TestPartnerCallbacks(t *testing.T) {
+	const secret = "police-secret-0123456789"
+	rs := redistest.Start(t)
+	cfg := config.Demo()
+	for i := range cfg.Partners {
+		if cfg.Partners[i].Code == "met-police" {
+			cfg.Partners[i].URL, cfg.Partners[i].Secret = "https://police.example/handoffs", secret
+		}
+	}
+	rec := &handoffRecorder{}
+	now := time.Now()
+	s := NewServer(slog.New(slog.DiscardHandler), cfg, Deps{Metrics: metrics.New(), Handoffs: rec,
+		Partners: &partners.Verifier{Config: cfg, Nonces: partners.NewNonces(rs.Client(), "cb:"), Now: func() time.Time { return now }}})
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+
+	send := func(partner, ts, sig, body string) (int, Problem) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/api/v1/partners/"+partner+"/callbacks", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set(partners.HeaderTimestamp, ts)
+		req.Header.Set(partners.HeaderSignature, sig)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var p Problem
+		_ = json.NewDecoder(resp.Body).Decode(&p)
+		return resp.StatusCode, p
+	}
+	ts := strconv.FormatInt(now.Unix(), 10)
+	old := strconv.FormatInt(now.Add(-time.Hour).Unix(), 10)
+	cb := func(handoff, event, note, nonce string) string {
+		b, _ := json.Marshal(partners.Callback{Handoff: handoff, Event: event, Note: note, Nonce: nonce})
+		return string(b)
+	}
+	good := cb("handoff-CB-1-4", "rejected", "Not a stolen vehicle", "nonce-good-1")
+	for _, tc := range []struct {
+		name                   string
+		partner, ts, sig, body string
+		status                 int
+		field                  string
+	}{
+		{"bad signature", "met-police", ts, notify.Sign("not the secret", ts, good), good, 401, partners.HeaderSignature},
+		{"old timestamp", "met-police", old, notify.Sign(secret, old, good), good, 401, partners.HeaderTimestamp},
+		{"partner without hand-offs", "ukpn", ts, notify.Sign(secret, ts, good), good, 404, "partner"},
+		{"no reason", "met-police", ts, notify.Sign(secret, ts, cb("handoff-CB-1-4", "rejected", "", "nonce-nr-1")), cb("handoff-CB-1-4", "rejected", "", "nonce-nr-1"), 422, "note"},
+		{"good", "met-police", ts, notify.Sign(secret, ts, good), good, 200, ""},
+		{"replayed nonce", "met-police", ts, notify.Sign(secret, ts, good), good, 409, "nonce"},
+		{"not a hand-off", "met-police", ts, notify.Sign(secret, ts, cb("case-CB-1", "accepted", "", "nonce-case-1")), cb("case-CB-1", "accepted", "", "nonce-case-1"), 404, "handoff"},
+		{"hand-off over", "met-police", ts, notify.Sign(secret, ts, cb("handoff-over", "progress", "more", "nonce-over-1")), cb("handoff-over", "progress", "more", "nonce-over-1"), 409, "handoff"},
+		{"unknown hand-off", "met-police", ts, notify.Sign(secret, ts, cb("handoff-none", "accepted", "", "nonce-none-1")), cb("handoff-none", "accepted", "", "nonce-none-1"), 404, "handoff"},
+	} {
+		code, p := send(tc.partner, tc.ts, tc.sig, tc.body)
+		if code != tc.status || p.Field != tc.field {
+			t.Errorf("%s: %d %+v, want %d naming %q", tc.name, code, p, tc.status, tc.field)
+		}
+	}
+	if len(rec.got) != 1 || rec.got[0].Event != "rejected" || rec.got[0].Partner != "met-police" || rec.got[0].Note != "Not a stolen vehicle" {
+		t.Fatalf("reached the hand-offs: %+v, want only the good callback", rec.got)
+	}
+
+	// The engine away: 503, and the nonce stays usable for the retry.
+	rec.fail = fmt.Errorf("temporal unavailable")
+	retry := cb("handoff-CB-1-4", "progress", "on it", "nonce-retry-1")
+	if code, _ := send("met-police", ts, notify.Sign(secret, ts, retry), retry); code != 503 {
+		t.Fatalf("engine down: %d, want 503", code)
+	}
+	rec.fail = nil
+	if code, p := send("met-police", ts, notify.Sign(secret, ts, retry), retry); code != 200 {
+		t.Fatalf("retry after the engine came back: %d %+v", code, p)
+	}
+}
