@@ -32,7 +32,7 @@ import (
 //	POST /partners/{code}/handoffs     where casebridge posts hand-offs
 //	GET  /handoffs                     the hand-offs taken, and what was said
 //	POST /handoffs/{id}/reply          {"event","note","public"}: send a callback now
-//	PUT  /partners/{code}/mode         {"mode": "accept|auto|reject|silent|manual"}
+//	PUT  /partners/{code}/mode         {"mode": "accept|auto|reject|silent|manual", "delay_ms": 1000}
 type Sim struct {
 	// Secrets are each partner's signing secret.
 	Secrets map[string]string
@@ -114,11 +114,18 @@ func (s *Sim) Handler() http.Handler {
 	mux.HandleFunc("PUT /partners/{code}/mode", func(w http.ResponseWriter, r *http.Request) {
 		var m struct {
 			Mode string `json:"mode"`
+			// DelayMS, if given, is how long the simulator takes to answer.
+			DelayMS *int `json:"delay_ms,omitempty"`
 		}
 		_ = json.NewDecoder(io.LimitReader(r.Body, 1<<10)).Decode(&m)
 		switch m.Mode {
 		case "accept", "auto", "reject", "silent", "manual":
 			s.SetMode(r.PathValue("code"), m.Mode)
+			if m.DelayMS != nil {
+				s.mu.Lock()
+				s.Delay = time.Duration(*m.DelayMS) * time.Millisecond
+				s.mu.Unlock()
+			}
 			writeJSON(w, http.StatusOK, m)
 		default:
 			writeJSON(w, http.StatusUnprocessableEntity, map[string]string{"error": "mode must be accept, auto, reject, silent or manual"})
@@ -162,7 +169,7 @@ func (s *Sim) take(w http.ResponseWriter, r *http.Request) {
 	}
 	s.handoffs[h.ID] = &SimHandoff{Handoff: h, Received: time.Now()}
 	s.order = append(s.order, h.ID)
-	mode := s.modes[code]
+	mode, delay := s.modes[code], s.Delay
 	s.mu.Unlock()
 	writeJSON(w, http.StatusAccepted, map[string]string{"handoff": h.ID, "status": "taken"})
 
@@ -185,7 +192,7 @@ func (s *Sim) take(w http.ResponseWriter, r *http.Request) {
 			select {
 			case <-s.ctx.Done():
 				return
-			case <-time.After(s.Delay):
+			case <-time.After(delay):
 			}
 			s.Reply(h.ID, cb)
 		}

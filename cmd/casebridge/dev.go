@@ -77,7 +77,7 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 	}
 	defer ts.Stop()
 
-	sim, err := startPartnerSim(ctx, log, cfg)
+	sim, err := startPartnerSim(ctx, log, cfg, getenv)
 	if err != nil {
 		return err
 	}
@@ -217,16 +217,20 @@ type partnerSim struct {
 // startPartnerSim starts the partner simulator on a free local port and
 // points every partner the configuration gives no url at it, with a fresh
 // secret, so hand-offs work from the first start.
-func startPartnerSim(ctx context.Context, log *slog.Logger, cfg *config.Config) (*partnerSim, error) {
+func startPartnerSim(ctx context.Context, log *slog.Logger, cfg *config.Config, getenv func(string) string) (*partnerSim, error) {
 	secrets := map[string]string{}
 	var names []string
 	for i, p := range cfg.Partners {
 		if p.URL != "" {
 			continue
 		}
-		secrets[p.Code] = secret(32)
+		// A secret the configuration gives is kept (a tester signs with
+		// it); otherwise a fresh one, known to dev and its simulator only.
+		if p.Secret == "" && p.SecretEnv == "" {
+			cfg.Partners[i].Secret = secret(32)
+		}
+		secrets[p.Code] = partners.Secret(cfg.Partners[i], getenv)
 		names = append(names, p.Code)
-		cfg.Partners[i].Secret = secrets[p.Code]
 	}
 	if len(names) == 0 {
 		return &partnerSim{stop: func() error { return nil }}, nil

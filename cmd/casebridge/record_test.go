@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"testing"
@@ -18,12 +20,15 @@ import (
 	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/casebridge/casebridge/activities"
+	"github.com/casebridge/casebridge/api"
 	"github.com/casebridge/casebridge/caseflow"
 	"github.com/casebridge/casebridge/cases"
 	"github.com/casebridge/casebridge/config"
 	"github.com/casebridge/casebridge/devserver"
 	"github.com/casebridge/casebridge/internal/redistest"
+	"github.com/casebridge/casebridge/metrics"
 	"github.com/casebridge/casebridge/notify"
+	"github.com/casebridge/casebridge/partners"
 	"github.com/casebridge/casebridge/readmodel"
 	"github.com/casebridge/casebridge/worker"
 	"github.com/casebridge/casebridge/workflows"
@@ -203,4 +208,138 @@ func saveFirstRun(t *testing.T, c client.Client, ref, name string) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Fatal("the case did not continue as new")
+}
+
+// TestRecordPartnerHistories records cases handed to a partner agency (the
+// partner simulator over real HTTP): accepted then completed, rejected, and
+// silent past its deadline; and one hand-off workflow's own history. They go
+// to workflows/testdata/partner-*.json.
+//
+//	go test ./cmd/casebridge -run TestRecordPartnerHistories -record
+func TestRecordPartnerHistories(t *testing.T) {
+	if !*record {
+		t.Skip("pass -record to record histories")
+	}
+	ctx := context.Background()
+	rs := redistest.Start(t)
+	ts, err := devserver.Start(ctx, devserver.Options{SearchAttributes: workflows.SearchAttributes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ts.Stop()
+	c, err := client.Dial(client.Options{HostPort: ts.FrontendAddr(), Namespace: ts.Namespace(), Logger: tlog.NewStructuredLogger(slog.New(slog.DiscardHandler))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+
+	// The partner: the simulator, answering by hand, with a 3 s deadline.
+	simCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	sim := partners.NewSim(simCtx, map[string]string{"met-police": "record-secret"})
+	sim.SetMode("met-police", "manual")
+	simSrv := httptest.NewServer(sim.Handler())
+	defer simSrv.Close()
+	cfg := config.Demo()
+	for i := range cfg.Partners {
+		if cfg.Partners[i].Code == "met-police" {
+			cfg.Partners[i].URL = simSrv.URL + "/partners/met-police/handoffs"
+			cfg.Partners[i].Secret = "record-secret"
+			cfg.Partners[i].Deadline = config.Duration(3 * time.Second)
+		}
+	}
+	route := cases.Decision{RuleSet: "default", RuleID: "default", Department: "triage", Priority: cases.PriorityNormal}
+	settings := workflows.Settings{ReopenWindow: 28 * 24 * time.Hour, MaxHistoryEvents: 2000, DefaultRoute: route, Calendar: cfg.Calendar}
+	flow := caseflow.New(c, workflows.TaskQueue, "CB-", settings)
+	// casebridge's callback endpoint, as the api serves it.
+	api := httptest.NewServer(apiForPartners(cfg, flow, rs))
+	defer api.Close()
+	w := worker.New(c, &activities.Activities{
+		Router: activities.StaticRouter{Decision: cases.Decision{RuleSet: "routing", Version: 1, RuleID: "burnt-out", Department: "parking",
+			Team: "abandoned-vehicles", Partner: "met-police", Priority: cases.PriorityHigh, SLAPolicy: "demo-seconds"}},
+		Projector: readmodel.New(rs.Client(), "cb:"),
+		Notifier:  notify.NewDispatcher(cfg, notify.NewStore(rs.Client(), "cb:"), func(string) string { return "" }, nil),
+		Partners:  &partners.Poster{Config: cfg, CallbackBase: api.URL},
+		Policies:  cfg.SLA.Policies,
+		Log:       slog.New(slog.DiscardHandler),
+	}, sdkworker.Options{})
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+
+	lat, long := 51.53, -0.14
+	svc := cases.Service{Code: "ABV", Name: "Abandoned vehicle"}
+	start := func(key string) (string, string) {
+		t.Helper()
+		res, err := flow.Start(ctx, cases.Report{IntakeKey: key, Source: cases.SourceFixMyStreet, ExternalID: key, ServiceCode: "ABV",
+			Description: "Burnt out car", Location: cases.Location{Lat: &lat, Long: &long}, ReceivedAt: time.Now().UTC()}, svc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 100 {
+			k, err := flow.Get(ctx, res.Ref)
+			if err == nil && k.Handoff != nil && !k.Handoff.Delivered.IsZero() {
+				return res.Ref, k.Handoff.ID
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Fatalf("case %s was never handed over", res.Ref)
+		return "", ""
+	}
+	reply := func(id, event, note string) {
+		t.Helper()
+		if sent, ok := sim.Reply(id, partners.Callback{Event: event, Note: note}); !ok || sent.Status != 200 {
+			t.Fatalf("reply %s to %s: %+v", event, id, sent)
+		}
+	}
+	waitAnswer := func(ref, answer string) {
+		t.Helper()
+		for range 100 {
+			if k, err := flow.Get(ctx, ref); err == nil && k.Handoff != nil && k.Handoff.Answer == answer {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Fatalf("case %s never heard %s", ref, answer)
+	}
+
+	done, doneID := start("record-partner-done")
+	reply(doneID, "accepted", "Incident 4711")
+	reply(doneID, "progress", "Owner traced")
+	reply(doneID, "completed", "Vehicle removed")
+	waitAnswer(done, "completed")
+	save(t, c, done, "partner-completed.json")
+	time.Sleep(500 * time.Millisecond)
+	writeWorkflow(t, c, doneID, "partner-handoff-completed.json")
+
+	rej, rejID := start("record-partner-rejected")
+	reply(rejID, "rejected", "Not stolen")
+	waitAnswer(rej, "rejected")
+	save(t, c, rej, "partner-rejected.json")
+
+	quiet, _ := start("record-partner-silent")
+	waitAnswer(quiet, "silent")
+	save(t, c, quiet, "partner-silent.json")
+}
+
+// writeWorkflow saves the history of any workflow by its ID.
+func writeWorkflow(t *testing.T, c client.Client, id, name string) {
+	t.Helper()
+	it := c.GetWorkflowHistory(context.Background(), id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	h := &historypb.History{}
+	for it.HasNext() {
+		e, err := it.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.Events = append(h.Events, e)
+	}
+	write(t, h, name)
+}
+
+// apiForPartners serves the partner callback route the way `casebridge api` does.
+func apiForPartners(cfg *config.Config, flow *caseflow.Client, rs *redistest.Server) http.Handler {
+	return api.NewServer(slog.New(slog.DiscardHandler), cfg, api.Deps{Cases: flow, Metrics: metrics.New(), Handoffs: flow,
+		Partners: &partners.Verifier{Config: cfg, Nonces: partners.NewNonces(rs.Client(), "cb:")}})
 }
