@@ -21,8 +21,8 @@ import (
 	"github.com/casebridge/casebridge/config"
 	"github.com/casebridge/casebridge/internal/redistest"
 	"github.com/casebridge/casebridge/metrics"
-	"github.com/casebridge/casebridge/readmodel"
 	"github.com/casebridge/casebridge/partners"
+	"github.com/casebridge/casebridge/readmodel"
 	"github.com/casebridge/casebridge/rules"
 )
 
