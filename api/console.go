@@ -87,6 +87,7 @@ func (s *Server) consoleRoutes(e *gin.Engine) {
 	caseworkers := con.require(config.RoleAgent, config.RoleSupervisor)
 	in.GET("/cases", caseworkers, con.queue)
 	in.GET("/cases/:ref", caseworkers, con.casePage)
+	in.POST("/cases/bulk", caseworkers, con.bulk)
 	in.POST("/cases/:ref/status", caseworkers, con.changeStatus)
 	in.POST("/cases/:ref/note", caseworkers, con.addNote)
 	in.POST("/cases/:ref/assign", caseworkers, con.assign)

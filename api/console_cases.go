@@ -46,24 +46,37 @@ func badgeOf(k *cases.Case, now time.Time) slaBadge {
 
 // queueFilters are the work queue's filters, as its form sends them.
 type queueFilters struct {
+	Q          string // words to search for
 	Family     string // open, closed or all
 	Status     string
 	Department string
 	Service    string
+	Area       string
+	Escalation string // "", "any" or a level
+	Source     string
+	Mine       bool // assigned to the person signed in
 	Overdue    bool
 	Sort       string // due, received or updated
 	Order      string // asc or desc
 	Page       int
+	me         string
 }
 
 func readQueueFilters(c *gin.Context) queueFilters {
+	return queueFiltersFrom(c.Request.URL.Query(), who(c).Name)
+}
+
+// queueFiltersFrom reads the queue's filters from its address's query (or
+// a bulk action's filter); me is who "assigned to me" means.
+func queueFiltersFrom(v url.Values, me string) queueFilters {
 	f := queueFilters{
-		Family: c.DefaultQuery("family", "open"), Status: c.Query("status"), Department: c.Query("department"),
-		Service: c.Query("service"), Overdue: c.Query("overdue") != "",
-		Sort: c.DefaultQuery("sort", "due"), Order: c.DefaultQuery("order", "asc"),
+		Q: strings.TrimSpace(v.Get("q")), Family: cmp.Or(v.Get("family"), "open"), Status: v.Get("status"), Department: v.Get("department"),
+		Service: v.Get("service"), Area: v.Get("area"), Escalation: v.Get("escalation"), Source: v.Get("source"),
+		Mine: v.Get("mine") != "", Overdue: v.Get("overdue") != "",
+		Sort: cmp.Or(v.Get("sort"), "due"), Order: cmp.Or(v.Get("order"), "asc"), me: me,
 	}
-	f.Page, _ = strconv.Atoi(c.Query("page"))
-	f.Page = max(f.Page, 1)
+	f.Page, _ = strconv.Atoi(v.Get("page"))
+	f.Page = min(max(f.Page, 1), maxPage)
 	return f
 }
 
@@ -71,7 +84,19 @@ func readQueueFilters(c *gin.Context) queueFilters {
 // is wrong (only a hand-made address can get one wrong).
 func (f queueFilters) listQuery(now time.Time) (q readmodel.ListQuery, field, why string) {
 	q = readmodel.ListQuery{Department: f.Department, ServiceCode: f.Service, Overdue: f.Overdue, Now: now,
+		Search: f.Q, Area: f.Area, Escalation: f.Escalation, Source: cases.Source(f.Source),
 		Sort: readmodel.SortField(f.Sort), Desc: f.Order == "desc", Limit: queuePageSize, Offset: (f.Page - 1) * queuePageSize}
+	if f.Mine {
+		q.Assignee = f.me
+	}
+	for _, fl := range []struct{ name, v string }{{"q", f.Q}, {"area", f.Area}, {"escalation", f.Escalation}} {
+		if err := cases.CheckLine(fl.name, fl.v, cases.MaxLabel); err != nil {
+			return q, fl.name, fmt.Sprintf("The %s is too long or has characters that cannot be searched for; shorten it.", map[string]string{"q": "search", "area": "area", "escalation": "escalation"}[fl.name])
+		}
+	}
+	if f.Source != "" && !slices.Contains(sources, q.Source) {
+		return q, "source", "Choose a source from the list."
+	}
 	switch f.Family {
 	case "open", "closed":
 		q.Family = f.Family
@@ -100,13 +125,17 @@ func (f queueFilters) listQuery(now time.Time) (q readmodel.ListQuery, field, wh
 // url is the queue's address with these filters, on page.
 func (f queueFilters) url(page int) string {
 	v := url.Values{"family": {f.Family}, "sort": {f.Sort}, "order": {f.Order}}
-	for k, s := range map[string]string{"status": f.Status, "department": f.Department, "service": f.Service} {
+	for k, s := range map[string]string{"q": f.Q, "status": f.Status, "department": f.Department, "service": f.Service,
+		"area": f.Area, "escalation": f.Escalation, "source": f.Source} {
 		if s != "" {
 			v.Set(k, s)
 		}
 	}
 	if f.Overdue {
 		v.Set("overdue", "1")
+	}
+	if f.Mine {
+		v.Set("mine", "1")
 	}
 	if page > 1 {
 		v.Set("page", strconv.Itoa(page))
@@ -134,13 +163,23 @@ type queueData struct {
 	Statuses      []option
 	Departments   []option
 	ServiceGroups []optionGroup
-	Rows          []queueRow
-	Total         int64
-	From, To      int
-	FirstURL      string // when the page asked for is past the end
-	PrevURL       string
-	NextURL       string
-	SortLabel     string
+	Areas         []string
+	Levels        []string
+	Sources       []option
+	Pages         []pageLink
+	// The bulk form's.
+	RequestID   string
+	FilterQuery string
+	Transfers   []optionGroup
+	MaxAssignee int
+	BulkOpen    bool
+	Rows        []queueRow
+	Total       int64
+	From, To    int
+	FirstURL    string // when the page asked for is past the end
+	PrevURL     string
+	NextURL     string
+	SortLabel   string
 }
 
 // queue serves GET /cases: the work queue from the read model, filtered,
@@ -148,7 +187,14 @@ type queueData struct {
 func (con *console) queue(c *gin.Context) {
 	now := con.deps.Now()
 	f := readQueueFilters(c)
-	d := queueData{Filters: f, Statuses: statusOptions(), Departments: con.departmentOptions(), ServiceGroups: con.serviceGroups()}
+	d := queueData{Filters: f, Statuses: statusOptions(), Departments: con.departmentOptions(), ServiceGroups: con.serviceGroups(),
+		Levels: con.escalationLevels(), Sources: sourceOptions(),
+		RequestID: randomID(), Transfers: con.transferGroups(), MaxAssignee: cases.MaxLabel}
+	d.FilterQuery = strings.TrimPrefix(f.url(1), "/cases?")
+	d.BulkOpen = c.Query("bulk") != ""
+	if con.deps.Areas != nil {
+		d.Areas = con.deps.Areas.Names()
+	}
 	v := view{Nav: "cases", Data: &d, Live: &liveView{Mode: "queue", Department: f.Department, URL: c.Request.URL.RequestURI()}}
 	q, field, why := f.listQuery(now)
 	if why != "" {
@@ -187,9 +233,58 @@ func (con *console) queue(c *gin.Context) {
 	if int64(d.To) < page.Total && len(d.Rows) > 0 {
 		d.NextURL = f.url(f.Page + 1)
 	}
+	d.Pages = pageLinks(f, page.Total)
 	d.SortLabel = "sorted by " + map[string]string{"due": "due time", "received": "time received", "updated": "last update"}[f.Sort] +
 		map[string]string{"asc": ", earliest first", "desc": ", latest first"}[f.Order]
 	con.render(c, http.StatusOK, "cases", v)
+}
+
+// pageLink is one of the numbered page links; Gap marks an ellipsis.
+type pageLink struct {
+	N       int
+	URL     string
+	Current bool
+	Gap     bool
+}
+
+// pageLinks numbers the pages as GOV.UK's pagination does: the first, the
+// last, and those either side of the current one, with gaps between.
+func pageLinks(f queueFilters, total int64) []pageLink {
+	last := int(min((total+queuePageSize-1)/queuePageSize, maxPage))
+	if last <= 1 {
+		return nil
+	}
+	var out []pageLink
+	for n := 1; n <= last; n++ {
+		if n == 1 || n == last || (n >= f.Page-2 && n <= f.Page+2) {
+			out = append(out, pageLink{N: n, URL: f.url(n), Current: n == f.Page})
+		} else if len(out) > 0 && !out[len(out)-1].Gap {
+			out = append(out, pageLink{Gap: true})
+		}
+	}
+	return out
+}
+
+// escalationLevels are the names of every policy's escalation levels, in
+// order of first appearance.
+func (con *console) escalationLevels() []string {
+	var out []string
+	for _, p := range con.cfg.SLA.Policies {
+		for _, l := range p.Escalation {
+			if l.Name != "" && !slices.Contains(out, l.Name) {
+				out = append(out, l.Name)
+			}
+		}
+	}
+	return out
+}
+
+func sourceOptions() []option {
+	out := make([]option, len(sources))
+	for i, s := range sources {
+		out[i] = option{string(s), upperFirst(strings.TrimPrefix(cmp.Or(sourceLabels[s], string(s)), "through "))}
+	}
+	return out
 }
 
 func statusOptions() []option {

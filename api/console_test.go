@@ -49,6 +49,7 @@ func newConsoleHarness(t *testing.T) *consoleHarness {
 	t.Helper()
 	h := &consoleHarness{slaHarness: newSLAHarness(t), redis: redistest.Start(t)}
 	h.store = readmodel.New(h.redis.Client(), "cb:")
+	h.store.UseAreas(areas.Demo())
 	h.ladders = &ladderEngine{Engine: h.engine, ladders: map[string][]cases.Escalation{}, now: func() time.Time { return h.now }}
 	h.rules = rules.NewStore(h.redis.Client(), "cb:", catalogue(h.cfg, areas.Demo()), func() time.Time { return h.now })
 	if _, _, err := h.rules.Seed(context.Background(), rules.Routing, rules.DemoYAML(), "casebridge dev", "the demo council's rules"); err != nil {
@@ -66,7 +67,7 @@ func (h *consoleHarness) server(secret string) *Server {
 	return NewServer(slog.New(slog.DiscardHandler), h.cfg, Deps{
 		Cases: h.ladders, ReadModel: h.store, Metrics: metrics.New(), Outbox: h.outbox,
 		Now:   func() time.Time { return h.now },
-		Rules: h.rules, SessionSecret: []byte(secret),
+		Rules: h.rules, SessionSecret: []byte(secret), Areas: areas.Demo(),
 		Events:    EventSource{Redis: h.redis.Client(), Channel: h.store.EventsChannel(), Heartbeat: 200 * time.Millisecond},
 		Freshness: h.fresh,
 	})

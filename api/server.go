@@ -14,6 +14,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/casebridge/casebridge/areas"
 	"github.com/casebridge/casebridge/caseflow"
 	"github.com/casebridge/casebridge/cases"
 	"github.com/casebridge/casebridge/config"
@@ -95,6 +96,9 @@ type Deps struct {
 	// without both, /api/v1/partners/{partner}/callbacks is not served.
 	Partners PartnerCallbacks
 	Handoffs Handoffs
+	// Areas are the council's named areas (wards), for the console's area
+	// filter and maps; nil leaves both out.
+	Areas *areas.Set
 }
 
 // Freshness measures the read model's lag behind Temporal.

@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -126,6 +127,7 @@ func (s *Server) staffRoutes(g *gin.RouterGroup) {
 	g.GET("/me", func(c *gin.Context) { c.JSON(http.StatusOK, who(c)) })
 	g.GET("/cases", caseworkers, s.listCases)
 	g.GET("/dashboard", caseworkers, s.getDashboard)
+	g.POST("/cases/bulk", caseworkers, s.bulkAPI)
 	g.GET("/cases/:ref", caseworkers, s.getCase)
 	g.POST("/cases/:ref/transitions", caseworkers, s.transition)
 	g.POST("/cases/:ref/comments", caseworkers, s.comment)
@@ -385,6 +387,21 @@ func clip(s string) string {
 	return string([]rune(s)[:most]) + "…"
 }
 
+// maxPage bounds page numbers: a page far down a long list costs what it
+// skips (a cursor does not).
+const maxPage = 10_000
+
+// sources are the ways a report can come, for the source filter.
+var sources = []cases.Source{cases.SourceFixMyStreet, cases.SourceOpen311, cases.SourcePhone, cases.SourceWeb, cases.SourceStaff}
+
+func sourceList() string {
+	out := make([]string, len(sources))
+	for i, s := range sources {
+		out[i] = string(s)
+	}
+	return strings.Join(out, ", ")
+}
+
 // caseSummary is a case as a list shows it.
 type caseSummary struct {
 	Ref        string         `json:"ref"`
@@ -407,14 +424,39 @@ type casePage struct {
 }
 
 // listCases serves GET /cases from the read model: filters status (or
-// family=open|closed), department, service_code, overdue=true; sort=received,
-// updated or due; order=asc|desc; limit; cursor (from the previous page's next).
+// family=open|closed), department, service_code, overdue=true, q (words of
+// the reference, description, address or reporter's name), area, escalation
+// (any or a level), source, assignee (or assigned_to_me=true); sort=received,
+// updated or due; order=asc|desc; limit; cursor (from the previous page's
+// next) or page (numbered from 1).
 func (s *Server) listCases(c *gin.Context) {
 	now := s.deps.Now()
 	q := readmodel.ListQuery{
 		Family: c.Query("family"), Department: c.Query("department"), ServiceCode: c.Query("service_code"),
 		Sort: readmodel.SortField(c.DefaultQuery("sort", "received")), Desc: c.Query("order") == "desc",
 		Cursor: c.Query("cursor"), Now: now,
+		Search: c.Query("q"), Area: c.Query("area"), Escalation: c.Query("escalation"), Source: cases.Source(c.Query("source")),
+		Assignee: c.Query("assignee"),
+	}
+	for _, f := range []struct{ name, v string }{{"q", q.Search}, {"area", q.Area}, {"escalation", q.Escalation}, {"assignee", q.Assignee}} {
+		if err := cases.CheckLine(f.name, f.v, cases.MaxLabel); err != nil {
+			problem(c, http.StatusUnprocessableEntity, "Invalid query", err.Error(), f.name)
+			return
+		}
+	}
+	if q.Source != "" && !slices.Contains(sources, q.Source) {
+		problem(c, http.StatusUnprocessableEntity, "Invalid query", fmt.Sprintf("source is one of %s", sourceList()), "source")
+		return
+	}
+	if v := c.Query("assigned_to_me"); v != "" {
+		me, err := strconv.ParseBool(v)
+		if err != nil {
+			problem(c, http.StatusUnprocessableEntity, "Invalid query", "assigned_to_me is true or false", "assigned_to_me")
+			return
+		}
+		if me {
+			q.Assignee = who(c).Name
+		}
 	}
 	if v := c.Query("status"); v != "" {
 		st, err := cases.ParseStatus(v)
@@ -453,6 +495,18 @@ func (s *Server) listCases(c *gin.Context) {
 			return
 		}
 		q.Limit = n
+	}
+	if v := c.Query("page"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxPage {
+			problem(c, http.StatusUnprocessableEntity, "Invalid query", fmt.Sprintf("page is a number from 1 to %d", maxPage), "page")
+			return
+		}
+		if q.Cursor != "" {
+			problem(c, http.StatusUnprocessableEntity, "Invalid query", "give page or cursor, not both", "page")
+			return
+		}
+		q.Offset = (n - 1) * cmp.Or(q.Limit, readmodel.DefaultPageSize)
 	}
 	page, err := s.deps.ReadModel.List(c.Request.Context(), q)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -39,6 +40,18 @@ type ListQuery struct {
 	// Overdue keeps open cases whose DueAt is before Now (to the microsecond).
 	Overdue bool
 	Now     time.Time
+	// Search keeps the cases found by every word of it (Terms): words of
+	// the reference, description, address or reporter's name.
+	Search string
+	// Area keeps the cases whose point is in the named area (UseAreas).
+	Area string
+	// Escalation keeps open cases escalated: "any", or the level their
+	// latest escalation reached.
+	Escalation string
+	// Source keeps the cases whose first report came that way.
+	Source cases.Source
+	// Assignee keeps the cases assigned to that person or queue (any case).
+	Assignee string
 
 	Sort SortField // SortReceived when empty
 	Desc bool
@@ -113,20 +126,47 @@ func (s *Store) List(ctx context.Context, q ListQuery) (ListPage, error) {
 	}
 
 	// One sorted set that holds exactly the matches, in order, if there is one;
-	// restKey, if set, holds it and the matches without a due time.
+	// restKey, if set, holds it and the matches without a due time. The due
+	// indexes hold open cases only, so a list of open (or all) cases by due
+	// is a range of one, followed by the rest of the open (or all) cases.
 	var rangeKey, rangeMax, restKey string
-	deptOnly := len(sets) == 1 && q.Department != "" // listFilters puts the department last
+	plain := q.Status == "" && q.ServiceCode == "" && q.Search == "" && q.Area == "" && q.Escalation == "" && q.Source == "" && q.Assignee == ""
 	switch {
 	case len(sets) == 0 && overdue == "" && sortBy != SortDue:
 		rangeKey, rangeMax = sortKey, "+inf"
 	case len(sets) == 1 && overdue == "" && sortBy == SortReceived:
 		rangeKey, rangeMax = sets[0], "+inf"
-	case (len(sets) == 0 || deptOnly) && overdue != "" && sortBy == SortDue:
+	case plain && q.Family != "" && q.Department != "" && overdue == "" && sortBy == SortReceived:
+		rangeKey, rangeMax = s.deptFamilyKey(q.Family, q.Department), "+inf"
+	case plain && q.Family != "closed" && overdue != "" && sortBy == SortDue:
 		rangeKey, rangeMax = dueKey, overdue
-	case deptOnly && sortBy == SortDue:
-		rangeKey, rangeMax, restKey = dueKey, "+inf", sets[0]
+	case plain && q.Family != "closed" && sortBy == SortDue:
+		rangeKey, rangeMax = dueKey, "+inf"
+		switch {
+		case q.Family == "open" && q.Department != "":
+			restKey = s.deptFamilyKey("open", q.Department)
+		case q.Family == "open":
+			restKey = s.familyKey("open")
+		case q.Department != "":
+			restKey = s.departmentKey(q.Department)
+		default:
+			restKey = s.receivedKey()
+		}
 	}
 	var res []any
+	if listWalk && rangeKey == "" && (sortBy != SortDue || overdue != "") && len(sets) > 0 {
+		// Walk the order, keeping the matches, when they are dense enough
+		// that a page is found sooner than the intersection would be sorted.
+		keys := append([]string{sortKey, dueKey, s.tmpKey()}, sets...)
+		res, err = listWalkScript.Run(ctx, s.rdb, keys, desc, q.Offset, limit, cur.mode, cur.score, cur.ref, overdue, boolArg(sortBy == SortDue)).Slice()
+		if err != nil {
+			return ListPage{}, fmt.Errorf("read model: list: %w", err)
+		}
+		if res[1].(int64) >= 0 {
+			return s.listPage(ctx, res, sortBy, q.Desc, true)
+		}
+		res = nil // too sparse: intersect
+	}
 	if rangeKey != "" {
 		keys := []string{rangeKey}
 		if restKey != "" {
@@ -147,22 +187,46 @@ func (s *Store) List(ctx context.Context, q ListQuery) (ListPage, error) {
 	if err != nil {
 		return ListPage{}, fmt.Errorf("read model: list: %w", err)
 	}
+	return s.listPage(ctx, res, sortBy, q.Desc, false)
+}
 
-	// res: total, start, then ref and score string per case of the page.
+// listPage loads a page the scripts found. res: total, start (walked: whether
+// more follow), then ref and score string per case of the page.
+func (s *Store) listPage(ctx context.Context, res []any, sortBy SortField, desc, walked bool) (ListPage, error) {
 	total, start := res[0].(int64), res[1].(int64)
 	refs := make([]string, 0, (len(res)-2)/2)
 	for i := 2; i+1 < len(res); i += 2 {
 		refs = append(refs, res[i].(string))
 	}
 	page := ListPage{Total: total}
+	var err error
 	if page.Cases, err = s.load(ctx, refs); err != nil {
 		return ListPage{}, err
 	}
-	if n := len(refs); n > 0 && start+int64(n) < total {
-		page.Next = cursor{ref: refs[n-1], score: res[len(res)-1].(string)}.encode(sortBy, q.Desc)
+	more := start+int64(len(refs)) < total
+	if walked {
+		more = start == 1
+	}
+	if n := len(refs); n > 0 && more {
+		page.Next = cursor{ref: refs[n-1], score: res[len(res)-1].(string)}.encode(sortBy, desc)
 	}
 	return page, nil
 }
+
+func boolArg(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
+}
+
+// listWalk lets List walk an order (listWalkScript); tests turn it off to
+// check the intersection answers the same.
+var listWalk = true
+
+// tmpKey is where a list script keeps a range of the due index while it
+// counts: written and deleted within the one script.
+func (s *Store) tmpKey() string { return s.ns + "tmp:list" }
 
 func (s *Store) sortKey(f SortField) (string, error) {
 	switch f {
@@ -195,7 +259,37 @@ func (s *Store) listFilters(q ListQuery) (sets []string, overdue string, err err
 	case q.ServiceCode != "":
 		sets = append(sets, s.serviceKey(q.ServiceCode))
 	}
-	if q.Department != "" {
+	if q.Search != "" {
+		terms := Terms(q.Search)
+		if len(terms) == 0 {
+			return nil, "", &cases.InputError{Field: "q", Reason: "has no word to search for: use a word of two letters or more, not one as common as 'the'"}
+		}
+		for _, t := range terms {
+			sets = append(sets, s.termKey(t))
+		}
+	}
+	if q.Area != "" {
+		sets = append(sets, s.areaKey(q.Area))
+	}
+	switch q.Escalation {
+	case "":
+	case "any":
+		sets = append(sets, s.escalatedKey())
+	default:
+		sets = append(sets, s.escalationKey(q.Escalation))
+	}
+	if q.Source != "" {
+		sets = append(sets, s.sourceKey(string(q.Source)))
+	}
+	if q.Assignee != "" {
+		sets = append(sets, s.assigneeKey(q.Assignee))
+	}
+	switch {
+	case q.Department != "" && q.Family != "" && q.ServiceCode == "":
+		// One set for the two: a department's open (or closed) cases.
+		sets = slices.DeleteFunc(sets, func(k string) bool { return k == s.familyKey(q.Family) })
+		sets = append(sets, s.deptFamilyKey(q.Family, q.Department))
+	case q.Department != "":
 		sets = append(sets, s.departmentKey(q.Department))
 	}
 	if q.Overdue {
@@ -415,6 +509,141 @@ for p = start + 1, math.min(start + count, total) do
     out[#out + 1] = nullList()[p - nr]
     out[#out + 1] = ''
   end
+end
+return out
+`)
+
+// listWalkScript pages through a sort set in order, keeping the members that
+// are in every filter set (and, for Overdue, due by then), ZMSCORE by ZMSCORE
+// a chunk at a time: a page costs the candidates read to fill it, not the
+// matches, so a common filter over many cases is as fast as a rare one. It
+// first counts the matches with ZINTERCARD (and, for Overdue, the overdue
+// range copied to a temporary key); if the matches are so sparse that
+// finding the page would read more candidates than intersecting them would
+// sort, or the walk has read that many without filling the page, it answers
+// start = -1 and List intersects instead.
+// KEYS: the sort set, the due set, the temporary key, then the filter sets.
+// ARGV: desc, offset, count, cursor mode, score, ref, overdue max (empty for
+// none), whether the sort set is the due set (then Overdue is set).
+// Returns total, 1 if matches follow the page (else 0), then ref and score
+// per case.
+var listWalkScript = redis.NewScript(`
+local key, due, tmp = KEYS[1], KEYS[2], KEYS[3]
+local desc, offset, count = ARGV[1] == '1', tonumber(ARGV[2]), tonumber(ARGV[3])
+local cmode, cscore, cref = ARGV[4], ARGV[5], ARGV[6]
+local overdue, sortDue = ARGV[7], ARGV[8] == '1'
+local sets = {}
+for i = 4, #KEYS do sets[#sets + 1] = KEYS[i] end
+
+local total
+local inSets
+if #sets == 1 then inSets = redis.call('ZCARD', sets[1]) else inSets = redis.call('ZINTERCARD', #sets, unpack(sets)) end
+if overdue ~= '' then
+  -- Count the overdue matches from the smaller side: the smallest filter
+  -- set's members looked up in the others and the due index, or the overdue
+  -- range copied aside and intersected.
+  local small, size = sets[1], redis.call('ZCARD', sets[1])
+  for i = 2, #sets do
+    local n = redis.call('ZCARD', sets[i])
+    if n < size then small, size = sets[i], n end
+  end
+  if size < redis.call('ZCOUNT', due, '-inf', overdue) then
+    total = 0
+    for from = 0, size - 1, 512 do
+      local members = redis.call('ZRANGE', small, from, from + 511)
+      local ok = {}
+      local sc = redis.call('ZMSCORE', due, unpack(members))
+      for i = 1, #members do ok[i] = sc[i] and tonumber(sc[i]) <= tonumber(overdue) end
+      for _, set in ipairs(sets) do
+        if set ~= small then
+          local in_ = redis.call('ZMSCORE', set, unpack(members))
+          for i = 1, #members do if not in_[i] then ok[i] = false end end
+        end
+      end
+      for i = 1, #members do if ok[i] then total = total + 1 end end
+    end
+  else
+    redis.call('ZRANGESTORE', tmp, due, '-inf', overdue, 'BYSCORE')
+    total = redis.call('ZINTERCARD', #sets + 1, tmp, unpack(sets))
+    redis.call('DEL', tmp)
+  end
+else
+  total = inSets
+end
+
+-- Where the walk starts (a rank in the walk's direction) and where it ends.
+local n = redis.call('ZCARD', key)
+local first, last = 0, n - 1
+if sortDue then -- Overdue: the due set's members up to the bound
+  local late = redis.call('ZCOUNT', key, '-inf', overdue)
+  if desc then first = n - late else last = late - 1 end
+end
+local pos, skip = first, offset
+if cmode == 's' then
+  skip = 0
+  local now = redis.call('ZSCORE', key, cref)
+  if now and tonumber(now) == tonumber(cscore) then
+    if desc then pos = redis.call('ZREVRANK', key, cref) + 1 else pos = redis.call('ZRANK', key, cref) + 1 end
+  elseif desc then
+    pos = redis.call('ZCOUNT', key, '(' .. cscore, '+inf')
+  else
+    pos = redis.call('ZCOUNT', key, '-inf', '(' .. cscore)
+  end
+  pos = math.max(pos, first)
+end
+
+-- Too sparse to walk? The walk reads about (skip + count) * n / total
+-- candidates; intersecting sorts total.
+-- The matches may also cluster at the far end of the order (overdue cases
+-- are the old ones, say): a walk that has read twice what intersecting would
+-- sort gives up and leaves it to the intersection.
+local want = skip + count + 1
+local budget = math.max(2 * inSets, 512)
+if total == 0 or want * (n / total) > budget then
+  if total == 0 then return {0, 0} end
+  return {total, -1}
+end
+
+local out, found, chunk, read = {total, 0}, 0, 256, 0
+while pos <= last do
+  if read > budget then return {total, -1} end
+  local stop = math.min(pos + chunk - 1, last)
+  local batch
+  if desc then
+    batch = redis.call('ZRANGE', key, pos, stop, 'REV', 'WITHSCORES')
+  else
+    batch = redis.call('ZRANGE', key, pos, stop, 'WITHSCORES')
+  end
+  if #batch == 0 then break end
+  local members = {}
+  for i = 1, #batch, 2 do members[#members + 1] = batch[i] end
+  read = read + #members
+  local ok = {}
+  for i = 1, #members do ok[i] = true end
+  for _, set in ipairs(sets) do
+    local sc = redis.call('ZMSCORE', set, unpack(members))
+    for i = 1, #members do if not sc[i] then ok[i] = false end end
+  end
+  if overdue ~= '' and not sortDue then
+    local sc = redis.call('ZMSCORE', due, unpack(members))
+    for i = 1, #members do
+      if not sc[i] or tonumber(sc[i]) > tonumber(overdue) then ok[i] = false end
+    end
+  end
+  for i = 1, #members do
+    if ok[i] then
+      found = found + 1
+      if found > skip + count then
+        out[2] = 1
+        return out
+      end
+      if found > skip then
+        out[#out + 1] = members[i]
+        out[#out + 1] = batch[2 * i]
+      end
+    end
+  end
+  pos = stop + 1
 end
 return out
 `)

@@ -50,7 +50,13 @@ func expectList(all []*cases.Case, q ListQuery) []string {
 			(q.Family != "" && c.Open311Status() != q.Family) ||
 			(q.Department != "" && c.Department != q.Department) ||
 			(q.ServiceCode != "" && c.Service.Code != q.ServiceCode) ||
-			(q.Overdue && (c.Status.Closed() || c.DueAt.IsZero() || !c.DueAt.Before(q.Now))) {
+			(q.Overdue && (c.Status.Closed() || c.DueAt.IsZero() || !c.DueAt.Before(q.Now))) ||
+			(q.Search != "" && !containsAll(caseTerms(c), Terms(q.Search))) ||
+			(q.Source != "" && c.Report().Source != q.Source) ||
+			(q.Assignee != "" && !strings.EqualFold(c.Assignee, q.Assignee)) ||
+			(q.Area != "" && !slices.Contains(bandAreas{}.Lookup(*c.Report().Location.Lat, *c.Report().Location.Long), q.Area)) ||
+			(q.Escalation != "" && (c.Status.Closed() || c.Promise == nil || len(c.Promise.Escalations) == 0 ||
+				(q.Escalation != "any" && c.Promise.Escalations[len(c.Promise.Escalations)-1].Level != q.Escalation))) {
 			continue
 		}
 		out = append(out, c)
@@ -77,6 +83,32 @@ func expectList(all []*cases.Case, q ListQuery) []string {
 		return cmp.Or(va.Compare(vb), strings.Compare(a.Ref, b.Ref))
 	})
 	return refsOf(out)
+}
+
+func containsAll(have, want []string) bool {
+	for _, w := range want {
+		if !slices.Contains(have, w) {
+			return false
+		}
+	}
+	return true
+}
+
+// bandAreas puts a point in "north" or "south" of latitude 51.5, and in
+// "centre" too within 0.05° of it.
+type bandAreas struct{}
+
+func (bandAreas) Lookup(lat, long float64) []string {
+	var out []string
+	if lat >= 51.5 {
+		out = append(out, "north")
+	} else {
+		out = append(out, "south")
+	}
+	if lat > 51.45 && lat < 51.55 {
+		out = append(out, "centre")
+	}
+	return out
 }
 
 func boolInt(b bool) int {

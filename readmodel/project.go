@@ -147,9 +147,10 @@ func (s *Store) project(ctx context.Context, c *cases.Case, rebuild bool) (int, 
 	if c.Status.Closed() && c.ClosedAt != nil {
 		index(s.closedKey(), *c.ClosedAt)
 	}
-	if open && c.Promise != nil && len(c.Promise.Escalations) > 0 {
-		index(s.escalatedKey(), c.ReceivedAt)
-	}
+	s.indexFinding(c, func(key string, sc float64) {
+		keys = append(keys, key)
+		scores = append(scores, sc)
+	})
 	if open && !c.DueAt.IsZero() {
 		index(s.dueKey(), c.DueAt)
 		if c.Department != "" {

@@ -18,6 +18,11 @@
 //	P idx:deptfam:<family>:<dept> zset ref → received µs (a department's open or closed cases)
 //	P idx:closed                  zset ref → closed µs, closed cases with a closing time
 //	P idx:escalated               zset ref → received µs, open cases with an escalation fired
+//	P idx:esc:<level>             zset ref → received µs, open cases whose latest escalation is level
+//	P idx:term:<word>             zset ref → received µs, cases found by a word (search.go)
+//	P idx:source:<source>         zset ref → received µs, by the first report's source
+//	P idx:area:<area>             zset ref → received µs, by the areas (wards) of the case's point
+//	P idx:assignee:<name>         zset ref → received µs, by assignee (lower case)
 //	P idx:due                     zset ref → due µs, open cases that have a due time
 //	P idx:deptdue:<department>    zset ref → due µs, the same, of one department
 //	P sla:clock:<department>      zset ref → due µs, open cases with a due time whose clocks run
@@ -59,6 +64,7 @@ const DefaultPrefix = "cb:"
 
 // Store reads and writes the read model in one Redis.
 type Store struct {
+	areas  Areas // nil: cases are filed under no area
 	rdb    redis.UniversalClient
 	ns     string // prefix + "rm:", the read model's own keys
 	events string

@@ -73,6 +73,9 @@ func connect(ctx context.Context, log *slog.Logger, cfg *config.Config, getenv f
 		}
 	}
 	e.store = readmodel.New(e.redis, redisPrefix)
+	if e.areas != nil {
+		e.store.UseAreas(e.areas) // for the console's area filter
+	}
 	e.rules = rules.NewStore(e.redis, redisPrefix, catalogue(cfg, e.areas), time.Now)
 	e.outbox = notify.NewStore(e.redis, redisPrefix)
 	e.metrics.CasesByStatus(func(ctx context.Context) (map[string]int64, error) {
@@ -287,6 +290,7 @@ func (e *engine) api(namespace string, draining *atomic.Bool) http.Handler {
 		Rules: e.rules,
 		// Areas may be a nil *areas.Set, which finds no area.
 		FactSources:   e.factSources(),
+		Areas:         e.areas,
 		SessionSecret: []byte(e.getenv("CASEBRIDGE_SESSION_SECRET")),
 		Events:        api.EventSource{Redis: e.redis, Channel: e.store.EventsChannel()},
 		Freshness:     fresh,

@@ -1,0 +1,180 @@
+package readmodel
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/casebridge/casebridge/cases"
+)
+
+func TestTerms(t *testing.T) {
+	for in, want := range map[string][]string{
+		"CB-7KQ2M9":                          {"cb", "7kq2m9"},
+		"Pothole on the HIGH Street, 4 deep": {"pothole", "high", "street", "4", "deep"},
+		"Café Rouge — Ærø's pothole pothole": {"cafe", "rouge", "ærø", "pothole"},
+		"the a of": nil,
+	} {
+		if got := Terms(in); !slices.Equal(got, want) {
+			t.Errorf("Terms(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+var searchWords = []string{"pothole", "drain", "blocked", "lamp", "flickering", "graffiti", "bins", "overflowing", "tree", "fallen"}
+var streets = []string{"High Street", "Mill Lane", "Church Road", "Station Approach", "Acacia Avenue"}
+var people = [][2]string{{"Ada", "Lovelace"}, {"Grace", "Hopper"}, {"Alan", "Turing"}, {"Mary", "Somerville"}}
+
+// findingFixture is n cases with words, streets, reporters, sources,
+// assignees, areas and escalations drawn at random.
+func findingFixture(t *testing.T, n int) (*Store, []*cases.Case) {
+	s, _ := newStore(t)
+	s.UseAreas(bandAreas{})
+	r := rand.New(rand.NewPCG(11, 12))
+	var all []*cases.Case
+	for i := range n {
+		c := newCase(fmt.Sprintf("CB-%05d", i), fmt.Sprintf("svc%d", r.IntN(3)), []string{"highways", "streetcare", "parks"}[r.IntN(3)],
+			t0.Add(time.Duration(r.IntN(200))*time.Minute))
+		place(c, 51.3+r.Float64()*0.4, -0.2)
+		rep := &c.Reports[0]
+		rep.Description = searchWords[r.IntN(len(searchWords))] + " and " + searchWords[r.IntN(len(searchWords))] + " by the " + streets[r.IntN(len(streets))]
+		rep.Location.Address = fmt.Sprintf("%d %s", 1+r.IntN(40), streets[r.IntN(len(streets))])
+		p := people[r.IntN(len(people))]
+		rep.Reporter.FirstName, rep.Reporter.LastName = p[0], p[1]
+		rep.Source = []cases.Source{cases.SourceFixMyStreet, cases.SourcePhone, cases.SourceWeb}[r.IntN(3)]
+		if r.IntN(3) > 0 {
+			c.DueAt = t0.Add(time.Duration(r.IntN(400)) * time.Minute)
+		}
+		if r.IntN(3) == 0 {
+			c.Assignee = []string{"amy", "Bob", "roads-team"}[r.IntN(3)]
+		}
+		if r.IntN(4) == 0 {
+			c.Promise = &cases.Promise{Policy: "p", Version: 1}
+			for l := range 1 + r.IntN(2) {
+				c.Promise.Escalations = append(c.Promise.Escalations, cases.Escalation{Seq: l + 1, Level: []string{"warn", "breach"}[l]})
+			}
+		}
+		switch r.IntN(4) {
+		case 0:
+			move(c, cases.StatusFixed, c.ReceivedAt.Add(time.Duration(1+r.IntN(100))*time.Minute))
+		case 1:
+			move(c, cases.StatusInProgress, c.ReceivedAt.Add(time.Duration(1+r.IntN(100))*time.Minute))
+		}
+		all = append(all, c)
+	}
+	project(t, s, all...)
+	return s, all
+}
+
+// Search and the new filters, alone and with the old ones, in every order,
+// answer what the cases say, walking or intersecting, a page at a time by
+// offset and by cursor.
+func TestListFindingAgreesWithTheCases(t *testing.T) {
+	ctx := context.Background()
+	s, all := findingFixture(t, 300)
+	now := t0.Add(200 * time.Minute)
+	base := []ListQuery{
+		{Search: "pothole"},
+		{Search: "Pothole high street"},
+		{Search: "LOVELACE"},
+		{Search: "cb-00042"},
+		{Search: "mill", Family: "open"},
+		{Search: "drain", Department: "parks", Sort: SortDue},
+		{Area: "north"},
+		{Area: "centre", Family: "open", Overdue: true, Now: now},
+		{Escalation: "any"},
+		{Escalation: "breach", Department: "highways"},
+		{Source: cases.SourcePhone, Family: "closed"},
+		{Assignee: "AMY"},
+		{Assignee: "roads-team", Overdue: true, Now: now, Sort: SortDue},
+		{Family: "open", Department: "streetcare"},
+		{Family: "open", Department: "streetcare", Sort: SortDue},
+		{Family: "open", Sort: SortDue},
+		{Family: "open", Sort: SortUpdated},
+		{Department: "parks", Overdue: true, Now: now, Sort: SortUpdated},
+		{Source: cases.SourceWeb, Area: "south", Search: "lamp", Status: cases.StatusOpen},
+	}
+	var queries []ListQuery
+	for _, q := range base {
+		for _, sortBy := range []SortField{q.Sort, SortReceived, SortUpdated, SortDue} {
+			for _, desc := range []bool{false, true} {
+				q := q
+				q.Sort, q.Desc = sortBy, desc
+				queries = append(queries, q)
+			}
+		}
+	}
+	paged := 0
+	for _, walk := range []bool{true, false} {
+		listWalk = walk
+		for _, q := range queries {
+			want := expectList(all, q)
+			if len(want) > 7 {
+				paged++
+			}
+			q.Limit = 7
+			// By cursor.
+			var got []string
+			for page := 0; ; page++ {
+				p, err := s.List(ctx, q)
+				if err != nil {
+					t.Fatalf("List(%+v): %v", q, err)
+				}
+				if p.Total != int64(len(want)) {
+					t.Errorf("walk %t: List(%+v) total %d, want %d", walk, q, p.Total, len(want))
+				}
+				got = append(got, refsOf(p.Cases)...)
+				if p.Next == "" || page > 60 {
+					break
+				}
+				q.Cursor = p.Next
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("walk %t: List(%+v) by cursor = %v\nwant %v", walk, q, got, want)
+			}
+			// By page number.
+			q.Cursor, got = "", nil
+			for q.Offset = 0; q.Offset < len(want)+7; q.Offset += 7 {
+				p, err := s.List(ctx, q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, refsOf(p.Cases)...)
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("walk %t: List(%+v) by offset = %v\nwant %v", walk, q, got, want)
+			}
+		}
+	}
+	listWalk = true
+	if paged < len(queries) {
+		t.Errorf("only %d of %d queries run to a second page: the fixture is too thin", paged/2, len(queries))
+	}
+
+	// A search of only common words is refused, naming q.
+	if _, err := s.List(ctx, ListQuery{Search: "the of"}); !isInputError(err, "q") {
+		t.Errorf("a search for nothing: %v", err)
+	}
+
+	// A case's words follow it: a new description replaces the old words.
+	c := all[0]
+	c.Reports[0].Description = "zebra crossing faded"
+	c.Reports[0].Location.Address, c.Reports[0].Reporter.FirstName, c.Reports[0].Reporter.LastName = "", "", ""
+	c.Append(cases.Entry{At: c.UpdatedAt.Add(time.Minute), Actor: "agent", Kind: cases.KindComment, Note: "typo fixed"})
+	project(t, s, c)
+	for q, n := range map[string]int{"zebra": 1, "zebra faded": 1, "zebra pothole": 0} {
+		p, err := s.List(ctx, ListQuery{Search: q})
+		if err != nil || len(p.Cases) != n {
+			t.Errorf("search %q: %d cases, %v; want %d", q, len(p.Cases), err, n)
+		}
+	}
+}
+
+func isInputError(err error, field string) bool {
+	var ie *cases.InputError
+	return errors.As(err, &ie) && ie.Field == field
+}
