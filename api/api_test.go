@@ -29,12 +29,15 @@ import (
 const (
 	testKey   = "CHANGE-ME-open311-api-key-0000" // the demo config's placeholder key
 	testToken = "change-me"                      // the demo config's placeholder admin token
+	// metricsToken is Prometheus's: the metrics role only.
+	metricsToken = "metrics-token-for-tests-0123456789"
 )
 
 type harness struct {
 	t      *testing.T
 	srv    *httptest.Server
 	engine *caseflowtest.Engine
+	redis  *redistest.Server
 	store  *readmodel.Store
 	cfg    *config.Config
 	now    time.Time
@@ -47,8 +50,9 @@ func newHarness(t *testing.T) *harness {
 	cfg.Services = append(cfg.Services, config.Service{Code: "BATCH", Name: "Batch service", Group: "Test", Type: "batch"})
 	agentOnly := config.Token{Name: "amy", SHA256: config.HashToken("agent-token"), Roles: []string{config.RoleAgent}}
 	rulesOnly := config.Token{Name: "rita", SHA256: config.HashToken("rules-token"), Roles: []string{config.RoleRulesAdmin}}
-	cfg.Staff.Tokens = append(cfg.Staff.Tokens, agentOnly, rulesOnly)
-	h := &harness{t: t, cfg: cfg, now: time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)}
+	prometheus := config.Token{Name: "prometheus", SHA256: config.HashToken(metricsToken), Roles: []string{config.RoleMetrics}}
+	cfg.Staff.Tokens = append(cfg.Staff.Tokens, agentOnly, rulesOnly, prometheus)
+	h := &harness{t: t, cfg: cfg, now: time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC), redis: rs}
 	h.store = readmodel.New(rs.Client(), "cb:")
 	h.engine = caseflowtest.New(cfg.Council.RefPrefix, cases.Decision{RuleSet: "routing", Version: 1, RuleID: "r1", Department: "highways", Priority: cases.PriorityHigh})
 	h.engine.Now = func() time.Time { return h.now }
@@ -66,6 +70,7 @@ func newHarness(t *testing.T) *harness {
 		Cases: h.engine, ReadModel: h.store, Metrics: m,
 		Ready: []Check{{Name: "redis", Check: h.store.Ping}},
 		Now:   func() time.Time { return h.now },
+		Redis: rs.Client(),
 	})
 	h.srv = httptest.NewServer(s)
 	t.Cleanup(h.srv.Close)
@@ -447,7 +452,7 @@ func TestOpen311EngineDown(t *testing.T) {
 	h := newHarness(t)
 	h.engine.Down = true
 	h.open311Error(h.postForm("/open311/v2/requests.json", pothole("9")), 503, "not recorded")
-	m := h.get("/metrics")
+	m := h.staff("GET", "/metrics", "", metricsToken)
 	if !strings.Contains(string(m.body), `casebridge_intake_total{outcome="failed",source="fixmystreet"} 1`) {
 		t.Errorf("metrics do not count the failed intake:\n%s", grep(string(m.body), "casebridge_intake_total"))
 	}
@@ -595,7 +600,7 @@ func TestHealthMetricsOpenAPI(t *testing.T) {
 		t.Errorf("readyz %d %s", r.status, r.body)
 	}
 	h.postReport(pothole("1"))
-	m := string(h.get("/metrics").body)
+	m := string(h.staff("GET", "/metrics", "", metricsToken).body)
 	for _, want := range []string{
 		`casebridge_intake_total{outcome="created",source="fixmystreet"} 1`,
 		`casebridge_cases{status="open"} 1`,

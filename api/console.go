@@ -9,11 +9,13 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/casebridge/casebridge/accounts"
 	"github.com/casebridge/casebridge/config"
 	"github.com/casebridge/casebridge/rules"
 	"github.com/casebridge/casebridge/web"
@@ -65,6 +67,9 @@ func newConsole(s *Server) *console {
 	con := &console{
 		Server: s, pages: pages, loc: loc, static: web.StaticVersion(),
 		sessions: &sessions{secret: secret, cfg: s.cfg, secure: strings.HasPrefix(s.cfg.Council.PublicURL, "https://")},
+	}
+	if s.deps.Redis != nil {
+		con.sessions.store = accounts.NewSessions(s.deps.Redis, s.deps.RedisPrefix)
 	}
 	if s.deps.Events.Redis != nil {
 		con.live = newLiveStream(s)
@@ -142,21 +147,70 @@ func (con *console) headers(c *gin.Context) {
 	c.Next()
 }
 
-// session reads the request's session cookie, if it holds a valid session.
-func (con *console) session(c *gin.Context) (session, principal, bool) {
+// session reads the request's session cookie: accounts.ErrNoSession if it
+// holds no live session, errSessionStore if that cannot be told.
+func (con *console) session(c *gin.Context) (accounts.Session, principal, error) {
 	cookie, err := c.Cookie(sessionCookie)
 	if err != nil || cookie == "" {
-		return session{}, principal{}, false
+		return accounts.Session{}, principal{}, accounts.ErrNoSession
 	}
-	return con.sessions.check(cookie, con.deps.Now())
+	if con.sessions.store == nil {
+		return accounts.Session{}, principal{}, errSessionStore
+	}
+	return con.sessions.check(c.Request.Context(), cookie, con.deps.Now())
+}
+
+// storeDown answers when sessions cannot be read (Redis is down).
+func (con *console) storeDown(c *gin.Context, err error) {
+	con.log.Error("console sessions", "error", err)
+	c.Header("Retry-After", "30")
+	con.errorPage(c, http.StatusServiceUnavailable, "The console cannot check who you are just now",
+		"Nothing was changed. Try again in a minute; if it goes on, tell your administrator that sessions cannot be read.")
+}
+
+// sameOrigin refuses a form sent from another site. SameSite cookies and the
+// form token already stop that; this is a third wall, for a browser that
+// leaks either. A browser names the page a POST came from in Origin (or,
+// failing that, says in Sec-Fetch-Site whether it was this site); a client
+// that sends neither is no browser, and is judged by its form token alone.
+func (con *console) sameOrigin(c *gin.Context) bool {
+	o := c.GetHeader("Origin")
+	if o == "" {
+		site := c.GetHeader("Sec-Fetch-Site")
+		return site == "" || site == "same-origin" || site == "none"
+	}
+	u, err := url.Parse(o)
+	if err != nil || u.Host == "" {
+		return false // "null": a sandboxed frame, a data: URL, a redirect from elsewhere
+	}
+	if u.Host == c.Request.Host {
+		return true
+	}
+	pub, err := url.Parse(con.cfg.Council.PublicURL)
+	return err == nil && pub.Host != "" && u.Scheme == pub.Scheme && u.Host == pub.Host
+}
+
+// crossSite answers a form from another site.
+func (con *console) crossSite(c *gin.Context) {
+	con.log.Warn("console: a form from another site was refused", "path", c.FullPath(), "addr", c.ClientIP())
+	con.errorPage(c, http.StatusForbidden, "This form cannot be accepted",
+		"It was sent from another website, so nothing was changed. Use the console's own pages.")
 }
 
 // signedIn lets through a request with a valid session, and a POST only if it
 // also carries the session's form token. Without a session, a page request
 // goes to the sign-in page and comes back after; a form is refused.
 func (con *console) signedIn(c *gin.Context) {
-	s, p, ok := con.session(c)
-	if !ok {
+	if c.Request.Method == http.MethodPost && !con.sameOrigin(c) {
+		con.crossSite(c)
+		return
+	}
+	s, p, err := con.session(c)
+	if errors.Is(err, errSessionStore) {
+		con.storeDown(c, err)
+		return
+	}
+	if err != nil {
 		if _, err := c.Cookie(sessionCookie); err == nil {
 			con.sessions.setCookie(c, sessionCookie, "", -1)
 		}
@@ -248,7 +302,7 @@ type loginData struct {
 
 func (con *console) loginPage(c *gin.Context) {
 	next := localPath(c.Query("next"))
-	if _, p, ok := con.session(c); ok {
+	if _, p, err := con.session(c); err == nil {
 		c.Redirect(http.StatusSeeOther, cmp.Or(next, con.home(p)))
 		return
 	}
@@ -271,38 +325,94 @@ func (con *console) loginPage(c *gin.Context) {
 }
 
 // login checks a pasted token against the configuration and opens a session.
+// Wrong tokens are counted per client address: past the limit, the address
+// waits out a back-off (429, Retry-After) whatever it sends, the right token
+// included.
 func (con *console) login(c *gin.Context) {
 	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, 64<<10)
+	if !con.sameOrigin(c) {
+		con.crossSite(c)
+		return
+	}
 	nonce, err := c.Cookie(loginCookie)
 	if err != nil || !validToken(c.PostForm("_csrf"), con.sessions.loginToken(nonce)) {
 		con.errorPage(c, http.StatusForbidden, "The sign-in form had expired",
 			"Open the sign-in page again and paste your token there.", "/login", "Sign in")
 		return
 	}
+	if con.sessions.store == nil {
+		con.storeDown(c, errors.New("no Redis for sessions"))
+		return
+	}
+	ctx, addr := c.Request.Context(), c.ClientIP()
 	next := localPath(c.PostForm("next"))
+	again := func(status int, msg string) {
+		con.render(c, status, "login", view{CSRF: con.sessions.loginToken(nonce), Data: loginData{Next: next, Message: msg}})
+	}
+	if wait := con.lockedOut(ctx, accounts.AddressKey(addr)); wait > 0 {
+		con.tooMany(c, wait, again)
+		return
+	}
 	token := strings.TrimSpace(c.PostForm("token"))
 	name, roles, ok := con.cfg.TokenRoles(token)
 	if !ok {
+		con.log.Warn("console sign-in failed: a wrong token", "addr", addr)
+		if wait := con.failed(ctx, accounts.AddressKey(addr), accounts.PerAddress); wait > 0 {
+			con.tooMany(c, wait, again)
+			return
+		}
 		// The token is not shown again: it is a secret, and a wrong one is no use.
-		con.render(c, http.StatusUnauthorized, "login", view{CSRF: con.sessions.loginToken(nonce), Data: loginData{
-			Next: next, Message: "That token is not recognised. Paste the whole token, as casebridge printed it or your administrator gave it."}})
+		again(http.StatusUnauthorized, "That token is not recognised. Paste the whole token, as casebridge printed it or your administrator gave it.")
 		return
 	}
-	cookie, _ := con.sessions.open(name, roles, token, con.deps.Now())
+	cookie, _, err := con.sessions.openToken(ctx, name, token, addr, c.Request.UserAgent(), con.deps.Now())
+	if err != nil {
+		con.storeDown(c, err)
+		return
+	}
 	con.sessions.setCookie(c, sessionCookie, cookie, sessionLife)
 	con.sessions.setCookie(c, loginCookie, "", -1)
-	con.log.Info("console sign-in", "staff", name)
+	con.log.Info("console sign-in", "staff", name, "addr", addr)
 	c.Redirect(http.StatusSeeOther, cmp.Or(next, con.home(principal{Name: name, Roles: roles})))
 }
 
-// logout ends the session in this browser. With a session, the form must
-// carry its token, so no other site can sign a person out.
+// tooMany answers a sign-in from a locked-out address or account.
+func (con *console) tooMany(c *gin.Context, wait time.Duration, again func(int, string)) {
+	c.Header("Retry-After", strconv.Itoa(retryAfter(wait)))
+	again(http.StatusTooManyRequests, fmt.Sprintf("Too many failed sign-ins. Wait %s, then try again.", humanWait(wait)))
+}
+
+// humanWait is a back-off as a person reads it.
+func humanWait(d time.Duration) string {
+	if s := retryAfter(d); s < 120 {
+		return fmt.Sprintf("%d %s", s, web.Plural(s, "second", "seconds"))
+	}
+	m := int((d + time.Minute - 1) / time.Minute)
+	return fmt.Sprintf("%d %s", m, web.Plural(m, "minute", "minutes"))
+}
+
+// logout ends the session on the server, so its cookie opens nothing after,
+// wherever it was copied to. With a session, the form must carry its token,
+// so no other site can sign a person out.
 func (con *console) logout(c *gin.Context) {
 	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, 64<<10)
-	if s, _, ok := con.session(c); ok && !validToken(c.PostForm("_csrf"), con.sessions.formToken(s)) {
+	if !con.sameOrigin(c) {
+		con.crossSite(c)
+		return
+	}
+	s, p, err := con.session(c)
+	if err == nil && !validToken(c.PostForm("_csrf"), con.sessions.formToken(s)) {
 		con.errorPage(c, http.StatusForbidden, "This form cannot be accepted",
 			"It did not come from a page of this console opened in this session, so you are still signed in.")
 		return
+	}
+	if err == nil {
+		cookie, _ := c.Cookie(sessionCookie)
+		if err := con.sessions.store.End(c.Request.Context(), cookie); err != nil {
+			con.storeDown(c, err)
+			return
+		}
+		con.log.Info("console sign-out", "staff", p.Name)
 	}
 	con.sessions.setCookie(c, sessionCookie, "", -1)
 	c.Redirect(http.StatusSeeOther, "/login?signed_out=1")
@@ -347,7 +457,7 @@ func (con *console) render(c *gin.Context, status int, page string, v view) {
 		v.User = &pp
 	}
 	if s, ok := c.Get(sessionKey); ok && v.CSRF == "" {
-		v.CSRF = con.sessions.formToken(s.(session))
+		v.CSRF = con.sessions.formToken(s.(accounts.Session))
 	}
 	if con.live == nil {
 		v.Live = nil

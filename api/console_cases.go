@@ -15,6 +15,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/casebridge/casebridge/accounts"
 	"github.com/casebridge/casebridge/cases"
 	"github.com/casebridge/casebridge/config"
 	"github.com/casebridge/casebridge/readmodel"
@@ -627,7 +628,7 @@ func (con *console) requestID(c *gin.Context, form string) string {
 	if len(id) > 64 || strings.ContainsFunc(id, func(r rune) bool { return r > unicode.MaxASCII || !(unicode.IsLetter(r) || unicode.IsDigit(r)) }) {
 		return ""
 	}
-	return updateID("console", c.MustGet(sessionKey).(session).ID, operation(c, form), id)
+	return updateID("console", c.MustGet(sessionKey).(accounts.Session).ID, operation(c, form), id)
 }
 
 // changeProblem is how a refused change reads on the page.

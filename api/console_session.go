@@ -1,24 +1,26 @@
 package api
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
-	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/casebridge/casebridge/accounts"
 	"github.com/casebridge/casebridge/config"
 )
 
-// Console sessions live in a signed cookie, so any api replica holding the
-// same secret can serve them and nothing is stored server-side. The cookie is
-// signed, not encrypted: it holds nothing its owner may not read.
+// Console sessions live on the server (accounts.Sessions, in Redis): the
+// cookie holds only a random secret, so signing out, or an admin revoking a
+// session, ends it everywhere at once, and a copied cookie is no use after.
 const (
 	sessionCookie = "casebridge_session"
 	// loginCookie holds the nonce the sign-in form's CSRF token is bound to,
@@ -27,27 +29,16 @@ const (
 	sessionLife = 8 * time.Hour
 	loginLife   = time.Hour
 	// tokenTag is how many hex digits of a token's SHA-256 a session keeps:
-	// enough to find the token in the configuration, too few to be of use to
-	// anyone who reads the cookie.
+	// enough to find the token in the configuration.
 	tokenTag = 16
 	// minSecret is the shortest CASEBRIDGE_SESSION_SECRET taken without a warning.
 	minSecret = 32
 )
 
-// session is what the cookie holds.
-type session struct {
-	Name    string   `json:"n"`
-	Roles   []string `json:"r"`
-	Expires int64    `json:"e"` // Unix seconds
-	// Token is the start of the SHA-256 of the token the session was opened
-	// with; the session lasts only while the configuration has that token.
-	Token string `json:"t"`
-	// ID is random; the form token (CSRF) is bound to it.
-	ID string `json:"i"`
-}
-
-// sessions signs and checks session cookies and form tokens with one secret.
+// sessions opens and checks console sessions and signs form tokens.
 type sessions struct {
+	store *accounts.Sessions
+	// secret signs form tokens (CSRF) and the sign-in form's nonce.
 	secret []byte
 	cfg    *config.Config
 	// secure marks cookies Secure even on plain HTTP requests: the public
@@ -68,42 +59,42 @@ func (m *sessions) sign(purpose, msg string) string {
 // randomID is 128 random bits as text.
 func randomID() string { return rand.Text() }
 
-// open starts a session for the holder of token, who is name with roles.
-func (m *sessions) open(name string, roles []string, token string, now time.Time) (cookie string, s session) {
-	s = session{Name: name, Roles: roles, Expires: now.Add(sessionLife).Unix(),
-		Token: config.HashToken(token)[:tokenTag], ID: randomID()}
-	b, _ := json.Marshal(s) // strings and an int: cannot fail
-	payload := base64.RawURLEncoding.EncodeToString(b)
-	return payload + "." + m.sign("session", payload), s
+// tokenSubject is the session subject of a bearer token's holder.
+func tokenSubject(name string) string { return "token:" + name }
+
+// openToken starts a session for the holder of a bearer token.
+func (m *sessions) openToken(ctx context.Context, name, token, addr, agent string, now time.Time) (cookie string, s accounts.Session, err error) {
+	return m.store.Open(ctx, accounts.Session{Subject: tokenSubject(name), Token: config.HashToken(token)[:tokenTag],
+		Addr: addr, Agent: agent}, now, sessionLife)
 }
 
-// check reads a session cookie: signed by us, not expired, and opened with a
+// errSessionStore means sessions could not be read: Redis did not answer.
+var errSessionStore = errors.New("sessions cannot be read")
+
+// check reads a session cookie: a live session on the server, held by a
 // token the configuration still has. The principal is the token's name and
 // roles as the configuration has them now, so a change of roles takes effect
 // at once.
-func (m *sessions) check(cookie string, now time.Time) (session, principal, bool) {
-	payload, sig, ok := strings.Cut(cookie, ".")
-	if !ok || subtle.ConstantTimeCompare([]byte(sig), []byte(m.sign("session", payload))) != 1 {
-		return session{}, principal{}, false
+func (m *sessions) check(ctx context.Context, cookie string, now time.Time) (accounts.Session, principal, error) {
+	s, err := m.store.Check(ctx, cookie, now)
+	if errors.Is(err, accounts.ErrNoSession) {
+		return s, principal{}, err
 	}
-	b, err := base64.RawURLEncoding.DecodeString(payload)
 	if err != nil {
-		return session{}, principal{}, false
+		return s, principal{}, errors.Join(errSessionStore, err)
 	}
-	var s session
-	if json.Unmarshal(b, &s) != nil || s.ID == "" || len(s.Token) != tokenTag || now.Unix() >= s.Expires {
-		return session{}, principal{}, false
-	}
-	for _, t := range m.cfg.Staff.Tokens {
-		if subtle.ConstantTimeCompare([]byte(strings.ToLower(t.SHA256[:min(len(t.SHA256), tokenTag)])), []byte(s.Token)) == 1 {
-			return s, principal{Name: t.Name, Roles: t.Roles}, true
+	if name, ok := strings.CutPrefix(s.Subject, "token:"); ok {
+		for _, t := range m.cfg.Staff.Tokens {
+			if t.Name == name && subtle.ConstantTimeCompare([]byte(strings.ToLower(t.SHA256[:min(len(t.SHA256), tokenTag)])), []byte(s.Token)) == 1 {
+				return s, principal{Name: t.Name, Roles: t.Roles}, nil
+			}
 		}
 	}
-	return session{}, principal{}, false
+	return accounts.Session{}, principal{}, accounts.ErrNoSession
 }
 
 // formToken is the CSRF token of a session's forms.
-func (m *sessions) formToken(s session) string { return m.sign("form", s.ID) }
+func (m *sessions) formToken(s accounts.Session) string { return m.sign("form", s.ID) }
 
 // loginToken is the CSRF token of the sign-in form, bound to the nonce in
 // the login cookie.

@@ -10,10 +10,13 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/redis/go-redis/v9"
 
+	"github.com/casebridge/casebridge/accounts"
 	"github.com/casebridge/casebridge/areas"
 	"github.com/casebridge/casebridge/caseflow"
 	"github.com/casebridge/casebridge/cases"
@@ -81,9 +84,10 @@ type Deps struct {
 	// FactSources are what routing reads besides a case's report (calendar,
 	// areas, open cases nearby), for simulating and backtesting on past cases.
 	FactSources rules.FactSources
-	// SessionSecret signs the console's session cookies and form tokens
+	// SessionSecret signs the console's form tokens
 	// (CASEBRIDGE_SESSION_SECRET). Every api replica behind one address needs
-	// the same; empty means a random one, so sessions end on restart.
+	// the same; empty means a random one, so forms opened before a restart are
+	// refused after it.
 	SessionSecret []byte
 	// Events is where the live streams (/api/v1/events, the console's
 	// /events) read changes from; without it there are none.
@@ -99,6 +103,18 @@ type Deps struct {
 	// Areas are the council's named areas (wards), for the console's area
 	// filter and maps; nil leaves both out.
 	Areas *areas.Set
+	// Redis keeps console sessions and the sign-in throttle (package
+	// accounts), under RedisPrefix ("cb:" if empty). Without it nobody can
+	// sign in to the console and guessing is not slowed: only tests of
+	// other parts leave it out.
+	Redis       redis.UniversalClient
+	RedisPrefix string
+	// TrustedProxies are the addresses (or CIDR ranges) of the proxies in
+	// front of the server whose X-Forwarded-For is believed, for the client
+	// address that sign-in throttling and the audit trail use
+	// (CASEBRIDGE_TRUSTED_PROXIES). None by default: a client could
+	// otherwise name any address it liked and never be slowed.
+	TrustedProxies []string
 }
 
 // Freshness measures the read model's lag behind Temporal.
@@ -117,6 +133,8 @@ type Server struct {
 	deps    Deps
 	engine  *gin.Engine
 	started time.Time // the discovery changeset
+	// throttle slows guessing of tokens and passwords; nil without Deps.Redis.
+	throttle *accounts.Throttle
 }
 
 // NewServer wires the routes. cfg is read, never changed.
@@ -125,7 +143,13 @@ func NewServer(log *slog.Logger, cfg *config.Config, deps Deps) *Server {
 		deps.Now = time.Now
 	}
 	s := &Server{log: log, cfg: cfg, deps: deps, engine: gin.New(), started: deps.Now().UTC().Truncate(time.Second)}
-	s.engine.Use(s.recover, s.observe, drain)
+	if err := s.engine.SetTrustedProxies(deps.TrustedProxies); err != nil {
+		panic(fmt.Sprintf("trusted proxies: %v", err)) // cmd/casebridge checks them first
+	}
+	if deps.Redis != nil {
+		s.throttle = accounts.NewThrottle(deps.Redis, deps.RedisPrefix)
+	}
+	s.engine.Use(s.recover, securityHeaders, s.observe, drain)
 	s.engine.HandleMethodNotAllowed = true
 	s.routes()
 	return s
@@ -138,7 +162,9 @@ func (s *Server) routes() {
 	e := s.engine
 	e.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	e.GET("/readyz", s.ready)
-	e.GET("/metrics", gin.WrapH(s.deps.Metrics.Handler()))
+	// Metrics say how much work there is and where: only Prometheus, with a
+	// token holding the metrics role, reads them.
+	e.GET("/metrics", s.authenticate, require(config.RoleMetrics), gin.WrapH(s.deps.Metrics.Handler()))
 	s.open311Routes(e.Group("/open311/v2"))
 	s.partnerRoutes(e.Group("/api/v1/partners"))
 	s.staffRoutes(e.Group("/api/v1"))
@@ -148,6 +174,22 @@ func (s *Server) routes() {
 	e.NoMethod(func(c *gin.Context) {
 		problem(c, http.StatusMethodNotAllowed, "Method not allowed", c.Request.Method+" is not supported on "+c.Request.URL.Path, "")
 	})
+}
+
+// securityHeaders go on every answer: nothing the server sends is to be
+// sniffed as another type, framed by another site, or leak its address in a
+// Referer. The console's pages set their own, stricter policy over this one;
+// the staff API's answers hold personal data, so no cache keeps them.
+func securityHeaders(c *gin.Context) {
+	h := c.Writer.Header()
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
+	h.Set("Referrer-Policy", "no-referrer")
+	if strings.HasPrefix(c.Request.URL.Path, "/api/") {
+		h.Set("Cache-Control", "no-store")
+	}
+	c.Next()
 }
 
 func (s *Server) ready(c *gin.Context) {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/casebridge/casebridge/accounts"
 	"github.com/casebridge/casebridge/cases"
 	"github.com/casebridge/casebridge/config"
 	"github.com/casebridge/casebridge/readmodel"
@@ -86,7 +87,10 @@ func (p principal) has(roles ...string) bool {
 
 const principalKey = "casebridge.principal"
 
-// authenticate reads the bearer token and stores who it belongs to.
+// authenticate reads the bearer token and stores who it belongs to. Wrong
+// tokens are counted per client address; an address that sent too many is
+// answered 429 with Retry-After until its back-off ends, whatever token it
+// sends, so guessing gets nowhere.
 func (s *Server) authenticate(c *gin.Context) {
 	h := c.GetHeader("Authorization")
 	token, ok := strings.CutPrefix(h, "Bearer ")
@@ -95,14 +99,61 @@ func (s *Server) authenticate(c *gin.Context) {
 		problem(c, http.StatusUnauthorized, "Unauthorised", "send a staff token as 'Authorization: Bearer <token>'", "")
 		return
 	}
+	addr := c.ClientIP()
+	if wait := s.lockedOut(c.Request.Context(), accounts.AddressKey(addr)); wait > 0 {
+		tooManyProblem(c, wait)
+		return
+	}
 	name, roles, ok := s.cfg.TokenRoles(token)
 	if !ok {
+		s.log.Warn("staff api: a wrong bearer token", "addr", addr, "path", c.FullPath())
+		if wait := s.failed(c.Request.Context(), accounts.AddressKey(addr), accounts.PerAddress); wait > 0 {
+			tooManyProblem(c, wait)
+			return
+		}
 		c.Header("WWW-Authenticate", `Bearer realm="casebridge", error="invalid_token"`)
 		problem(c, http.StatusUnauthorized, "Unauthorised", "the token is not recognised", "")
 		return
 	}
 	c.Set(principalKey, principal{Name: name, Roles: roles})
 	c.Next()
+}
+
+// lockedOut returns how long the longest lock of keys lasts. A throttle that
+// cannot be read lets the request on (a token is still checked) and logs why.
+func (s *Server) lockedOut(ctx context.Context, keys ...string) time.Duration {
+	if s.throttle == nil {
+		return 0
+	}
+	wait, err := s.throttle.Locked(ctx, keys...)
+	if err != nil {
+		s.log.Error("sign-in throttle", "error", err)
+	}
+	return wait
+}
+
+// failed counts a failure of key and returns the lock it earned.
+func (s *Server) failed(ctx context.Context, key string, l accounts.Limit) time.Duration {
+	if s.throttle == nil {
+		return 0
+	}
+	wait, err := s.throttle.Fail(ctx, key, l)
+	if err != nil {
+		s.log.Error("sign-in throttle", "error", err)
+	}
+	if wait > 0 {
+		s.log.Warn("sign-in locked out", "key", strings.SplitN(key, ":", 2)[0], "retry_after_s", retryAfter(wait))
+	}
+	return wait
+}
+
+// retryAfter is a wait in whole seconds, rounded up, for Retry-After.
+func retryAfter(d time.Duration) int { return int((d + time.Second - 1) / time.Second) }
+
+func tooManyProblem(c *gin.Context, wait time.Duration) {
+	c.Header("Retry-After", strconv.Itoa(retryAfter(wait)))
+	problem(c, http.StatusTooManyRequests, "Too many attempts",
+		fmt.Sprintf("too many wrong tokens came from this address; try again in %d seconds", retryAfter(wait)), "")
 }
 
 // require lets a request through only if its principal holds one of the roles

@@ -131,10 +131,17 @@ const (
 	RoleSupervisor = "supervisor"
 	RoleRulesAdmin = "rules_admin"
 	RoleAdmin      = "admin"
+	// RoleMetrics reads /metrics and nothing else: Prometheus's token.
+	RoleMetrics = "metrics"
 )
 
 // AllRoles lists every role.
-var AllRoles = []string{RoleAgent, RoleSupervisor, RoleRulesAdmin, RoleAdmin}
+var AllRoles = []string{RoleAgent, RoleSupervisor, RoleRulesAdmin, RoleAdmin, RoleMetrics}
+
+// MinToken is the fewest characters a staff bearer token may have: 32
+// characters of base64 are 192 random bits, beyond guessing even without the
+// sign-in throttle.
+const MinToken = 32
 
 // Cases holds settings of the case lifecycle.
 type Cases struct {

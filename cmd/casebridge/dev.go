@@ -43,6 +43,11 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 	if err := os.MkdirAll(s.dataDir, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
+	// temporal.db and Redis's files hold reporters' names and addresses:
+	// only the owner reads them, in a directory made before this was so too.
+	if err := ownerOnly(s.dataDir); err != nil {
+		return err
+	}
 	creds, err := seedDemo(&s)
 	if err != nil {
 		return err
@@ -76,6 +81,9 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 		return fmt.Errorf("start embedded Temporal: %w", err)
 	}
 	defer ts.Stop()
+	if err := ownerOnly(s.dataDir); err != nil { // temporal.db, new on a first start
+		return err
+	}
 
 	sim, err := startPartnerSim(ctx, log, cfg, getenv)
 	if err != nil {
@@ -89,6 +97,7 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 	}
 	defer e.close()
 	e.callbackBase = "http://" + s.addr
+	e.trustedProxies = s.trustedProxies
 	// Rule sets Redis lost come back from Temporal before anything routes; the
 	// demo council routes by the demo rules until staff publish their own.
 	if _, err := rulearchive.Sync(ctx, e.rules, e.archive); err != nil {
@@ -155,7 +164,7 @@ func seedDemo(s *settings) (string, error) {
 	if err := os.WriteFile(s.configPath, demo, 0o600); err != nil {
 		return "", fmt.Errorf("write demo configuration: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(s.dataDir, "areas.geojson"), areas.DemoGeoJSON(), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(s.dataDir, "areas.geojson"), areas.DemoGeoJSON(), 0o600); err != nil {
 		return "", fmt.Errorf("write demo areas: %w", err)
 	}
 	creds := strings.Join([]string{
@@ -167,6 +176,31 @@ func seedDemo(s *settings) (string, error) {
 		return "", fmt.Errorf("write dev credentials: %w", err)
 	}
 	return creds, nil
+}
+
+// ownerOnly makes dir, and every file and directory in it, readable by its
+// owner alone: SQLite and Redis make their files with the process's umask.
+func ownerOnly(dir string) error {
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.Type()&fs.ModeSymlink != 0 {
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		if mode := info.Mode().Perm(); mode&0o077 != 0 {
+			return os.Chmod(path, mode&^0o077)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("make the data directory readable by its owner only: %w", err)
+	}
+	return nil
 }
 
 // profiler serves Go's pprof handlers on a mux of their own, so they are never

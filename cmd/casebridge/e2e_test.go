@@ -210,6 +210,15 @@ func TestDevEndToEnd(t *testing.T) {
 	if !strings.Contains(d.stdout.String(), "casebridge dev is running") || !strings.Contains(d.stdout.String(), d.token) {
 		t.Errorf("dev's banner lacks the running line or the staff token:\n%s", d.stdout.String())
 	}
+	// Reporters' personal data in the data directory is the owner's alone.
+	for _, name := range []string{".", "temporal.db", "casebridge.yaml", "areas.geojson"} {
+		info, err := os.Stat(filepath.Join(dataDir, name))
+		if err != nil {
+			t.Errorf("data directory's %s: %v", name, err)
+		} else if info.Mode().Perm()&0o077 != 0 {
+			t.Errorf("data directory's %s has mode %v; want readable by its owner only", name, info.Mode().Perm())
+		}
+	}
 
 	// A FixMyStreet report, posted twice: one case.
 	code, body := postForm(t, d.base+"/open311/v2/requests.xml", report(d.key, "4242", "POT", map[string]string{"dangerous": "yes"}))
@@ -298,12 +307,10 @@ func TestDevEndToEnd(t *testing.T) {
 
 	// Cases are counted by status in /metrics.
 	eventually(t, "metrics", func() error {
-		resp, err := http.Get(d.base + "/metrics")
-		if err != nil {
-			return err
+		code, b := d.staff("GET", "/metrics", "")
+		if code != 200 {
+			return fmt.Errorf("GET /metrics: %d", code)
 		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
 		for _, want := range []string{`casebridge_cases{status="fixed"} 1`, `casebridge_intake_total{outcome="duplicate",source="fixmystreet"} 1`, "temporal_"} {
 			if !strings.Contains(string(b), want) {
 				return fmt.Errorf("metrics lack %s", want)

@@ -55,6 +55,8 @@ type engine struct {
 	// callbackBase is where partners call back (Council.PublicURL when empty;
 	// dev sets its own address).
 	callbackBase string
+	// trustedProxies are the proxies the api believes X-Forwarded-For from.
+	trustedProxies []string
 }
 
 // connect dials Temporal and Redis and builds the shared pieces.
@@ -294,6 +296,8 @@ func (e *engine) api(namespace string, draining *atomic.Bool) http.Handler {
 		SessionSecret: []byte(e.getenv("CASEBRIDGE_SESSION_SECRET")),
 		Events:        api.EventSource{Redis: e.redis, Channel: e.store.EventsChannel()},
 		Freshness:     fresh,
+		Redis:         e.redis, RedisPrefix: redisPrefix,
+		TrustedProxies: e.trustedProxies,
 	})
 }
 

@@ -65,9 +65,12 @@ Settings (a flag wins over its environment variable):
                                         commented demo one on first start)
                 CASEBRIDGE_OPEN311_API_KEYS  comma-separated extra Open311 keys
                 CASEBRIDGE_ADMIN_TOKEN       an extra staff token with every role
-                CASEBRIDGE_SESSION_SECRET    signs console sessions; set the same on
-                                             every api replica (else sessions end
-                                             on restart)
+                                             (at least 32 characters)
+                CASEBRIDGE_SESSION_SECRET    signs console form tokens; set the same
+                                             on every api replica
+                CASEBRIDGE_TRUSTED_PROXIES   comma-separated addresses or CIDRs of
+                                             the proxies whose X-Forwarded-For is
+                                             believed (default: none)
                 TEMPORAL_ADDRESS        host:port of Temporal (api, worker, reindex)
                 TEMPORAL_NAMESPACE      Temporal namespace (default "default")
                 REDIS_URL               redis://host:port/db (dev: optional)

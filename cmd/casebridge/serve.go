@@ -50,6 +50,9 @@ func open(ctx context.Context, name string, args []string, getenv func(string) s
 		return s, nil, err
 	}
 	e, err := connect(ctx, log, cfg, getenv, s.temporal, s.namespace, s.redisURL)
+	if e != nil {
+		e.trustedProxies = s.trustedProxies
+	}
 	return s, e, err
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"strings"
 
 	"github.com/casebridge/casebridge/config"
@@ -30,6 +31,8 @@ type settings struct {
 
 	open311Keys string
 	adminToken  string
+	// trustedProxies are the proxies whose X-Forwarded-For names the client.
+	trustedProxies []string
 }
 
 func envOr(getenv func(string) string, key, def string) string {
@@ -64,6 +67,14 @@ func parseSettings(name string, args []string, getenv func(string) string, stder
 	}
 	s.open311Keys = getenv("CASEBRIDGE_OPEN311_API_KEYS")
 	s.adminToken = getenv("CASEBRIDGE_ADMIN_TOKEN")
+	for _, p := range strings.Split(getenv("CASEBRIDGE_TRUSTED_PROXIES"), ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			if _, _, err := net.ParseCIDR(p); err != nil && net.ParseIP(p) == nil {
+				return s, usageError{fmt.Sprintf("CASEBRIDGE_TRUSTED_PROXIES: %q is neither an address nor a CIDR range", p)}
+			}
+			s.trustedProxies = append(s.trustedProxies, p)
+		}
+	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return s, errHelp
@@ -91,6 +102,9 @@ func loadConfig(s settings) (*config.Config, error) {
 		}
 	}
 	if s.adminToken != "" {
+		if len(s.adminToken) < config.MinToken {
+			return nil, fmt.Errorf("CASEBRIDGE_ADMIN_TOKEN has %d characters; a staff token needs at least %d (openssl rand -base64 32)", len(s.adminToken), config.MinToken)
+		}
 		cfg.Staff.Tokens = append(cfg.Staff.Tokens, config.Token{Name: "admin-token", SHA256: config.HashToken(s.adminToken), Roles: []string{config.RoleAdmin}})
 	}
 	if err := cfg.Check(); err != nil {

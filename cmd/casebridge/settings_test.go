@@ -1,0 +1,37 @@
+package main
+
+import (
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/casebridge/casebridge/config"
+)
+
+// A staff token from the environment must be long enough not to be guessed.
+func TestAdminTokenMinimumLength(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "casebridge.yaml")
+	if err := os.WriteFile(path, config.DemoYAML(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for token, ok := range map[string]bool{"x": false, strings.Repeat("a", 31): false, secret(24): true} {
+		env := map[string]string{"CASEBRIDGE_CONFIG": path, "CASEBRIDGE_ADMIN_TOKEN": token}
+		s, err := parseSettings("api", nil, func(k string) string { return env[k] }, io.Discard, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = loadConfig(s)
+		if ok != (err == nil) {
+			t.Errorf("CASEBRIDGE_ADMIN_TOKEN of %d characters: %v", len(token), err)
+		}
+		if err != nil && !strings.Contains(err.Error(), "at least 32") {
+			t.Errorf("the error does not say how long: %v", err)
+		}
+	}
+	env := map[string]string{"CASEBRIDGE_TRUSTED_PROXIES": "10.0.0.0/8, proxy.example"}
+	if _, err := parseSettings("api", nil, func(k string) string { return env[k] }, io.Discard, false); err == nil || !strings.Contains(err.Error(), "proxy.example") {
+		t.Errorf("a trusted proxy by name: %v, want an error naming it", err)
+	}
+}
