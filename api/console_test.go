@@ -660,7 +660,7 @@ func TestConsoleBoardAndNotifications(t *testing.T) {
 	board := amy.get("/board")
 	wantPage(t, "an agent's board", board, 200, "Compliance figures are for supervisors.")
 	row := regexp.MustCompile(`(?s)<tr data-department="highways">.*?</tr>`).Find(board.body)
-	cells := regexp.MustCompile(`<td class="num">(?:<[^>]+>)?(\d+)`).FindAllSubmatch(row, -1)
+	cells := regexp.MustCompile(`<td class="num"[^>]*>(?:<[^>]+>)?(\d+)`).FindAllSubmatch(row, -1)
 	var got []string
 	for _, c := range cells {
 		got = append(got, string(c[1]))
