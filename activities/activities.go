@@ -84,6 +84,17 @@ type Activities struct {
 	DefaultPolicy string
 	Metrics       Counter
 	Log           *slog.Logger
+	// BackOffices are the configured back-office systems, by name.
+	BackOffices map[string]BackOffice
+	// Now is the clock (time.Now if nil).
+	Now func() time.Time
+}
+
+func (a *Activities) now() time.Time {
+	if a.Now != nil {
+		return a.Now().UTC()
+	}
+	return time.Now().UTC()
 }
 
 // RouteCase decides where a case goes and attaches the SLA policy the decision

@@ -590,7 +590,7 @@ func (s *Server) listUpdates(c *gin.Context, f open311.Format) {
 	}
 	out := make(open311.Updates, 0, len(found))
 	for _, u := range found {
-		out = append(out, open311.Update{UpdateID: u.ID, ServiceRequestID: u.Ref, Status: string(u.Status), UpdatedAt: u.At, Description: u.Description})
+		out = append(out, open311.Update{UpdateID: u.ID, ServiceRequestID: u.Ref, Status: string(u.Status), UpdatedAt: u.At, Description: u.Description, ExternalStatusCode: u.ExternalStatusCode})
 	}
 	s.write(c, f, out)
 }

@@ -184,6 +184,12 @@ type Entry struct {
 	// ExternalID is the id a partner system gave this change (e.g. FixMyStreet's
 	// update_id), so a resent change is recognised.
 	ExternalID string `json:"external_id,omitempty"`
+	// ChangeID is the back-office change this entry applied
+	// ("<system>:<change id>"), so a change arriving again is applied once.
+	ChangeID string `json:"change_id,omitempty"`
+	// ExternalStatusCode is the back office's own status code behind the
+	// entry, published to FixMyStreet as external_status_code.
+	ExternalStatusCode string `json:"external_status_code,omitempty"`
 }
 
 // UpdateID is the stable Open311 update_id of a public entry.
@@ -216,6 +222,10 @@ type Case struct {
 	Timeline      []Entry `json:"timeline"`
 	// Waits lists the outside systems the case is held up by, if any.
 	Waits []Wait `json:"waits,omitempty"`
+	// Job is the case's record in its department's back office, if it has one.
+	Job *Job `json:"job,omitempty"`
+	// PastJobs are jobs withdrawn from back offices (the case moved on).
+	PastJobs []Job `json:"past_jobs,omitempty"`
 	// Version counts changes; the read model keeps only the newest version it saw.
 	Version int64 `json:"version"`
 }
@@ -238,6 +248,11 @@ func (c *Case) Clone() *Case {
 		t := *c.ClosedAt
 		d.ClosedAt = &t
 	}
+	if c.Job != nil {
+		j := *c.Job
+		d.Job = &j
+	}
+	d.PastJobs = slices.Clone(c.PastJobs)
 	if c.Promise != nil {
 		p := *c.Promise
 		p.Escalations = slices.Clone(p.Escalations)
@@ -297,6 +312,9 @@ type Update struct {
 	Status      Status    `json:"status"` // the public status after the change
 	At          time.Time `json:"updated_datetime"`
 	Description string    `json:"description"`
+	// ExternalStatusCode is the back office's code behind the change, if a
+	// back office made it.
+	ExternalStatusCode string `json:"external_status_code,omitempty"`
 }
 
 // PublicUpdates lists the case's public changes, oldest first, each with a stable
@@ -317,7 +335,7 @@ func (c *Case) PublicUpdates() []Update {
 		default:
 			continue
 		}
-		out = append(out, Update{ID: e.UpdateID(c.Ref), Ref: c.Ref, Status: status.Public(), At: e.At, Description: e.Note})
+		out = append(out, Update{ID: e.UpdateID(c.Ref), Ref: c.Ref, Status: status.Public(), At: e.At, Description: e.Note, ExternalStatusCode: e.ExternalStatusCode})
 	}
 	return out
 }

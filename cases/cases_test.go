@@ -178,3 +178,35 @@ func TestNotesStayWithinWhatTemporalCarries(t *testing.T) {
 		t.Errorf("jsonCost = %d, want %d", got, want)
 	}
 }
+
+func TestApplyJobChangeOnce(t *testing.T) {
+	t0 := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	c := New("CB-1", Report{Source: SourceFixMyStreet}, Service{Code: "POT"}, t0)
+	c.JobRecorded(Job{System: "highways", ID: "HW-1", At: t0}, false, t0)
+	insp := JobChange{System: "highways", ID: "c2", JobID: "HW-1", Code: "INSP", Status: StatusInvestigating, Note: "Inspected", At: t0}
+	if !c.ApplyJobChange(insp, t0.Add(time.Minute)) || c.Status != StatusInvestigating || c.Job.Code != "INSP" {
+		t.Fatalf("INSP: status %s, job %+v", c.Status, c.Job)
+	}
+	n := len(c.Timeline)
+	if c.ApplyJobChange(insp, t0.Add(2*time.Minute)) || len(c.Timeline) != n {
+		t.Errorf("the same change applied twice: timeline %d → %d", n, len(c.Timeline))
+	}
+	ups := c.PublicUpdates()
+	if last := ups[len(ups)-1]; last.ExternalStatusCode != "INSP" || last.Status != StatusInvestigating || last.Description != "Inspected" {
+		t.Errorf("public update %+v, want investigating with external_status_code INSP", last)
+	}
+	// An IGNOREd code is recorded for staff only.
+	c.ApplyJobChange(JobChange{System: "highways", ID: "c3", JobID: "HW-1", Code: "HOLD", Note: "Awaiting traffic management"}, t0.Add(3*time.Minute))
+	if e := c.Timeline[len(c.Timeline)-1]; e.Public || e.Kind != KindBackOffice || e.ExternalStatusCode != "HOLD" {
+		t.Errorf("an unmapped code made %+v", e)
+	}
+	// A change for another job (one withdrawn earlier) changes nothing.
+	if c.ApplyJobChange(JobChange{System: "highways", ID: "c4", JobID: "HW-0", Code: "DONE", Status: StatusFixed}, t0) || c.Status != StatusInvestigating {
+		t.Errorf("a change to another job moved the case to %s", c.Status)
+	}
+	// Staff closed the case: a late back-office status does not reopen it.
+	c.Apply(Change{To: StatusClosed, Actor: "staff"}, t0.Add(4*time.Minute))
+	if c.ApplyJobChange(JobChange{System: "highways", ID: "c5", JobID: "HW-1", Code: "SCH", Status: StatusActionScheduled}, t0.Add(5*time.Minute)) || c.Status != StatusClosed {
+		t.Errorf("a back office reopened a closed case: %s", c.Status)
+	}
+}

@@ -49,6 +49,9 @@ type Config struct {
 	Calendar      calendar.Config `yaml:"calendar"`
 	SLA           SLA             `yaml:"sla"`
 	Notifications Notifications   `yaml:"notifications"`
+	// BackOffices are the departments' own job systems casebridge keeps in
+	// step with their cases (backoffice.go).
+	BackOffices []BackOffice `yaml:"back_offices"`
 }
 
 // SLA holds the service level policies routing rules choose from.
@@ -348,6 +351,7 @@ func (c *Config) defaults() {
 	if c.Routing.Default.Priority == "" {
 		c.Routing.Default.Priority = "normal"
 	}
+	c.backOfficeDefaults()
 	for i := range c.SLA.Policies {
 		if c.SLA.Policies[i].Version == 0 {
 			c.SLA.Policies[i].Version = 1
@@ -469,6 +473,7 @@ func (c *Config) Check() error {
 			bad("partners[%d] (%s): a partner with a url needs a secret or secret_env to sign hand-offs and check its callbacks", i, p.Code)
 		}
 	}
+	errs = append(errs, c.checkBackOffices(depts)...)
 	for i, k := range c.Open311.APIKeys {
 		if len(k.Key) < 16 {
 			bad("open311.api_keys[%d] (%s): key must be at least 16 characters", i, k.Name)

@@ -85,3 +85,49 @@ func TestParseDuration(t *testing.T) {
 		}
 	}
 }
+
+func TestBackOfficeChecked(t *testing.T) {
+	base := Demo()
+	if b, ok := base.BackOffice("highways"); !ok || base.BackOfficeFor("street-lighting") != "highways" || b.Auth.TokenEnv == "" {
+		t.Fatalf("demo back office highways = %+v, %v", b, ok)
+	}
+	if s, ok := base.BackOffices[0].StatusMap.Map("INSP"); !ok || s != "investigating" {
+		t.Errorf("Map(INSP) = %q, %v", s, ok)
+	}
+	if _, ok := base.BackOffices[0].StatusMap.Map("RAISED"); ok {
+		t.Error("Map(RAISED) is IGNOREd, but mapped")
+	}
+	tests := []struct {
+		name string
+		edit func(b *BackOffice)
+		want string
+	}{
+		{"unknown status", func(b *BackOffice) { b.StatusMap.From["INSP"] = "inspected" }, `status_map.from.INSP: "inspected" is neither a casebridge status nor IGNORE`},
+		{"unknown to", func(b *BackOffice) { b.StatusMap.To["shut"] = "X" }, `status_map.to: "shut" is not a casebridge status`},
+		{"empty map", func(b *BackOffice) { b.StatusMap.From = nil }, "status_map.from is empty"},
+		{"unknown fact", func(b *BackOffice) { b.Fields["x"] = "colour" }, `fields.x: unknown fact "colour"`},
+		{"kind", func(b *BackOffice) { b.Kind = "ftp" }, `kind "ftp" must be rest or soap`},
+		{"department", func(b *BackOffice) { b.Departments = []string{"roads"} }, `departments: "roads" is not a department`},
+		{"url", func(b *BackOffice) { b.URL = "highways.local" }, `url "highways.local" must be an absolute http or https URL`},
+		{"auth", func(b *BackOffice) { b.Auth = BackOfficeAuth{Type: "bearer"} }, "auth.token_env must name"},
+		{"wsse on rest", func(b *BackOffice) { b.Auth.Type = "wsse" }, `auth.type "wsse" must be one of none, bearer, basic`},
+	}
+	for _, tt := range tests {
+		c := Demo()
+		b := &c.BackOffices[0]
+		b.Fields = map[string]string{"description": "description"}
+		b.StatusMap.From = map[string]string{"INSP": "investigating"}
+		b.StatusMap.To = map[string]string{}
+		tt.edit(b)
+		err := c.Check()
+		if err == nil || !strings.Contains(err.Error(), "back_offices[0] (highways): "+tt.want) {
+			t.Errorf("%s: Check() = %v, want it to contain %q", tt.name, err, tt.want)
+		}
+	}
+	c := Demo()
+	c.BackOffices = append(c.BackOffices, c.BackOffices[0])
+	c.BackOffices[1].Name = "highways2"
+	if err := c.Check(); err == nil || !strings.Contains(err.Error(), `"highways" already sends its cases to back office "highways"`) {
+		t.Errorf("a department in two back offices: Check() = %v", err)
+	}
+}

@@ -20,7 +20,15 @@ const (
 	ActivityNotify  = "NotifyRecipient"
 	// ActivityHandoff posts a hand-off to a partner agency's webhook.
 	ActivityHandoff = "PostPartnerHandoff"
+	// ActivityOpenJob makes sure the case has its one job in a back office;
+	// ActivityWithdrawJob withdraws it.
+	ActivityOpenJob     = "OpenBackOfficeJob"
+	ActivityWithdrawJob = "WithdrawBackOfficeJob"
 )
+
+// SignalJobChange carries a back office's change to a case (a cases.JobChange);
+// the case applies each change once, however often it arrives.
+const SignalJobChange = "backoffice-change"
 
 // Error types an activity fails with when no retry can help, so the workflow
 // stops asking and records why.
@@ -34,7 +42,35 @@ const (
 	// ErrTypeHandoffPermanent marks a hand-off no retry can deliver (a partner
 	// without a url or secret, a webhook answering 4xx).
 	ErrTypeHandoffPermanent = "HandoffPermanent"
+	// ErrTypeBackOfficePermanent marks a back-office call no retry can mend
+	// (the system refused the request, or our credentials).
+	ErrTypeBackOfficePermanent = "BackOfficePermanent"
 )
+
+// JobRequest asks for the case's job in a back office: found by the case's
+// reference if an earlier attempt made it, else created with Key as the
+// idempotency key. Skip lists jobs of the case's the system may still hold
+// that were withdrawn, which do not count.
+type JobRequest struct {
+	System string     `json:"system"`
+	Case   cases.Case `json:"case"`
+	Key    string     `json:"key"`
+	Skip   []string   `json:"skip,omitempty"`
+}
+
+// JobOpened is the answer: the job, and whether it was found rather than made.
+type JobOpened struct {
+	Job   cases.Job `json:"job"`
+	Found bool      `json:"found"`
+}
+
+// WithdrawRequest asks a back office to withdraw a case's job.
+type WithdrawRequest struct {
+	System string `json:"system"`
+	Ref    string `json:"ref"`
+	JobID  string `json:"job_id"`
+	Reason string `json:"reason"`
+}
 
 // RouteRequest asks the routing activity where a case should go.
 type RouteRequest struct {

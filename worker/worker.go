@@ -38,4 +38,6 @@ func Register(r interface {
 	r.RegisterActivityWithOptions(acts.ProjectCase, activity.RegisterOptions{Name: effects.ActivityProject})
 	r.RegisterActivityWithOptions(acts.NotifyRecipient, activity.RegisterOptions{Name: effects.ActivityNotify})
 	r.RegisterActivityWithOptions(acts.PostPartnerHandoff, activity.RegisterOptions{Name: effects.ActivityHandoff})
+	r.RegisterActivityWithOptions(acts.OpenJob, activity.RegisterOptions{Name: effects.ActivityOpenJob})
+	r.RegisterActivityWithOptions(acts.WithdrawJob, activity.RegisterOptions{Name: effects.ActivityWithdrawJob})
 }

@@ -25,6 +25,9 @@ type Settings struct {
 	DefaultRoute cases.Decision `json:"default_route"`
 	// Calendar is the council's working time, for SLAs counted in working time.
 	Calendar calendar.Config `json:"calendar"`
+	// BackOffices maps each department that has a back office to the
+	// system's name: a case routed there keeps its one job in that system.
+	BackOffices map[string]string `json:"back_offices,omitempty"`
 	// FinishGrace is how long a finished case lets notices and its last
 	// projection finish before it gives up on them (DefaultFinishGrace if zero).
 	FinishGrace time.Duration `json:"finish_grace,omitempty"`
@@ -78,10 +81,12 @@ const versionOneOwner = "one-owner-loop"
 func (w *Workflows) Case(ctx workflow.Context, in Input) error {
 	// Which loop runs is settled before any handler can run.
 	legacy := workflow.GetVersion(ctx, versionOneOwner, workflow.DefaultVersion, 1) == workflow.DefaultVersion
+	backOffice := !legacy && workflow.GetVersion(ctx, versionBackOffice, workflow.DefaultVersion, 1) == 1
 	r, err := w.start(ctx, in, legacy)
 	if err != nil {
 		return err
 	}
+	r.backOffice = backOffice
 	if legacy {
 		return r.legacyLoop(ctx)
 	}
@@ -142,7 +147,14 @@ type run struct {
 	projecting int64
 
 	notices map[string]effects.Notice // notices being delivered, by key
-	saSent  string                    // the search attributes last upserted
+
+	// Back office: whether this run keeps the case's job (versionBackOffice),
+	// the call under way, and the version a refused call failed at.
+	backOffice bool
+	job        *jobCall
+	jobBlocked int64
+
+	saSent string // the search attributes last upserted
 
 	timer timer
 	// answeredAt is when the loop last applied a request a handler queued.
@@ -171,6 +183,7 @@ func (r *run) loop(ctx workflow.Context) error {
 	r.listenPartner(ctx)
 	for {
 		now := workflow.Now(ctx)
+		r.receiveJobChanges(ctx)
 		r.inbox.drain(now)
 		if step, ok := r.nextStep(); ok && !now.Before(step.At) {
 			r.escalate(ctx, step, now)
@@ -181,6 +194,7 @@ func (r *run) loop(ctx workflow.Context) error {
 		r.startRouting(ctx)
 		r.startHandoff(ctx)
 		r.startProjection(ctx)
+		r.startJob(ctx)
 
 		if r.finished(now) {
 			switch {
@@ -204,7 +218,7 @@ func (r *run) loop(ctx workflow.Context) error {
 		}
 		r.timer.arm(ctx, r.nextWake(ctx, now), now)
 		if err := workflow.Await(ctx, func() bool {
-			return !r.inbox.empty() || r.timer.fired || (r.finishBy.IsZero() && r.canContinueAsNew(ctx))
+			return !r.inbox.empty() || r.timer.fired || r.jobChangesWaiting(ctx) || (r.finishBy.IsZero() && r.canContinueAsNew(ctx))
 		}); err != nil {
 			return err
 		}
@@ -215,15 +229,20 @@ func (r *run) loop(ctx workflow.Context) error {
 // idle reports whether no effect is under way and the read model has the case
 // as it is.
 func (r *run) idle() bool {
-	return r.routing == nil && r.projecting == 0 && len(r.notices) == 0 && r.c.Version <= r.projected && r.inbox.empty()
+	return r.routing == nil && r.projecting == 0 && len(r.notices) == 0 && r.job == nil && r.c.Version <= r.projected && r.inbox.empty()
 }
 
 // abandon stops waiting for the notices and routing still under way as a
 // case completes, recording each notice on the timeline. It reports whether
 // there was anything to abandon.
 func (r *run) abandon(now time.Time) bool {
-	if len(r.notices) == 0 && r.routing == nil {
+	if len(r.notices) == 0 && r.routing == nil && r.job == nil {
 		return false
+	}
+	if r.job != nil {
+		r.c.Append(cases.Entry{At: now, Actor: cases.BackOfficeActor(r.job.system), Kind: cases.KindBackOffice,
+			Note: "Stopped waiting for " + r.job.system + " as the case completed"})
+		r.job = nil
 	}
 	for _, key := range sortedKeys(r.notices) {
 		r.c.Append(cases.Entry{At: now, Actor: "escalation", Kind: cases.KindComment,

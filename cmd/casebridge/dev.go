@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -32,7 +33,11 @@ import (
 // runDev runs everything in one process: embedded Temporal, Redis, the worker
 // and the HTTP server.
 func runDev(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	s, err := parseSettings("dev", args, getenv, stderr, true)
+	sims, simStep := true, time.Minute
+	s, err := parseSettings("dev", args, getenv, stderr, true, func(fs *flag.FlagSet) {
+		fs.BoolVar(&sims, "simulators", true, "run simulated back offices in-process for the demo's back_offices (highways), pointing their URLs at them")
+		fs.DurationVar(&simStep, "sim-step", time.Minute, "how long a simulated back-office job takes to move to its next status")
+	})
 	if err != nil {
 		return helpIsFine(err)
 	}
@@ -58,6 +63,15 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 	}
 	if getenv, err = devSessionSecret(getenv, s.dataDir); err != nil {
 		return err
+	}
+
+	var simulated []string
+	if sims {
+		var stopSims func()
+		if simulated, getenv, stopSims, err = startSimulators(ctx, cfg, getenv, simStep); err != nil {
+			return err
+		}
+		defer stopSims()
 	}
 
 	if s.redisURL == "" {
@@ -134,6 +148,9 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 	if sim.url != "" {
 		fmt.Fprintf(stdout, "  Partner sim    %s/handoffs  (partners without a url: %s)\n", sim.url, strings.Join(sim.partners, ", "))
 	}
+	for _, line := range simulated {
+		fmt.Fprintf(stdout, "  Back office    %s\n", line)
+	}
 	fmt.Fprintf(stdout, "  Config         %s\n", s.configPath)
 	fmt.Fprintf(stdout, "  Data           %s\n", s.dataDir)
 	if creds != "" {
@@ -201,6 +218,53 @@ func ownerOnly(dir string) error {
 		return fmt.Errorf("make the data directory readable by its owner only: %w", err)
 	}
 	return nil
+}
+
+// startSimulators runs a simulator for each configured back office dev can
+// simulate, on a free port, and points the configuration at it. Credentials
+// the environment does not give are made up for the run and handed to both
+// sides through the returned getenv. It returns a line to print per
+// simulator.
+func startSimulators(ctx context.Context, cfg *config.Config, getenv func(string) string, step time.Duration) ([]string, func(string) string, func(), error) {
+	made := map[string]string{}
+	env := func(k string) string {
+		if v, ok := made[k]; ok {
+			return v
+		}
+		return getenv(k)
+	}
+	var lines []string
+	var stops []func()
+	stopAll := func() {
+		for _, stop := range stops {
+			stop()
+		}
+	}
+	for i := range cfg.BackOffices {
+		b := &cfg.BackOffices[i]
+		for _, k := range []string{b.Auth.TokenEnv, b.Auth.UsernameEnv, b.Auth.PasswordEnv, b.WebhookSecretEnv} {
+			if k != "" && getenv(k) == "" {
+				made[k] = secret(24)
+			}
+		}
+		sm, err := newSimulator(b.Name, env, step, uint64(time.Now().UnixNano()))
+		if err != nil {
+			continue // not one dev can simulate: the configured URL stands
+		}
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			stopAll()
+			return nil, nil, nil, fmt.Errorf("simulated back office %s: %w", b.Name, err)
+		}
+		srv := &http.Server{Handler: sm.Handler(), ReadHeaderTimeout: 10 * time.Second}
+		go srv.Serve(ln)
+		sctx, cancel := context.WithCancel(ctx)
+		go sm.Run(sctx, time.Second)
+		stops = append(stops, func() { cancel(); srv.Close() })
+		b.URL = "http://" + ln.Addr().String()
+		lines = append(lines, fmt.Sprintf("%-14s %s  (simulated %s; jobs at %s/admin/jobs)", b.Name, b.URL, b.Kind, b.URL))
+	}
+	return lines, env, stopAll, nil
 }
 
 // profiler serves Go's pprof handlers on a mux of their own, so they are never

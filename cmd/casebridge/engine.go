@@ -21,6 +21,7 @@ import (
 	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/casebridge/casebridge/activities"
+	"github.com/casebridge/casebridge/activities/backoffice"
 	"github.com/casebridge/casebridge/api"
 	"github.com/casebridge/casebridge/areas"
 	"github.com/casebridge/casebridge/calendar"
@@ -230,6 +231,7 @@ func (e *engine) settings() workflows.Settings {
 		MaxHistoryEvents: e.cfg.Cases.MaxHistoryEvents,
 		DefaultRoute:     e.defaultRoute(),
 		Calendar:         e.cfg.Calendar,
+		BackOffices:      e.cfg.BackOfficeRoutes(),
 	}
 }
 
@@ -254,8 +256,24 @@ func (e *engine) worker(ctx context.Context, opts sdkworker.Options) sdkworker.W
 		DefaultPolicy: e.cfg.SLA.DefaultPolicy,
 		Metrics:       e.metrics,
 		Log:           e.log,
+		BackOffices:   e.backOffices(),
 	}
 	return worker.New(e.temporal, acts, opts)
+}
+
+// backOffices builds a connector for each configured back office.
+func (e *engine) backOffices() map[string]activities.BackOffice {
+	out := map[string]activities.BackOffice{}
+	for _, b := range e.cfg.BackOffices {
+		// New fails only on a time zone the configuration check has passed.
+		conn, err := backoffice.New(b, e.getenv, &http.Client{})
+		if err != nil {
+			e.log.Error("back office not connected", "back_office", b.Name, "error", err)
+			continue
+		}
+		out[b.Name] = activities.BackOffice{Connector: conn, Fields: b.Fields}
+	}
+	return out
 }
 
 // api builds the HTTP server. Its /readyz fails while draining is set, and

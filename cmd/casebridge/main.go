@@ -55,6 +55,9 @@ Usage:
                       exit 0 if URL answers 2xx (container health checks)
   casebridge rules    validate and test routing rules kept in files (for CI),
                       export and import them ('casebridge rules help')
+  casebridge sim highways
+                      run a simulated back office (REST) that fails like a
+                      real one, for trying connectors ('--help' for faults)
   casebridge help     show this help; 'casebridge <command> --help' shows a
                       command's flags
 
@@ -103,6 +106,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runProbe(ctx, rest, getenv, stdout, stderr)
 	case "rules":
 		return runRules(ctx, rest, getenv, stdout, stderr)
+	case "sim":
+		return runSim(ctx, rest, getenv, stdout, stderr)
 	case "help", "-h", "--help", "-help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -1,0 +1,169 @@
+package workflows
+
+import (
+	"errors"
+	"strconv"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/casebridge/casebridge/cases"
+	"github.com/casebridge/casebridge/effects"
+)
+
+// versionBackOffice marks histories whose case keeps a job in its
+// department's back office. Histories without the marker never call one.
+const versionBackOffice = "backoffice"
+
+// jobCall is a back-office call under way: opening the case's job in system,
+// or withdrawing it.
+type jobCall struct {
+	system   string
+	withdraw bool
+}
+
+// jobTimeout bounds one series of attempts at a back-office call: within it
+// attempts retry with backoff (as the system asks, on a 429); past it the
+// case records that it waits (since when, attempts, the last error) and
+// starts a new series, so the wait shows while the system is down and the
+// case catches up by itself when it returns.
+const jobTimeout = time.Minute
+
+func jobOptions(ctx workflow.Context) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout:    30 * time.Second,
+		ScheduleToCloseTimeout: jobTimeout,
+		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 15 * time.Second,
+			NonRetryableErrorTypes: []string{effects.ErrTypeBackOfficePermanent}},
+	})
+}
+
+// startJob keeps the case's job where the case is: once routing has settled
+// on a department that has a back office, the case gets its one job there;
+// moved to a department the system does not serve, the job is withdrawn
+// first. A closed case starts nothing. The loop never waits on the call.
+func (r *run) startJob(ctx workflow.Context) {
+	if !r.backOffice || r.job != nil || r.routingUnderWay() || r.c.Routing == nil || r.c.Status.Closed() ||
+		r.jobBlocked == r.c.Version {
+		return
+	}
+	want := r.settings.BackOffices[r.c.Department]
+	switch {
+	case r.c.Job != nil && r.c.Job.System != want:
+		r.withdrawJob(ctx, "the case moved to "+r.c.Department)
+	case r.c.Job == nil && want != "":
+		r.openJob(ctx, want)
+	}
+}
+
+// openJob asks for the case's job in system, in the background.
+func (r *run) openJob(ctx workflow.Context, system string) {
+	call := &jobCall{system: system}
+	r.job = call
+	past := r.c.JobsIn(system)
+	req := effects.JobRequest{System: system, Case: *r.c.Clone(), Skip: past,
+		// One key per job the case has in the system: a job withdrawn and
+		// then wanted again is a new one.
+		Key: cases.WorkflowID(r.c.Ref) + ":" + system + ":" + strconv.Itoa(len(past)+1)}
+	f := workflow.ExecuteActivity(jobOptions(ctx), effects.ActivityOpenJob, req)
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		var res effects.JobOpened
+		err := f.Get(ctx, &res)
+		r.inbox.push(func(now time.Time) {
+			if r.job != call {
+				return // abandoned as the case completed
+			}
+			r.job = nil
+			if err != nil {
+				r.jobFailed(system, err, now)
+				return
+			}
+			r.c.JobRecorded(res.Job, res.Found, now)
+		})
+	})
+}
+
+// withdrawJob withdraws the case's job from its system, in the background.
+func (r *run) withdrawJob(ctx workflow.Context, why string) {
+	j := *r.c.Job
+	call := &jobCall{system: j.System, withdraw: true}
+	r.job = call
+	f := workflow.ExecuteActivity(jobOptions(ctx), effects.ActivityWithdrawJob,
+		effects.WithdrawRequest{System: j.System, Ref: r.c.Ref, JobID: j.ID, Reason: why})
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		err := f.Get(ctx, nil)
+		r.inbox.push(func(now time.Time) {
+			if r.job != call {
+				return
+			}
+			r.job = nil
+			switch {
+			case err == nil:
+				r.c.JobWithdrawn(why, now)
+			case isPermanent(err):
+				// The system will not withdraw it (it may have finished
+				// it, or lost it): the case moves on without it.
+				r.c.JobWithdrawn(why+"; the system refused: "+errorText(err), now)
+			default:
+				r.jobFailed(j.System, err, now)
+			}
+		})
+	})
+}
+
+// jobFailed records that the case waits on a back office. The wait is part
+// of what staff see, so it makes a new version for the read model. After a
+// refusal no retry can mend, the case tries again only once it has changed.
+func (r *run) jobFailed(system string, err error, now time.Time) {
+	r.c.Failed(cases.WaitBackOffice(system), errorText(err), now)
+	r.c.Version++
+	if isPermanent(err) {
+		r.jobBlocked = r.c.Version
+	}
+}
+
+func isPermanent(err error) bool {
+	var ae *temporal.ApplicationError
+	return errors.As(err, &ae) && ae.Type() == effects.ErrTypeBackOfficePermanent
+}
+
+// errorText is what went wrong, without Temporal's wrapping.
+func errorText(err error) string {
+	var ae *temporal.ApplicationError
+	if errors.As(err, &ae) {
+		return ae.Error()
+	}
+	var te *temporal.TimeoutError
+	if errors.As(err, &te) {
+		return "no answer within " + jobTimeout.String()
+	}
+	return err.Error()
+}
+
+// receiveJobChanges queues the back-office changes signalled to the case.
+// The loop applies each once (cases.Case.ApplyJobChange), however often it
+// arrives.
+func (r *run) receiveJobChanges(ctx workflow.Context) {
+	if !r.backOffice {
+		return
+	}
+	ch := workflow.GetSignalChannel(ctx, effects.SignalJobChange)
+	for {
+		var jc cases.JobChange
+		if !ch.ReceiveAsync(&jc) {
+			return
+		}
+		r.inbox.push(func(now time.Time) {
+			if r.c.ApplyJobChange(jc, now) {
+				r.statusChanged(now)
+			}
+		})
+	}
+}
+
+// jobChangesWaiting reports whether changes have been signalled and not yet
+// queued.
+func (r *run) jobChangesWaiting(ctx workflow.Context) bool {
+	return r.backOffice && workflow.GetSignalChannel(ctx, effects.SignalJobChange).Len() > 0
+}

@@ -1,0 +1,170 @@
+package workflows
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+
+	"github.com/casebridge/casebridge/cases"
+	"github.com/casebridge/casebridge/effects"
+)
+
+// fakeBackOffice stands in for the back-office activities: it keeps jobs by
+// reference as a real system would, and can be down until a given time.
+type fakeBackOffice struct {
+	mu        sync.Mutex
+	opens     []effects.JobRequest
+	withdrawn []string
+	jobs      map[string]string // ref → job id
+	down      bool
+	n         int
+}
+
+func (f *fakeBackOffice) open(ctx context.Context, req effects.JobRequest) (effects.JobOpened, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.opens = append(f.opens, req)
+	now := activity.GetInfo(ctx).StartedTime
+	if f.down {
+		return effects.JobOpened{}, errors.New("highways: create job: HTTP 503: Service Unavailable")
+	}
+	if f.jobs == nil {
+		f.jobs = map[string]string{}
+	}
+	if id, ok := f.jobs[req.Case.Ref]; ok {
+		return effects.JobOpened{Job: cases.Job{System: req.System, ID: id, At: now}, Found: true}, nil
+	}
+	f.n++
+	id := "HW-" + string(rune('0'+f.n))
+	f.jobs[req.Case.Ref] = id
+	return effects.JobOpened{Job: cases.Job{System: req.System, ID: id, Code: "RAISED", At: now}}, nil
+}
+
+func (f *fakeBackOffice) withdraw(ctx context.Context, req effects.WithdrawRequest) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.withdrawn = append(f.withdrawn, req.JobID)
+	delete(f.jobs, req.Ref)
+	return nil
+}
+
+func backOfficeHarness(t *testing.T) (*harness, *fakeBackOffice) {
+	h := newHarness(t, nil)
+	f := &fakeBackOffice{}
+	h.env.RegisterActivityWithOptions(f.open, activity.RegisterOptions{Name: effects.ActivityOpenJob})
+	h.env.RegisterActivityWithOptions(f.withdraw, activity.RegisterOptions{Name: effects.ActivityWithdrawJob})
+	return h, f
+}
+
+func backOfficeInput() Input {
+	in := input()
+	in.Settings.BackOffices = map[string]string{"highways": "highways", "street-lighting": "highways"}
+	return in
+}
+
+func TestJobOpenedOnceRouted(t *testing.T) {
+	h, f := backOfficeHarness(t)
+	var c cases.Case
+	h.env.RegisterDelayedCallback(func() { c = h.query() }, time.Minute)
+	h.env.RegisterDelayedCallback(func() { h.env.CancelWorkflow() }, time.Hour)
+	h.env.ExecuteWorkflow(WorkflowName, backOfficeInput())
+	if len(f.opens) != 1 || f.opens[0].Key != "case-CB-TEST01:highways:1" || f.opens[0].Case.Department != "highways" {
+		t.Fatalf("OpenJob calls %+v, want one for the routed case with key case-CB-TEST01:highways:1", f.opens)
+	}
+	if c.Job == nil || c.Job.ID != "HW-1" || c.Job.System != "highways" {
+		t.Fatalf("case job %+v, want HW-1 in highways", c.Job)
+	}
+	last := c.Timeline[len(c.Timeline)-1]
+	if last.Kind != cases.KindBackOffice || last.Note != "Job HW-1 created in highways" {
+		t.Errorf("last entry %+v, want the job recorded", last)
+	}
+	if h.rm.latest.Job == nil || h.rm.latest.Version != c.Version {
+		t.Errorf("read model has v%d job %+v; case v%d", h.rm.latest.Version, h.rm.latest.Job, c.Version)
+	}
+}
+
+// A back office that is down for ten minutes: staff changes are answered at
+// once, the case shows what it waits on, and the job is made once it returns.
+func TestBackOfficeDownDelaysNeverBlocks(t *testing.T) {
+	h, f := backOfficeHarness(t)
+	f.down = true
+	h.env.RegisterDelayedCallback(func() { f.mu.Lock(); f.down = false; f.mu.Unlock() }, 10*time.Minute)
+	var during, after cases.Case
+	var note outcome
+	h.update(3*time.Minute, UpdateComment, cases.Comment{Note: "Called the resident", Actor: "staff:amy"}, &note)
+	h.env.RegisterDelayedCallback(func() { during = h.query() }, 5*time.Minute)
+	h.env.RegisterDelayedCallback(func() { after = h.query() }, 15*time.Minute)
+	h.env.RegisterDelayedCallback(func() { h.env.CancelWorkflow() }, time.Hour)
+	h.env.ExecuteWorkflow(WorkflowName, backOfficeInput())
+	if note.err != nil || note.result == nil {
+		t.Fatalf("a note while the back office is down: %v", note.err)
+	}
+	w, ok := during.Waiting(cases.WaitBackOffice("highways"))
+	if !ok || w.Attempts < 1 || w.Error == "" || w.Since.IsZero() {
+		t.Fatalf("while down, waits = %+v; want one on back_office:highways with its error", during.Waits)
+	}
+	if during.Job != nil {
+		t.Errorf("a job while the system is down: %+v", during.Job)
+	}
+	if after.Job == nil || len(after.Waits) != 0 {
+		t.Errorf("after the system returned: job %+v waits %+v; want the job and no wait", after.Job, after.Waits)
+	}
+	if f.n != 1 {
+		t.Errorf("%d jobs made, want 1", f.n)
+	}
+}
+
+func TestJobChangeAppliedOnce(t *testing.T) {
+	h, _ := backOfficeHarness(t)
+	insp := cases.JobChange{System: "highways", ID: "c2", JobID: "HW-1", Code: "INSP", Status: cases.StatusInvestigating, Note: "Inspected"}
+	for _, at := range []time.Duration{2 * time.Minute, 3 * time.Minute, 3 * time.Minute} {
+		h.env.RegisterDelayedCallback(func() { h.env.SignalWorkflow(effects.SignalJobChange, insp) }, at)
+	}
+	var c cases.Case
+	h.env.RegisterDelayedCallback(func() { c = h.query() }, 10*time.Minute)
+	h.env.RegisterDelayedCallback(func() { h.env.CancelWorkflow() }, time.Hour)
+	h.env.ExecuteWorkflow(WorkflowName, backOfficeInput())
+	if c.Status != cases.StatusInvestigating || c.Job.Code != "INSP" {
+		t.Fatalf("status %s job %+v, want investigating with code INSP", c.Status, c.Job)
+	}
+	n := 0
+	for _, e := range c.Timeline {
+		if e.ChangeID == "highways:c2" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("change applied %d times, want once", n)
+	}
+	ups := c.PublicUpdates()
+	if last := ups[len(ups)-1]; last.ExternalStatusCode != "INSP" {
+		t.Errorf("last public update %+v, want external_status_code INSP", last)
+	}
+}
+
+// Moving the case to a department the system does not serve withdraws the
+// job; moving it back makes a new one under a new key.
+func TestTransferWithdrawsJob(t *testing.T) {
+	h, f := backOfficeHarness(t)
+	var away, back outcome
+	h.update(2*time.Minute, UpdateTransfer, cases.Transfer{Department: "parks", Actor: "staff:amy"}, &away)
+	h.update(5*time.Minute, UpdateTransfer, cases.Transfer{Department: "street-lighting", Actor: "staff:amy"}, &back)
+	var mid, c cases.Case
+	h.env.RegisterDelayedCallback(func() { mid = h.query() }, 4*time.Minute)
+	h.env.RegisterDelayedCallback(func() { c = h.query() }, 10*time.Minute)
+	h.env.RegisterDelayedCallback(func() { h.env.CancelWorkflow() }, time.Hour)
+	h.env.ExecuteWorkflow(WorkflowName, backOfficeInput())
+	if away.err != nil || back.err != nil {
+		t.Fatal(away.err, back.err)
+	}
+	if mid.Job != nil || len(mid.PastJobs) != 1 || len(f.withdrawn) != 1 || f.withdrawn[0] != "HW-1" {
+		t.Fatalf("in parks: job %+v past %+v withdrawn %v; want HW-1 withdrawn", mid.Job, mid.PastJobs, f.withdrawn)
+	}
+	if c.Job == nil || c.Job.ID != "HW-2" || len(f.opens) != 2 || f.opens[1].Key != "case-CB-TEST01:highways:2" || len(f.opens[1].Skip) != 1 {
+		t.Errorf("back in street-lighting: job %+v, opens %+v; want HW-2 under key :2 skipping HW-1", c.Job, f.opens)
+	}
+}
