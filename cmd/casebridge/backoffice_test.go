@@ -1,0 +1,221 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
+	sdkworker "go.temporal.io/sdk/worker"
+
+	"github.com/casebridge/casebridge/activities"
+	"github.com/casebridge/casebridge/activities/backoffice"
+	"github.com/casebridge/casebridge/activities/backoffice/sim"
+	"github.com/casebridge/casebridge/caseflow"
+	"github.com/casebridge/casebridge/cases"
+	"github.com/casebridge/casebridge/config"
+	"github.com/casebridge/casebridge/devserver"
+	"github.com/casebridge/casebridge/internal/redistest"
+	"github.com/casebridge/casebridge/notify"
+	"github.com/casebridge/casebridge/readmodel"
+	"github.com/casebridge/casebridge/worker"
+	"github.com/casebridge/casebridge/workflows"
+)
+
+// backOfficeRig is the embedded Temporal server, real Redis and the highways
+// simulator over real HTTP, with a worker whose connector gives up on a call
+// after a second.
+type backOfficeRig struct {
+	c    client.Client
+	hw   *sim.Highways
+	acts *activities.Activities
+	flow *caseflow.Client
+	w    sdkworker.Worker
+}
+
+func startBackOfficeRig(t *testing.T) *backOfficeRig {
+	t.Helper()
+	ctx := context.Background()
+	rs := redistest.Start(t)
+	ts, err := devserver.Start(ctx, devserver.Options{SearchAttributes: workflows.SearchAttributes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ts.Stop() })
+	c, err := client.Dial(client.Options{HostPort: ts.FrontendAddr(), Namespace: ts.Namespace(), Logger: tlog.NewStructuredLogger(slog.New(slog.DiscardHandler))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	hw := sim.NewHighways("hw-token", time.Hour, 7)
+	srv := httptest.NewServer(hw.Handler())
+	t.Cleanup(srv.Close)
+	cfg := config.Demo()
+	b, _ := cfg.BackOffice("highways")
+	route := cases.Decision{RuleSet: "default", RuleID: "default", Department: "highways", Priority: cases.PriorityNormal}
+	r := &backOfficeRig{c: c, hw: hw}
+	r.acts = &activities.Activities{
+		Router:    activities.StaticRouter{Decision: route},
+		Projector: readmodel.New(rs.Client(), "cb:"),
+		Notifier:  notify.NewDispatcher(cfg, notify.NewStore(rs.Client(), "cb:"), func(string) string { return "" }, nil),
+		Log:       slog.New(slog.DiscardHandler),
+		BackOffices: map[string]activities.BackOffice{"highways": {Fields: b.Fields, Connector: &backoffice.REST{
+			Name: "highways", BaseURL: srv.URL, Client: srv.Client(), Timeout: time.Second, Location: time.UTC,
+			Auth: backoffice.Auth{Type: "bearer", Token: "hw-token"}}}},
+	}
+	r.startWorker(t)
+	r.flow = caseflow.New(c, workflows.TaskQueue, "CB-", workflows.Settings{ReopenWindow: 28 * 24 * time.Hour, MaxHistoryEvents: 2000,
+		DefaultRoute: route, Calendar: cfg.Calendar, BackOffices: cfg.BackOfficeRoutes()})
+	return r
+}
+
+func (r *backOfficeRig) startWorker(t *testing.T) {
+	t.Helper()
+	r.w = worker.New(r.c, r.acts, sdkworker.Options{})
+	if err := r.w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.w.Stop)
+}
+
+func (r *backOfficeRig) report(key string) cases.Report {
+	lat, long := 51.5362, -0.1426
+	return cases.Report{IntakeKey: key, Source: cases.SourceFixMyStreet, ExternalID: key, ServiceCode: "POT", Description: "Deep hole",
+		Location: cases.Location{Lat: &lat, Long: &long, Address: "1 Camden High St"}, Attributes: cases.Attributes{"dangerous": {"yes"}}, ReceivedAt: time.Now().UTC()}
+}
+
+// waitJob waits until the case records its job.
+func (r *backOfficeRig) waitJob(t *testing.T, ref string, within time.Duration) *cases.Case {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		c, err := r.flow.Get(context.Background(), ref)
+		if err == nil && c.Job != nil {
+			return c
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("case %s has no job after %s (waits %+v, err %v)", ref, within, c.Waits, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// jobsFor counts the simulator's records by reference.
+func (r *backOfficeRig) jobsFor() map[string]int {
+	n := map[string]int{}
+	for _, j := range r.hw.Jobs() {
+		n[j.Ref]++
+	}
+	return n
+}
+
+// Every create is slow: the system records the job after the connector has
+// given up, some calls fail with 500s and 429s, and for the first case the
+// worker is stopped in the middle of the create and another takes over.
+// Each case still ends with exactly one job, and it is the one the case
+// records.
+func TestBackOfficeExactlyOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end to end")
+	}
+	ctx := context.Background()
+	r := startBackOfficeRig(t)
+	r.hw.SetFaults(sim.Faults{SlowCreateRate: 1, SlowCreate: 2500 * time.Millisecond, FailRate: 0.2, ThrottleRate: 0.1})
+
+	first, err := r.flow.Start(ctx, r.report("bo-kill"), cases.Service{Code: "POT", Name: "Pothole"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Stop the worker while the first create is under way on the far side.
+	for deadline := time.Now().Add(20 * time.Second); r.hw.Calls()["create"] == 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no create reached the system")
+		}
+	}
+	r.w.Stop()
+	r.startWorker(t)
+
+	var refs []string
+	for i := range 4 {
+		c, err := r.flow.Start(ctx, r.report(fmt.Sprintf("bo-slow-%d", i)), cases.Service{Code: "POT", Name: "Pothole"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		refs = append(refs, c.Ref)
+	}
+	refs = append(refs, first.Ref)
+	for _, ref := range refs {
+		c := r.waitJob(t, ref, 90*time.Second)
+		if len(c.Waits) != 0 {
+			t.Errorf("%s still waits: %+v", ref, c.Waits)
+		}
+		var rec []sim.Job
+		for _, j := range r.hw.Jobs() {
+			if j.Ref == ref {
+				rec = append(rec, j)
+			}
+		}
+		if len(rec) != 1 || rec[0].ID != c.Job.ID {
+			t.Errorf("%s: the system holds %+v, the case records %s; want exactly that one job", ref, rec, c.Job.ID)
+		}
+	}
+	for _, j := range r.hw.Jobs() {
+		e, _ := j.Fields["easting"].(float64)
+		if e < 528000 || e > 530000 {
+			t.Errorf("job %s easting %v: not the report's point on the National Grid", j.ID, j.Fields["easting"])
+		}
+	}
+	t.Logf("calls: %v", r.hw.Calls())
+}
+
+// TestRecordBackOfficeHistories records cases that keep a job in a back
+// office, for workflows.TestReplay:
+//
+//	go test ./cmd/casebridge -run TestRecordBackOfficeHistories -record
+func TestRecordBackOfficeHistories(t *testing.T) {
+	if !*record {
+		t.Skip("pass -record to record histories")
+	}
+	ctx := context.Background()
+	r := startBackOfficeRig(t)
+	must := func(_ any, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	svc := cases.Service{Code: "POT", Name: "Pothole"}
+
+	// A job made, changes signalled (one twice), a transfer away withdrawing
+	// it, back again making a new one, and the case fixed.
+	life, err := r.flow.Start(ctx, r.report("record-bo-life"), svc)
+	must(nil, err)
+	c := r.waitJob(t, life.Ref, 30*time.Second)
+	insp := cases.JobChange{System: "highways", ID: "HW-c2", JobID: c.Job.ID, Code: "INSP", Status: cases.StatusInvestigating, Note: "Inspected", At: time.Now().UTC()}
+	for range 2 {
+		must(nil, r.c.SignalWorkflow(ctx, cases.WorkflowID(life.Ref), "", "backoffice-change", insp))
+	}
+	must(r.flow.Comment(ctx, life.Ref, cases.Comment{Note: "Resident called again", Public: true, Actor: "staff:amy"}, ""))
+	must(r.flow.Transfer(ctx, life.Ref, cases.Transfer{Department: "parks", Actor: "staff:amy"}, ""))
+	time.Sleep(2 * time.Second)
+	must(r.flow.Transfer(ctx, life.Ref, cases.Transfer{Department: "highways", Actor: "staff:amy"}, ""))
+	time.Sleep(2 * time.Second)
+	c = r.waitJob(t, life.Ref, 30*time.Second)
+	must(nil, r.c.SignalWorkflow(ctx, cases.WorkflowID(life.Ref), "", "backoffice-change",
+		cases.JobChange{System: "highways", ID: "HW-c9", JobID: c.Job.ID, Code: "DONE", Status: cases.StatusFixed, Note: "Repaired", At: time.Now().UTC()}))
+	save(t, r.c, life.Ref, "backoffice-life.json")
+
+	// The system is down, then slow: the case waits, then finds the job the
+	// timed-out create made.
+	r.hw.SetFaults(sim.Faults{Down: true})
+	slow, err := r.flow.Start(ctx, r.report("record-bo-slow"), svc)
+	must(nil, err)
+	time.Sleep(65 * time.Second) // one series of attempts fails: the case records a wait
+	r.hw.SetFaults(sim.Faults{SlowCreateRate: 1, SlowCreate: 2500 * time.Millisecond})
+	r.waitJob(t, slow.Ref, 60*time.Second)
+	save(t, r.c, slow.Ref, "backoffice-slow-create.json")
+}
