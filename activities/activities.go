@@ -68,6 +68,16 @@ type Partners interface {
 	TakesHandoffs(code string) bool
 }
 
+// Duplicates finds the case a new report likely duplicates, atomically with
+// making it findable (readmodel.Store).
+type Duplicates interface {
+	FindParent(ctx context.Context, ref, serviceCode string, lat, long, radiusMetres float64, received time.Time, window time.Duration) (string, error)
+}
+
+// DefaultDuplicateWindow is how far back a likely duplicate's parent may
+// have been reported when the configuration does not say.
+const DefaultDuplicateWindow = 30 * 24 * time.Hour
+
 // Activities holds what the activities need; the worker registers its methods.
 type Activities struct {
 	Router    Router
@@ -76,6 +86,11 @@ type Activities struct {
 	// Partners hands cases to partner agencies; nil means no partner takes
 	// hand-offs.
 	Partners Partners
+	// Duplicates finds likely duplicates at intake (nil: none are looked
+	// for), among cases received within DuplicateWindow
+	// (DefaultDuplicateWindow if zero).
+	Duplicates      Duplicates
+	DuplicateWindow time.Duration
 	// CaseLink is where staff open a case, for notices.
 	CaseLink func(ref string) string
 	// Policies are the SLA policies as configured now; a routed case takes a
@@ -100,7 +115,8 @@ func (a *Activities) now() time.Time {
 // RouteCase decides where a case goes and attaches the SLA policy the decision
 // names, as configured today. It runs as a local activity, so its answer is
 // recorded in the case's history and replay never re-evaluates the rules or
-// re-reads the policies. It reads only, so running it twice is harmless.
+// re-reads the policies. Running it twice is harmless: it reads, but for the
+// duplicate look-up, which keeps its first answer for the case.
 func (a *Activities) RouteCase(ctx context.Context, req effects.RouteRequest) (effects.Routed, error) {
 	d, err := a.Router.Route(ctx, req.Case)
 	if err != nil {
@@ -118,6 +134,19 @@ func (a *Activities) RouteCase(ctx context.Context, req effects.RouteRequest) (e
 	}
 	res := effects.Routed{Decision: d}
 	res.HandOff = d.Partner != "" && a.Partners != nil && a.Partners.TakesHandoffs(d.Partner)
+	if req.FindDuplicate && d.DuplicateRadius > 0 && a.Duplicates != nil && req.Case.Report().Location.HasPoint() {
+		loc := req.Case.Report().Location
+		window := a.DuplicateWindow
+		if window <= 0 {
+			window = DefaultDuplicateWindow
+		}
+		parent, err := a.Duplicates.FindParent(ctx, req.Case.Ref, req.Case.Service.Code, *loc.Lat, *loc.Long, float64(d.DuplicateRadius), req.Case.ReceivedAt, window)
+		if err != nil {
+			// The case is routed all the same; a supervisor can still merge it.
+			res.Explanation = append(res.Explanation, "could not look for duplicates: "+err.Error())
+		}
+		res.DuplicateOf = parent
+	}
 	name := d.SLAPolicy
 	if name == "" {
 		name = a.DefaultPolicy

@@ -718,7 +718,7 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 	// Every optional part switched on, so all its routes are registered.
 	s := NewServer(slog.New(slog.DiscardHandler), h.cfg, Deps{Cases: h.engine, ReadModel: h.store, Metrics: metrics.New(),
 		Rules: &rules.Store{}, Events: EventSource{Redis: redistest.Start(t).Client(), Channel: "cb:events"},
-		Partners: &partners.Verifier{}, Handoffs: &handoffRecorder{}})
+		Partners: &partners.Verifier{}, Handoffs: &handoffRecorder{}, Duplicates: caseflowDuplicates{}})
 	param := regexp.MustCompile(`:([a-z]+)`)
 	n := 0
 	for _, r := range s.engine.Routes() {

@@ -120,3 +120,50 @@ func TestPartnerCallbacks(t *testing.T) {
 		t.Fatalf("retry after the engine came back: %d %+v", code, p)
 	}
 }
+
+// caseflowDuplicates stands in for caseflow.Client's merge, confirm and undo
+// where only the routes matter.
+type caseflowDuplicates struct{}
+
+func (caseflowDuplicates) Merge(context.Context, string, cases.DuplicateLink, string) (*cases.Case, error) {
+	return nil, cases.ErrNotFound
+}
+
+func (caseflowDuplicates) ConfirmDuplicate(context.Context, string, cases.DuplicateLink, string) (*cases.Case, error) {
+	return nil, cases.ErrNotFound
+}
+
+func (caseflowDuplicates) Unlink(context.Context, string, cases.DuplicateLink, string) (*cases.Case, error) {
+	return nil, cases.ErrNotFound
+}
+
+// Merge, confirm and undo are supervisors' (admins') alone, and a merge
+// names a parent that exists.
+func TestDuplicateRoutesNeedASupervisor(t *testing.T) {
+	h := newHarness(t)
+	s := NewServer(slog.New(slog.DiscardHandler), h.cfg, Deps{Cases: h.engine, ReadModel: h.store, Metrics: metrics.New(), Duplicates: caseflowDuplicates{}})
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	h.srv = srv
+	ref := h.postReport(pothole("dup-roles-1"))
+	for _, tc := range []struct {
+		token, path, body string
+		want              int
+		field             string
+	}{
+		{"agent-token", "/duplicate", `{"parent":"CB-AAAAAA"}`, 403, ""},
+		{"agent-token", "/duplicate/confirm", `{}`, 403, ""},
+		{"agent-token", "/duplicate/undo", `{}`, 403, ""},
+		{testToken, "/duplicate", `{"parent":"not a ref"}`, 422, "parent"},
+		{testToken, "/duplicate", `{"parent":"` + ref + `"}`, 422, "parent"},
+		{testToken, "/duplicate", `{"parent":"CB-AAAAAA"}`, 422, "parent"},
+		{testToken, "/duplicate/confirm", `{}`, 409, ""}, // the stand-in finds no workflow
+	} {
+		r := h.staff(http.MethodPost, "/api/v1/cases/"+ref+tc.path, tc.body, tc.token)
+		var p Problem
+		_ = json.Unmarshal(r.body, &p)
+		if r.status != tc.want || p.Field != tc.field {
+			t.Errorf("%s %s %s: %d %s, want %d naming %q", tc.token, tc.path, tc.body, r.status, r.body, tc.want, tc.field)
+		}
+	}
+}

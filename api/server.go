@@ -115,6 +115,9 @@ type Deps struct {
 	// (CASEBRIDGE_TRUSTED_PROXIES). None by default: a client could
 	// otherwise name any address it liked and never be slowed.
 	TrustedProxies []string
+	// Duplicates serves supervisors' merge, confirm and undo; nil leaves
+	// those routes out.
+	Duplicates Duplicates
 }
 
 // Freshness measures the read model's lag behind Temporal.

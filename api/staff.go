@@ -183,6 +183,7 @@ func (s *Server) staffRoutes(g *gin.RouterGroup) {
 	g.POST("/cases/:ref/transitions", caseworkers, s.transition)
 	g.POST("/cases/:ref/comments", caseworkers, s.comment)
 	s.changeRoutes(g, caseworkers, require(config.RoleSupervisor))
+	s.duplicateRoutes(g, require(config.RoleSupervisor))
 	g.GET("/notifications", require(config.RoleSupervisor), s.notifications)
 	s.slaRoutes(g)
 	s.rulesRoutes(g, require(config.RoleRulesAdmin))

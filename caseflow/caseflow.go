@@ -242,3 +242,19 @@ func (s *Client) PartnerCallback(ctx context.Context, handoffID string, ev cases
 	}
 	return nil
 }
+
+// Merge makes the case a duplicate of l.Parent (a supervisor's merge); the
+// case tells its parent, which attaches the report.
+func (s *Client) Merge(ctx context.Context, ref string, l cases.DuplicateLink, requestID string) (*cases.Case, error) {
+	return s.change(ctx, ref, workflows.UpdateMerge, requestID, l)
+}
+
+// ConfirmDuplicate confirms a likely duplicate found at intake.
+func (s *Client) ConfirmDuplicate(ctx context.Context, ref string, l cases.DuplicateLink, requestID string) (*cases.Case, error) {
+	return s.change(ctx, ref, workflows.UpdateConfirmDuplicate, requestID, l)
+}
+
+// Unlink undoes a duplicate link: the case is its own again, in triage.
+func (s *Client) Unlink(ctx context.Context, ref string, l cases.DuplicateLink, requestID string) (*cases.Case, error) {
+	return s.change(ctx, ref, workflows.UpdateUnlink, requestID, l)
+}

@@ -205,6 +205,12 @@ type Case struct {
 	Department string   `json:"department"`
 	Team       string   `json:"team,omitempty"`
 	Partner    string   `json:"partner,omitempty"`
+	// DuplicateOf is the reference of the case this one duplicates, if any;
+	// DuplicateLink says when, by whom and whether it was confirmed.
+	DuplicateOf   string `json:"duplicate_of,omitempty"`
+	DuplicateLink *Link  `json:"duplicate_link,omitempty"`
+	// Duplicates are the cases linked to this one as duplicates.
+	Duplicates []Link `json:"duplicates,omitempty"`
 	// Handoff is the case's latest hand-off to a partner agency, if any.
 	Handoff    *Handoff  `json:"handoff,omitempty"`
 	Assignee   string    `json:"assignee,omitempty"`
@@ -244,6 +250,11 @@ func (c *Case) Clone() *Case {
 		h := *c.Handoff
 		d.Handoff = &h
 	}
+	if c.DuplicateLink != nil {
+		l := *c.DuplicateLink
+		d.DuplicateLink = &l
+	}
+	d.Duplicates = slices.Clone(c.Duplicates)
 	if c.ClosedAt != nil {
 		t := *c.ClosedAt
 		d.ClosedAt = &t

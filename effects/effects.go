@@ -75,6 +75,9 @@ type WithdrawRequest struct {
 // RouteRequest asks the routing activity where a case should go.
 type RouteRequest struct {
 	Case cases.Case `json:"case"`
+	// FindDuplicate asks routing to look for the case this one likely
+	// duplicates (at intake only), within the route's duplicate radius.
+	FindDuplicate bool `json:"find_duplicate,omitempty"`
 }
 
 // Routed is the routing activity's answer: the decision and, when it names one,
@@ -86,6 +89,9 @@ type Routed struct {
 	// HandOff is set when the decision names a partner that takes hand-offs
 	// (one configured with a webhook): the case is handed to it.
 	HandOff bool `json:"hand_off,omitempty"`
+	// DuplicateOf is the case this one likely duplicates, if routing looked
+	// and found one.
+	DuplicateOf string `json:"duplicate_of,omitempty"`
 }
 
 // Handoff asks the partner activity to post a case to a partner agency. ID is

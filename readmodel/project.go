@@ -160,7 +160,7 @@ func (s *Store) project(ctx context.Context, c *cases.Case, rebuild bool) (int, 
 	s.indexSLA(c, index, register)
 	keys = append(keys, registries...)
 
-	args := make([]any, 0, 10+len(scores)+len(registered)+3*len(c.Timeline))
+	args := make([]any, 0, 10+len(scores)+len(registered)+3*len(c.Timeline)*(1+len(c.Duplicates)))
 	args = append(args, c.Ref, c.Version, doc, s.events, event, len(scores), len(registered), rebuild)
 	args = append(args, scores...)
 	args = append(args, registered...)
@@ -169,7 +169,8 @@ func (s *Store) project(ctx context.Context, c *cases.Case, rebuild bool) (int, 
 		keys = append(keys, s.geoKey(code))
 	}
 	args = append(args, long, lat)
-	for _, u := range c.PublicUpdates() {
+	// A parent's public updates reach the reporters of its duplicates too.
+	for _, u := range append(c.PublicUpdates(), c.DuplicateUpdates()...) {
 		b, err := json.Marshal(u)
 		if err != nil {
 			return 0, fmt.Errorf("read model: project %s: update %s: %w", c.Ref, u.ID, err)

@@ -32,7 +32,11 @@
 //	P sla:resolved:<outcome>:<g>  zset ref → closed µs, resolved cases of group g, by Promise.Outcome
 //	                              (met, missed, or none); g = query-escaped department ":" service code
 //	P sla:groups                  set of the groups g that have had a resolved case (never shrinks)
-//	P geo:open:<code>             geo set of open cases with a point
+//	P geo:open:<code>             geo set of open cases with a point (intake's duplicate look-up adds a
+//	                              new case that duplicates none at once, before its first projection)
+//	P dup:seen:<code>             zset ref → received µs of the cases the look-up added
+//	P dup:of                      hash ref → the parent the look-up linked it to
+//	P dup:answer                  hash ref → the look-up's answer ("-": none), given again to a retry
 //	P feed                        zset update member → update µs, every public update
 //	P feed:doc                    hash update member → update JSON
 //	prefix + "events"             pub/sub channel, one Event per applied projection

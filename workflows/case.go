@@ -141,6 +141,12 @@ type run struct {
 	wantHandoff bool
 	partnerCh   workflow.ReceiveChannel
 
+	// Duplicates: the parent routing found at intake, still to be linked;
+	// messages for parents still to be sent; what linked cases tell this one.
+	wantLink string
+	tells    []parentTell
+	dupCh    workflow.ReceiveChannel
+
 	// Projection: the newest version the read model has, and the one being
 	// written now (0 when none).
 	projected  int64
@@ -181,6 +187,7 @@ func (r *run) finishGrace() time.Duration {
 func (r *run) loop(ctx workflow.Context) error {
 	r.resumeNotices(ctx)
 	r.listenPartner(ctx)
+	r.listenDuplicates(ctx)
 	for {
 		now := workflow.Now(ctx)
 		r.receiveJobChanges(ctx)
@@ -192,7 +199,9 @@ func (r *run) loop(ctx workflow.Context) error {
 		r.overdueChanged(now)
 		r.syncSearchAttributes(ctx)
 		r.startRouting(ctx)
+		r.startLink(ctx)
 		r.startHandoff(ctx)
+		r.sendTells(ctx)
 		r.startProjection(ctx)
 		r.startJob(ctx)
 
@@ -311,7 +320,7 @@ func (r *run) shouldContinueAsNew(ctx workflow.Context) bool {
 // and with it the answer the task carried, which the client would see as a
 // failure. So the loop answers, then continues as new in a task of its own.
 func (r *run) canContinueAsNew(ctx workflow.Context) bool {
-	return r.shouldContinueAsNew(ctx) && !r.routingUnderWay() && r.inbox.empty() && r.partnerQuiet() && workflow.AllHandlersFinished(ctx) &&
+	return r.shouldContinueAsNew(ctx) && !r.routingUnderWay() && r.inbox.empty() && r.partnerQuiet() && r.duplicatesQuiet() && workflow.AllHandlersFinished(ctx) &&
 		!r.answeredAt.Equal(workflow.Now(ctx))
 }
 

@@ -49,7 +49,7 @@ func (r *run) startRouting(ctx workflow.Context) {
 	r.wantRoute = false
 	rt := &routing{again: r.c.Routing != nil}
 	r.routing = rt
-	f := workflow.ExecuteLocalActivity(routeOptions(ctx), effects.ActivityRoute, effects.RouteRequest{Case: *r.c.Clone()})
+	f := workflow.ExecuteLocalActivity(routeOptions(ctx), effects.ActivityRoute, effects.RouteRequest{Case: *r.c.Clone(), FindDuplicate: !rt.again})
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		var res effects.Routed
 		err := f.Get(ctx, &res)
@@ -85,6 +85,9 @@ func (r *run) routed(res effects.Routed, err error, rt *routing, now time.Time) 
 	res = r.notBackToSender(res, rt.again)
 	// A partner is handed the case only if nobody moved it meanwhile.
 	r.wantHandoff = res.HandOff && res.Partner != "" && r.kept.Department == ""
+	if !rt.again && res.DuplicateOf != "" && res.DuplicateOf != r.c.Ref {
+		r.wantLink = res.DuplicateOf
+	}
 	from := r.c.Department
 	r.c.RouteKeeping(res.Decision, r.kept, now)
 	r.kept = cases.Kept{}

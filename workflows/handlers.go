@@ -178,6 +178,7 @@ func (r *run) register(ctx workflow.Context) error {
 			c.Acknowledge(a, now)
 		}),
 	}
+	regs = append(regs, r.registerDuplicates(ctx)...)
 	for _, err := range regs {
 		if err != nil {
 			return err

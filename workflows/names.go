@@ -31,6 +31,15 @@ const (
 	UpdateCallback      = "partner-callback"
 	SignalPartner       = "partner-event"
 
+	// Duplicates: a supervisor merges a case into another (UpdateMerge),
+	// confirms a likely duplicate found at intake (UpdateConfirmDuplicate) or
+	// undoes a link (UpdateUnlink); the linked case tells its parent through
+	// SignalDuplicate.
+	UpdateMerge            = "merge"
+	UpdateConfirmDuplicate = "confirm-duplicate"
+	UpdateUnlink           = "unlink-duplicate"
+	SignalDuplicate        = "duplicate-link"
+
 	// MemoIntakeKey holds the report's intake key, so intake can tell a retried
 	// submission from a reference collision.
 	MemoIntakeKey = "intake_key"

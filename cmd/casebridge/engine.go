@@ -251,6 +251,7 @@ func (e *engine) worker(ctx context.Context, opts sdkworker.Options) sdkworker.W
 		Projector:     e.store,
 		Notifier:      notify.NewDispatcher(e.cfg, e.outbox, e.getenv, e.log.With("component", "notify")),
 		Partners:      &partners.Poster{Config: e.cfg, Getenv: e.getenv, CallbackBase: e.callbackBase},
+		Duplicates:    e.store,
 		CaseLink:      e.caseLink,
 		Policies:      e.cfg.SLA.Policies,
 		DefaultPolicy: e.cfg.SLA.DefaultPolicy,
@@ -288,12 +289,13 @@ func (e *engine) api(namespace string, draining *atomic.Bool) http.Handler {
 	})
 	flow := caseflow.New(e.temporal, workflows.TaskQueue, e.cfg.Council.RefPrefix, e.settings())
 	return api.NewServer(e.log, e.cfg, api.Deps{
-		Cases:     flow,
-		Handoffs:  flow,
-		Partners:  &partners.Verifier{Config: e.cfg, Getenv: e.getenv, Nonces: partners.NewNonces(e.redis, redisPrefix)},
-		ReadModel: e.store,
-		Metrics:   e.metrics,
-		Outbox:    e.outbox,
+		Cases:      flow,
+		Handoffs:   flow,
+		Duplicates: flow,
+		Partners:   &partners.Verifier{Config: e.cfg, Getenv: e.getenv, Nonces: partners.NewNonces(e.redis, redisPrefix)},
+		ReadModel:  e.store,
+		Metrics:    e.metrics,
+		Outbox:     e.outbox,
 		Ready: []api.Check{
 			{Name: "accepting", Check: func(context.Context) error {
 				if draining.Load() {

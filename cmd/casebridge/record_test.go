@@ -343,3 +343,91 @@ func apiForPartners(cfg *config.Config, flow *caseflow.Client, rs *redistest.Ser
 	return api.NewServer(slog.New(slog.DiscardHandler), cfg, api.Deps{Cases: flow, Metrics: metrics.New(), Handoffs: flow,
 		Partners: &partners.Verifier{Config: cfg, Nonces: partners.NewNonces(rs.Client(), "cb:")}})
 }
+
+// TestRecordDuplicateHistories records duplicates: a parent and a report
+// linked to it at intake (then confirmed), and a case merged by hand and the
+// merge undone. They go to workflows/testdata/partner-duplicate-*.json.
+//
+//	go test ./cmd/casebridge -run TestRecordDuplicateHistories -record
+func TestRecordDuplicateHistories(t *testing.T) {
+	if !*record {
+		t.Skip("pass -record to record histories")
+	}
+	ctx := context.Background()
+	rs := redistest.Start(t)
+	ts, err := devserver.Start(ctx, devserver.Options{SearchAttributes: workflows.SearchAttributes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ts.Stop()
+	c, err := client.Dial(client.Options{HostPort: ts.FrontendAddr(), Namespace: ts.Namespace(), Logger: tlog.NewStructuredLogger(slog.New(slog.DiscardHandler))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	cfg := config.Demo()
+	store := readmodel.New(rs.Client(), "cb:")
+	w := worker.New(c, &activities.Activities{
+		Router: activities.StaticRouter{Decision: cases.Decision{RuleSet: "routing", Version: 1, RuleID: "road-sign", Department: "highways",
+			Team: "signs-and-lines", Priority: cases.PriorityLow, DuplicateRadius: 25}},
+		Projector:  store,
+		Duplicates: store,
+		Notifier:   notify.NewDispatcher(cfg, notify.NewStore(rs.Client(), "cb:"), func(string) string { return "" }, nil),
+		Policies:   cfg.SLA.Policies,
+		Log:        slog.New(slog.DiscardHandler),
+	}, sdkworker.Options{})
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	route := cases.Decision{RuleSet: "default", RuleID: "default", Department: "triage", Priority: cases.PriorityNormal}
+	flow := caseflow.New(c, workflows.TaskQueue, "CB-", workflows.Settings{ReopenWindow: 28 * 24 * time.Hour, MaxHistoryEvents: 2000, DefaultRoute: route, Calendar: cfg.Calendar})
+	svc := cases.Service{Code: "SGN", Name: "Damaged road sign"}
+	start := func(key string, lat float64) string {
+		t.Helper()
+		long := -0.14
+		res, err := flow.Start(ctx, cases.Report{IntakeKey: key, Source: cases.SourceFixMyStreet, ExternalID: key, ServiceCode: "SGN",
+			Description: "Sign down", Location: cases.Location{Lat: &lat, Long: &long}, ReceivedAt: time.Now().UTC()}, svc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.Ref
+	}
+	until := func(ref string, ok func(*cases.Case) bool) {
+		t.Helper()
+		for range 100 {
+			if k, err := flow.Get(ctx, ref); err == nil && ok(k) {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Fatalf("case %s never got there", ref)
+	}
+	parent := start("record-dup-parent", 51.53)
+	until(parent, func(k *cases.Case) bool { return k.Routing != nil })
+	time.Sleep(500 * time.Millisecond) // projected
+	child := start("record-dup-child", 51.53001)
+	until(parent, func(k *cases.Case) bool { return len(k.Duplicates) == 1 })
+	if _, err := flow.ConfirmDuplicate(ctx, child, cases.DuplicateLink{Actor: "staff:sue"}, "staff:sue:confirm-duplicate:1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := flow.Transition(ctx, parent, cases.Change{To: cases.StatusFixed, Note: "Sign replaced", Public: true, Actor: "staff:amy"}, ""); err != nil {
+		t.Fatal(err)
+	}
+	save(t, c, parent, "partner-duplicate-parent.json")
+	save(t, c, child, "partner-duplicate-child.json")
+
+	other := start("record-dup-other", 51.60)
+	until(other, func(k *cases.Case) bool { return k.Routing != nil })
+	third := start("record-dup-third", 51.70)
+	until(third, func(k *cases.Case) bool { return k.Routing != nil })
+	if _, err := flow.Merge(ctx, third, cases.DuplicateLink{Parent: other, Note: "same sign", Actor: "staff:sue"}, ""); err != nil {
+		t.Fatal(err)
+	}
+	until(other, func(k *cases.Case) bool { return len(k.Duplicates) == 1 })
+	if _, err := flow.Unlink(ctx, third, cases.DuplicateLink{Actor: "staff:sue"}, ""); err != nil {
+		t.Fatal(err)
+	}
+	until(other, func(k *cases.Case) bool { return len(k.Duplicates) == 0 })
+	save(t, c, third, "partner-duplicate-merged-undone.json")
+}
