@@ -100,6 +100,12 @@ func (s *Server) consoleRoutes(e *gin.Engine) {
 	in.POST("/cases/:ref/transfer", caseworkers, con.transfer)
 	in.POST("/cases/:ref/category", caseworkers, con.recategorise)
 	in.POST("/cases/:ref/escalations/:seq/acknowledge", con.require(config.RoleSupervisor), con.acknowledge)
+	if s.deps.Duplicates != nil {
+		supervisors := con.require(config.RoleSupervisor)
+		in.POST("/cases/:ref/merge", supervisors, con.merge)
+		in.POST("/cases/:ref/duplicate/confirm", supervisors, con.confirmDuplicate)
+		in.POST("/cases/:ref/duplicate/undo", supervisors, con.unlinkDuplicate)
+	}
 	in.GET("/board", caseworkers, con.board)
 	in.GET("/dashboard", caseworkers, con.dashboardPage)
 	if s.deps.Outbox != nil {

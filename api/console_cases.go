@@ -408,6 +408,10 @@ type caseData struct {
 	// change the case once.
 	RequestID string
 	sent      formState
+	// Partner is the hand-off to a partner agency, if any; Links the
+	// duplicates part of the page.
+	Partner *partnerView
+	Links   linkData
 }
 
 // Form is the named form as it was sent, or an empty one.
@@ -431,6 +435,9 @@ var fieldIDs = map[string]map[string]string{
 	"transfer": {"to": "transfer-to", "department": "transfer-to", "team": "transfer-to", "assignee": "transfer-assignee-keep",
 		"note": "transfer-note", "": "transfer-form"},
 	"category": {"service_code": "category-service", "note": "category-note", "": "category-form"},
+	"merge":    {"parent": "merge-parent", "note": "merge-note", "": "merge-form"},
+	"confirm":  {"": "confirm-form"},
+	"undo":     {"note": "undo-note", "": "undo-form"},
 }
 
 // ErrorSummary is the summary of the form sent, if it was refused.
@@ -475,6 +482,7 @@ var caseDone = map[string]string{
 	"status": "The status was changed.", "note": "The note was added.", "assign": "The assignment was changed.",
 	"transfer": "The case was transferred.", "category": "The case was recategorised and routed again.",
 	"ack": "The escalation was acknowledged.", "priority": "The priority was changed.",
+	"merge": "The case was merged into its parent.", "confirm": "The duplicate was confirmed.", "undo": "The case is its own again.",
 }
 
 func (con *console) casePage(c *gin.Context) {
@@ -498,6 +506,7 @@ func (con *console) showCase(c *gin.Context, status int, ref string, sent formSt
 		return
 	}
 	d := con.caseData(k, from, sent)
+	d.Partner, d.Links = con.partnerView(k), con.linkView(ctx, k)
 	v := view{Nav: "cases", Data: d, Live: &liveView{Mode: "case", Ref: ref, Version: k.Version, URL: "/cases/" + ref}}
 	if sent.Name == "" {
 		v.Flash = caseDone[c.Query("done")]
