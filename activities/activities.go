@@ -12,6 +12,7 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/casebridge/casebridge/activities/backoffice"
 	"github.com/casebridge/casebridge/cases"
 	"github.com/casebridge/casebridge/effects"
 	"github.com/casebridge/casebridge/notify"
@@ -101,6 +102,8 @@ type Activities struct {
 	Log           *slog.Logger
 	// BackOffices are the configured back-office systems, by name.
 	BackOffices map[string]BackOffice
+	// Inbound brings each back office's changes to the cases, by name.
+	Inbound map[string]*backoffice.Inbound
 	// Now is the clock (time.Now if nil).
 	Now func() time.Time
 }

@@ -111,3 +111,24 @@ func backOfficeError(what string, err error) error {
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }
+
+// PollBackOffice reads a back office's change feed from where the last poll
+// left off and signals each change to its case. Idempotent: the cursor moves
+// only past changes delivered, a delivered change is remembered and not sent
+// again, and a case applies a change once however often it is sent.
+func (a *Activities) PollBackOffice(ctx context.Context, system string) (int, error) {
+	in, ok := a.Inbound[system]
+	if !ok {
+		return 0, temporal.NewNonRetryableApplicationError("no back office "+system+" is configured", effects.ErrTypeBackOfficePermanent, nil)
+	}
+	if b, ok := a.BackOffices[system]; ok {
+		if err := b.wait(ctx); err != nil {
+			return 0, fmt.Errorf("back office %s: rate limit: %w", system, err)
+		}
+	}
+	n, err := in.Poll(ctx)
+	if err != nil {
+		return n, backOfficeError("poll "+system, err)
+	}
+	return n, nil
+}

@@ -118,6 +118,9 @@ type Deps struct {
 	// Duplicates serves supervisors' merge, confirm and undo; nil leaves
 	// those routes out.
 	Duplicates Duplicates
+	// BackOffices receives back offices' webhook calls; without it there are
+	// none.
+	BackOffices BackOffices
 }
 
 // Freshness measures the read model's lag behind Temporal.
@@ -170,6 +173,7 @@ func (s *Server) routes() {
 	e.GET("/metrics", s.authenticate, require(config.RoleMetrics), gin.WrapH(s.deps.Metrics.Handler()))
 	s.open311Routes(e.Group("/open311/v2"))
 	s.partnerRoutes(e.Group("/api/v1/partners"))
+	s.backOfficeRoutes(e.Group("/api/v1")) // signed by the system, not a staff login
 	s.staffRoutes(e.Group("/api/v1"))
 	s.eventRoutes(e)
 	s.consoleRoutes(e)

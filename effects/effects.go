@@ -24,6 +24,11 @@ const (
 	// ActivityWithdrawJob withdraws it.
 	ActivityOpenJob     = "OpenBackOfficeJob"
 	ActivityWithdrawJob = "WithdrawBackOfficeJob"
+	// ActivityPollBackOffice reads a back office's change feed and signals
+	// each change to its case; WorkflowPollBackOffice, started by a Temporal
+	// Schedule per back office, runs it.
+	ActivityPollBackOffice = "PollBackOffice"
+	WorkflowPollBackOffice = "BackOfficePoll"
 )
 
 // SignalJobChange carries a back office's change to a case (a cases.JobChange);

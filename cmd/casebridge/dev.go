@@ -68,7 +68,7 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 	var simulated []string
 	if sims {
 		var stopSims func()
-		if simulated, getenv, stopSims, err = startSimulators(ctx, cfg, getenv, simStep); err != nil {
+		if simulated, getenv, stopSims, err = startSimulators(ctx, cfg, getenv, simStep, "http://"+s.addr); err != nil {
 			return err
 		}
 		defer stopSims()
@@ -221,11 +221,12 @@ func ownerOnly(dir string) error {
 }
 
 // startSimulators runs a simulator for each configured back office dev can
-// simulate, on a free port, and points the configuration at it. Credentials
+// simulate, on a free port, points the configuration at it, and has it post
+// its changes to dev's own webhook (self is dev's base URL). Credentials
 // the environment does not give are made up for the run and handed to both
 // sides through the returned getenv. It returns a line to print per
 // simulator.
-func startSimulators(ctx context.Context, cfg *config.Config, getenv func(string) string, step time.Duration) ([]string, func(string) string, func(), error) {
+func startSimulators(ctx context.Context, cfg *config.Config, getenv func(string) string, step time.Duration, self string) ([]string, func(string) string, func(), error) {
 	made := map[string]string{}
 	env := func(k string) string {
 		if v, ok := made[k]; ok {
@@ -262,6 +263,9 @@ func startSimulators(ctx context.Context, cfg *config.Config, getenv func(string
 		go sm.Run(sctx, time.Second)
 		stops = append(stops, func() { cancel(); srv.Close() })
 		b.URL = "http://" + ln.Addr().String()
+		if b.WebhookSecretEnv != "" {
+			sm.Webhook(self+"/api/v1/backoffices/"+b.Name+"/events", env(b.WebhookSecretEnv))
+		}
 		lines = append(lines, fmt.Sprintf("%-14s %s  (simulated %s; jobs at %s/admin/jobs)", b.Name, b.URL, b.Kind, b.URL))
 	}
 	return lines, env, stopAll, nil

@@ -63,7 +63,7 @@ func env(vars map[string]string) func(string) string {
 
 // startDev runs `casebridge dev` in-process on a free port and waits until it
 // is ready.
-func startDev(t *testing.T, dataDir, redisURL string) *devProcess {
+func startDev(t *testing.T, dataDir, redisURL string, extra ...string) *devProcess {
 	t.Helper()
 	port, err := freePort()
 	if err != nil {
@@ -74,7 +74,7 @@ func startDev(t *testing.T, dataDir, redisURL string) *devProcess {
 	out := &syncBuffer{}
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"dev", "--addr", addr, "--data-dir", dataDir, "--temporal-ui-addr=", "--temporal-port", "0", "--log-level", "warn"},
+		done <- run(ctx, append([]string{"dev", "--addr", addr, "--data-dir", dataDir, "--temporal-ui-addr=", "--temporal-port", "0", "--log-level", "warn"}, extra...),
 			env(map[string]string{"REDIS_URL": redisURL}), out, io.Discard)
 	}()
 	d := &devProcess{t: t, base: "http://" + addr, dataDir: dataDir, stdout: out}

@@ -18,6 +18,7 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
 	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/casebridge/casebridge/activities"
@@ -28,6 +29,7 @@ import (
 	"github.com/casebridge/casebridge/caseflow"
 	"github.com/casebridge/casebridge/cases"
 	"github.com/casebridge/casebridge/config"
+	"github.com/casebridge/casebridge/effects"
 	"github.com/casebridge/casebridge/metrics"
 	"github.com/casebridge/casebridge/notify"
 	"github.com/casebridge/casebridge/partners"
@@ -258,7 +260,9 @@ func (e *engine) worker(ctx context.Context, opts sdkworker.Options) sdkworker.W
 		Metrics:       e.metrics,
 		Log:           e.log,
 		BackOffices:   e.backOffices(),
+		Inbound:       e.inbound(),
 	}
+	go e.pollSchedules(ctx)
 	return worker.New(e.temporal, acts, opts)
 }
 
@@ -275,6 +279,68 @@ func (e *engine) backOffices() map[string]activities.BackOffice {
 		out[b.Name] = activities.BackOffice{Connector: conn, Fields: b.Fields}
 	}
 	return out
+}
+
+// inbound brings each back office's changes to its cases, signalling each
+// change to the case it names.
+func (e *engine) inbound() map[string]*backoffice.Inbound {
+	store := backoffice.NewStore(e.redis, redisPrefix)
+	signal := func(ctx context.Context, ref string, ch cases.JobChange) error {
+		err := e.temporal.SignalWorkflow(ctx, cases.WorkflowID(ref), "", effects.SignalJobChange, ch)
+		var nf *serviceerror.NotFound
+		if errors.As(err, &nf) {
+			// The case has finished, or the system names a case we never
+			// had: the change has nowhere to go.
+			e.log.Warn("back-office change for no running case", "back_office", ch.System, "change", ch.ID)
+			return nil
+		}
+		return err
+	}
+	out := map[string]*backoffice.Inbound{}
+	for name, b := range e.backOffices() {
+		cfg, _ := e.cfg.BackOffice(name)
+		out[name] = &backoffice.Inbound{System: name, Connector: b.Connector, Map: cfg.StatusMap, Signal: signal, Store: store}
+	}
+	return out
+}
+
+// pollSchedules makes sure each back office that is polled has its Temporal
+// Schedule, at its configured interval, retrying until Temporal answers.
+func (e *engine) pollSchedules(ctx context.Context) {
+	for _, b := range e.cfg.BackOffices {
+		every := time.Duration(*b.PollEvery)
+		log := e.log.With("back_office", b.Name)
+		id := workflows.PollScheduleID(b.Name)
+		err := retry(ctx, log, "could not set up the back office's poll schedule; retrying", 5*time.Minute, func() error {
+			h := e.temporal.ScheduleClient().GetHandle(ctx, id)
+			if every == 0 {
+				err := h.Delete(ctx)
+				var nf *serviceerror.NotFound
+				if errors.As(err, &nf) {
+					return nil
+				}
+				return err
+			}
+			_, err := e.temporal.ScheduleClient().Create(ctx, client.ScheduleOptions{
+				ID:      id,
+				Spec:    client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: every}}},
+				Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,
+				Action: &client.ScheduleWorkflowAction{ID: id, Workflow: effects.WorkflowPollBackOffice, Args: []any{b.Name},
+					TaskQueue: workflows.TaskQueue, WorkflowRunTimeout: 5 * time.Minute},
+			})
+			if !errors.Is(err, temporal.ErrScheduleAlreadyRunning) {
+				return err
+			}
+			// Kept from an earlier start: bring its interval up to date.
+			return h.Update(ctx, client.ScheduleUpdateOptions{DoUpdate: func(in client.ScheduleUpdateInput) (*client.ScheduleUpdate, error) {
+				in.Description.Schedule.Spec = &client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: every}}}
+				return &client.ScheduleUpdate{Schedule: &in.Description.Schedule}, nil
+			}})
+		})
+		if err != nil && ctx.Err() == nil {
+			log.Error("no poll schedule: changes come only by webhook", "error", err)
+		}
+	}
 }
 
 // api builds the HTTP server. Its /readyz fails while draining is set, and
@@ -318,6 +384,12 @@ func (e *engine) api(namespace string, draining *atomic.Bool) http.Handler {
 		Freshness:     fresh,
 		Redis:         e.redis, RedisPrefix: redisPrefix,
 		TrustedProxies: e.trustedProxies,
+		BackOffices: api.BackOffices{Inbound: e.inbound(), Store: backoffice.NewStore(e.redis, redisPrefix), Secret: func(name string) string {
+			if b, ok := e.cfg.BackOffice(name); ok && b.WebhookSecretEnv != "" {
+				return e.getenv(b.WebhookSecretEnv)
+			}
+			return ""
+		}},
 	})
 }
 

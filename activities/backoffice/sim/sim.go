@@ -10,9 +10,7 @@ package sim
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -22,6 +20,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/casebridge/casebridge/activities/backoffice"
 )
 
 // Faults are how a simulator misbehaves. Rates are between 0 and 1.
@@ -301,9 +301,8 @@ func (s *system) Advance(now time.Time) {
 	}
 }
 
-// push posts changes to casebridge's webhook, signed: X-Casebridge-Timestamp,
-// X-Casebridge-Nonce and X-Casebridge-Signature (hex HMAC-SHA256 over
-// timestamp "." nonce "." body).
+// push posts changes to casebridge's webhook, signed as backoffice.Verify
+// expects.
 func (s *system) push(url, secret string, changes []Change) error {
 	body, err := json.Marshal(map[string]any{"changes": changes})
 	if err != nil {
@@ -318,9 +317,9 @@ func (s *system) push(url, secret string, changes []Change) error {
 	rand.Read(nonce)
 	n := hex.EncodeToString(nonce)
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-Casebridge-Timestamp", ts)
-	req.Header.Set("X-Casebridge-Nonce", n)
-	req.Header.Set("X-Casebridge-Signature", Sign(secret, ts, n, body))
+	req.Header.Set(backoffice.HeaderTimestamp, ts)
+	req.Header.Set(backoffice.HeaderNonce, n)
+	req.Header.Set(backoffice.HeaderSignature, backoffice.Sign(secret, ts, n, body))
 	resp, err := s.client.Do(req)
 	if err != nil {
 		return err
@@ -330,14 +329,6 @@ func (s *system) push(url, secret string, changes []Change) error {
 		return fmt.Errorf("webhook answered %s", resp.Status)
 	}
 	return nil
-}
-
-// Sign is the signature of a back-office webhook call.
-func Sign(secret, timestamp, nonce string, body []byte) string {
-	m := hmac.New(sha256.New, []byte(secret))
-	m.Write([]byte(timestamp + "." + nonce + "."))
-	m.Write(body)
-	return hex.EncodeToString(m.Sum(nil))
 }
 
 // admin serves the endpoints tests and people use to steer and count.
