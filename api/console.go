@@ -93,6 +93,7 @@ func (s *Server) consoleRoutes(e *gin.Engine) {
 	in.GET("/cases", caseworkers, con.queue)
 	in.GET("/cases/:ref", caseworkers, con.casePage)
 	in.POST("/cases/bulk", caseworkers, con.bulk)
+	in.GET("/cases/map", caseworkers, con.casesMap)
 	in.POST("/cases/:ref/status", caseworkers, con.changeStatus)
 	in.POST("/cases/:ref/note", caseworkers, con.addNote)
 	in.POST("/cases/:ref/assign", caseworkers, con.assign)

@@ -169,6 +169,8 @@ type queueData struct {
 	Sources       []option
 	Pages         []pageLink
 	// The bulk form's.
+	HasMap      bool
+	MapURL      string
 	RequestID   string
 	FilterQuery string
 	Transfers   []optionGroup
@@ -193,6 +195,7 @@ func (con *console) queue(c *gin.Context) {
 		RequestID: randomID(), Transfers: con.transferGroups(), MaxAssignee: cases.MaxLabel}
 	d.FilterQuery = strings.TrimPrefix(f.url(1), "/cases?")
 	d.BulkOpen = c.Query("bulk") != ""
+	d.HasMap, d.MapURL = con.deps.Areas != nil, strings.Replace(f.url(1), "/cases?", "/cases/map?", 1)
 	if con.deps.Areas != nil {
 		d.Areas = con.deps.Areas.Names()
 	}
@@ -394,6 +397,7 @@ type caseData struct {
 	SLA            slaBadge
 	Stale          bool // from the read model: the engine did not answer
 	Retired        bool // finished, and Temporal no longer keeps it: read-only
+	Map            *svgMap
 	DepartmentName string
 	Reports        []reportView
 	Timeline       []entryView // newest first
@@ -520,6 +524,7 @@ func (con *console) caseData(k *cases.Case, from caseSource, sent formState) cas
 		DepartmentName: cmp.Or(con.departmentName(k.Department), k.Department, "no department yet"),
 		Statuses:       statusOptions(), Transfers: con.transferGroups(), ServiceGroups: con.serviceGroups(),
 		MaxNote: cases.MaxNote, MaxAssignee: cases.MaxLabel, ToTriage: toTriage, Priorities: cases.Priorities, RequestID: randomID(), sent: sent,
+		Map: con.caseMap(k),
 	}
 	for _, r := range k.Reports {
 		d.Reports = append(d.Reports, con.reportView(k, r))

@@ -78,7 +78,8 @@ func TestConsoleOnAPhone(t *testing.T) {
 	p.do(chromedp.EmulateViewport(390, 844, chromedp.EmulatePortrait, chromedp.EmulateMobile, chromedp.EmulateTouch))
 	for _, tc := range []struct{ path, key string }{
 		{"/cases", "#queue tbody tr:first-child td[data-label=SLA], #queue tbody tr:first-child td[data-label=Due]"},
-		{"/cases/" + late, "#escalations td[data-label=Acknowledged] button"},
+		{"/cases/" + late, "#escalations td[data-label=Acknowledged] button, #case-map"},
+		{"/cases/map?family=open", "#cases-map"},
 		{"/board", "#standing td[data-label=Breached], #standing td[data-label=Paused]"},
 		{"/dashboard", "#chart"},
 		{"/notifications", "#notices td[data-label=Delivery]"},

@@ -188,3 +188,36 @@ func (s *Set) Len() int {
 	}
 	return len(s.areas)
 }
+
+// Shape is an area's outline for drawing: its rings (outer boundaries and
+// holes alike, as [longitude, latitude] points), with the fill rule even-odd
+// telling holes from land.
+type Shape struct {
+	Name  string
+	Rings [][][2]float64
+}
+
+// Shapes lists every area's outline, in file order.
+func (s *Set) Shapes() []Shape {
+	if s == nil {
+		return nil
+	}
+	out := make([]Shape, len(s.areas))
+	for i, a := range s.areas {
+		out[i].Name = a.name
+		polys := a.multi
+		if a.poly != nil {
+			polys = orb.MultiPolygon{a.poly}
+		}
+		for _, p := range polys {
+			for _, r := range p {
+				ring := make([][2]float64, len(r))
+				for j, pt := range r {
+					ring[j] = [2]float64{pt[0], pt[1]}
+				}
+				out[i].Rings = append(out[i].Rings, ring)
+			}
+		}
+	}
+	return out
+}

@@ -112,3 +112,28 @@ func BenchmarkLookup(b *testing.B) {
 		s.Lookup(51.541, -0.144)
 	}
 }
+
+func TestShapes(t *testing.T) {
+	s := Demo()
+	shapes := s.Shapes()
+	if len(shapes) != s.Len() {
+		t.Fatalf("%d shapes of %d areas", len(shapes), s.Len())
+	}
+	for i, sh := range shapes {
+		if sh.Name != s.Names()[i] || len(sh.Rings) == 0 {
+			t.Errorf("shape %d: %q with %d rings", i, sh.Name, len(sh.Rings))
+		}
+		for _, r := range sh.Rings {
+			if len(r) < 4 || r[0] != r[len(r)-1] {
+				t.Errorf("%s: a ring of %d points, open", sh.Name, len(r))
+			}
+		}
+	}
+	// Somers Town has an exclave: two outer rings.
+	if i := slices.Index(s.Names(), "Somers Town"); i < 0 || len(shapes[i].Rings) < 2 {
+		t.Errorf("Somers Town's exclave is missing")
+	}
+	if (*Set)(nil).Shapes() != nil {
+		t.Error("no set, shapes")
+	}
+}

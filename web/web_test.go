@@ -11,7 +11,7 @@ func TestPages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"login", "error", "cases", "case", "board", "dashboard", "bulk", "rules", "notifications"} {
+	for _, name := range []string{"login", "error", "cases", "case", "board", "dashboard", "bulk", "map", "rules", "notifications"} {
 		p, ok := pages[name]
 		if !ok {
 			t.Errorf("no page %s", name)
