@@ -24,7 +24,7 @@ type svgMap struct {
 	ID            string
 	Width, Height float64
 	Areas         []mapArea
-	Points        []mapPoint
+	Points        []areaPoint
 	Title, Desc   string
 	Outside       int // points beyond the areas' extent, not drawn
 }
@@ -36,7 +36,7 @@ type mapArea struct {
 	LabelX, LabelY float64
 }
 
-type mapPoint struct {
+type areaPoint struct {
 	X, Y  float64
 	Ref   string
 	Label string
@@ -78,7 +78,7 @@ func (p projection) xy(lon, lat float64) (float64, float64) {
 }
 
 // drawMap lays out the areas and the points; hits names the areas to mark.
-func (s *Server) drawMap(id string, points []mapPoint, lonlat [][2]float64, hits []string) *svgMap {
+func (s *Server) drawMap(id string, points []areaPoint, lonlat [][2]float64, hits []string) *svgMap {
 	pr, height, ok := s.projection()
 	if !ok {
 		return nil
@@ -122,7 +122,7 @@ func (s *Server) caseMap(k *cases.Case) *svgMap {
 		return nil
 	}
 	hits := s.deps.Areas.Lookup(*l.Lat, *l.Long)
-	m := s.drawMap("case-map", []mapPoint{{Ref: k.Ref, Label: k.Ref, Class: "here"}}, [][2]float64{{*l.Long, *l.Lat}}, hits)
+	m := s.drawMap("case-map", []areaPoint{{Ref: k.Ref, Label: k.Ref, Class: "here"}}, [][2]float64{{*l.Long, *l.Lat}}, hits)
 	if m == nil {
 		return nil
 	}
@@ -179,7 +179,7 @@ func (con *console) casesMap(c *gin.Context) {
 		con.errorPage(c, http.StatusServiceUnavailable, "The map is not available", "The read model did not answer. Try again in a moment.")
 		return
 	}
-	var points []mapPoint
+	var points []areaPoint
 	var lonlat [][2]float64
 	now := con.deps.Now()
 	for _, k := range page.Cases {
@@ -189,7 +189,7 @@ func (con *console) casesMap(c *gin.Context) {
 			continue
 		}
 		b := badgeOf(k, now)
-		points = append(points, mapPoint{Ref: k.Ref, Label: k.Ref + ", " + k.Service.Name + ", " + b.Label, Class: "sla-" + b.State})
+		points = append(points, areaPoint{Ref: k.Ref, Label: k.Ref + ", " + k.Service.Name + ", " + b.Label, Class: "sla-" + b.State})
 		lonlat = append(lonlat, [2]float64{*l.Long, *l.Lat})
 	}
 	d.Total = page.Total
