@@ -36,7 +36,7 @@ func TestMain(m *testing.M) {
 
 // devProcess is a `casebridge dev` running in this test process.
 type devProcess struct {
-	t       *testing.T
+	t       testing.TB
 	base    string
 	dataDir string
 	token   string
@@ -97,7 +97,7 @@ func startDev(t *testing.T, dataDir, redisURL string, extra ...string) *devProce
 	return d
 }
 
-func waitReady(t *testing.T, base string, done <-chan error) {
+func waitReady(t testing.TB, base string, done <-chan error) {
 	t.Helper()
 	deadline := time.Now().Add(90 * time.Second)
 	for time.Now().Before(deadline) {
@@ -151,7 +151,7 @@ func report(key, fmsID, service string, attrs map[string]string) url.Values {
 	return v
 }
 
-func postForm(t *testing.T, u string, v url.Values) (int, []byte) {
+func postForm(t testing.TB, u string, v url.Values) (int, []byte) {
 	t.Helper()
 	resp, err := http.PostForm(u, v)
 	if err != nil {
@@ -162,7 +162,7 @@ func postForm(t *testing.T, u string, v url.Values) (int, []byte) {
 	return resp.StatusCode, b
 }
 
-func receiptID(t *testing.T, body []byte) string {
+func receiptID(t testing.TB, body []byte) string {
 	t.Helper()
 	var doc struct {
 		IDs []string `xml:"request>service_request_id"`
@@ -190,7 +190,7 @@ func (d *devProcess) staff(method, path, body string) (int, []byte) {
 
 // eventually retries check until it passes or the time is up: the read model
 // follows the workflow by a few milliseconds.
-func eventually(t *testing.T, what string, check func() error) {
+func eventually(t testing.TB, what string, check func() error) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	var err error

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -24,7 +25,7 @@ const policeSecret = "police-secret-for-the-e2e-test"
 // startPartnerDev runs `casebridge dev` on the demo council with the police's
 // secret known to the test and a short deadline, so silence escalates within
 // the test; it returns dev and its partner simulator's address.
-func startPartnerDev(t *testing.T) (*devProcess, string) {
+func startPartnerDev(t testing.TB) (*devProcess, string) {
 	t.Helper()
 	rs := redistest.Start(t)
 	dir := t.TempDir()
@@ -74,11 +75,13 @@ type handoffView struct {
 	Partner  string `json:"partner"`
 	Priority string `json:"priority"`
 	Handoff  *struct {
-		ID        string    `json:"id"`
-		Answer    string    `json:"answer"`
-		Note      string    `json:"note"`
-		Deadline  time.Time `json:"deadline"`
-		Delivered time.Time `json:"delivered_at"`
+		ID         string    `json:"id"`
+		At         time.Time `json:"at"`
+		AnsweredAt time.Time `json:"answered_at"`
+		Answer     string    `json:"answer"`
+		Note       string    `json:"note"`
+		Deadline   time.Time `json:"deadline"`
+		Delivered  time.Time `json:"delivered_at"`
 	} `json:"handoff"`
 	Timeline []struct {
 		Kind string `json:"kind"`
@@ -108,7 +111,7 @@ func (d *devProcess) burntOutCar(id string) string {
 	return receiptID(d.t, body)
 }
 
-func simCall(t *testing.T, method, u, body string) (int, string) {
+func simCall(t testing.TB, method, u, body string) (int, string) {
 	t.Helper()
 	req, _ := http.NewRequest(method, u, strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
@@ -238,5 +241,42 @@ func TestDevPartnerHandoffs(t *testing.T) {
 	late := `{"handoff":"` + c.Handoff.ID + `","event":"accepted","nonce":"e2e-nonce-late-1"}`
 	if code, body := callback(strconv.FormatInt(time.Now().Unix(), 10), policeSecret, late); code != 409 {
 		t.Errorf("late callback: %d %s, want 409", code, body)
+	}
+}
+
+// BenchmarkHandoffRoundTrip measures a hand-off to a partner and back in
+// dev: from the moment the case hands itself over to the moment it has
+// applied the partner's acceptance (the simulator accepting at once), as the
+// case records both, over 40 reports; and, beside it, from the Open311 POST
+// to the acceptance showing in the staff API.
+//
+//	go test ./cmd/casebridge -run '^$' -bench HandoffRoundTrip -benchtime 1x
+func BenchmarkHandoffRoundTrip(b *testing.B) {
+	d, sim := startPartnerDev(b)
+	if code, body := simCall(b, http.MethodPut, sim+"/partners/met-police/mode", `{"mode":"accept","delay_ms":0}`); code != 200 {
+		b.Fatalf("sim mode: %d %s", code, body)
+	}
+	var inCase, outside []time.Duration
+	for i := range 40 * b.N {
+		start := time.Now()
+		ref := d.burntOutCar(fmt.Sprintf("bench-%d-%d", time.Now().UnixNano(), i))
+		var c handoffView
+		for c.Handoff == nil || c.Handoff.Answer != "accepted" {
+			if time.Since(start) > 30*time.Second {
+				b.Fatalf("case %s never heard the acceptance: %+v", ref, c.Handoff)
+			}
+			time.Sleep(5 * time.Millisecond)
+			c = d.handoffCase(ref)
+		}
+		outside = append(outside, time.Since(start))
+		inCase = append(inCase, c.Handoff.AnsweredAt.Sub(c.Handoff.At))
+	}
+	for _, m := range []struct {
+		name string
+		ds   []time.Duration
+	}{{"handoff", inCase}, {"post", outside}} {
+		slices.Sort(m.ds)
+		b.ReportMetric(float64(m.ds[len(m.ds)/2].Milliseconds()), m.name+"-p50-ms")
+		b.ReportMetric(float64(m.ds[len(m.ds)*99/100].Milliseconds()), m.name+"-p99-ms")
 	}
 }
