@@ -147,6 +147,9 @@ func New(b config.BackOffice, getenv func(string) string, client *http.Client) (
 	case "rest":
 		return &REST{Name: b.Name, BaseURL: strings.TrimSuffix(b.URL, "/"), Auth: authOf(b.Auth, getenv), Client: client,
 			Timeout: time.Duration(b.Timeout), Location: loc}, nil
+	case "soap":
+		return &SOAP{Name: b.Name, URL: b.URL, Auth: authOf(b.Auth, getenv), Client: client,
+			Timeout: time.Duration(b.Timeout), Location: loc}, nil
 	}
 	return nil, fmt.Errorf("back office %s: kind %q has no connector", b.Name, b.Kind)
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -237,81 +238,94 @@ func simURL(t *testing.T, banner, name string) string {
 	return ""
 }
 
-// A report reaches the highways system within seconds, and the system's
-// progress (pushed to the webhook and read from its feed) comes back to the
-// case and to FixMyStreet's feed once each, with the system's own codes.
+// A report reaches its department's system within seconds, and the
+// system's progress (pushed to the webhook and read from its feed) comes
+// back to the case and to FixMyStreet's feed once each, with the system's own
+// codes: highways over REST, waste over SOAP.
 func TestDevBackOfficeRoundTrip(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end to end")
 	}
 	rs := redistest.Start(t)
 	d := startDev(t, t.TempDir(), rs.URL(), "--sim-step", "3s")
-	hw := simURL(t, d.stdout.String(), "highways")
-
-	posted := time.Now()
-	code, body := postForm(t, d.base+"/open311/v2/requests.xml", report(d.key, "9001", "POT", map[string]string{"dangerous": "yes"}))
-	if code != 200 {
-		t.Fatalf("POST requests.xml: %d %s", code, body)
+	tests := []struct {
+		system, service string
+		attrs           map[string]string
+		codes           []string
+		final           cases.Status
+	}{
+		{"highways", "POT", map[string]string{"dangerous": "yes"}, []string{"RAISED", "INSP", "SCH", "DONE"}, cases.StatusFixed},
+		{"waste", "FLY", map[string]string{"waste_type": "furniture", "amount": "car_boot"}, []string{"LOGGED", "ALLOCATED", "CREW_DISPATCHED", "CLEARED"}, cases.StatusFixed},
 	}
-	ref := receiptID(t, body)
-	var kase cases.Case
-	eventually(t, "job in the highways system", func() error {
-		code, body := d.staff("GET", "/api/v1/cases/"+ref, "")
-		kase = cases.Case{}
-		if err := json.Unmarshal(body, &kase); code != 200 || err != nil || kase.Job == nil {
-			return fmt.Errorf("%d %s", code, body)
-		}
-		return nil
-	})
-	t.Logf("report to job in back office: %s", time.Since(posted))
-	eventually(t, "the system's progress on the case", func() error {
-		_, body := d.staff("GET", "/api/v1/cases/"+ref, "")
-		kase = cases.Case{}
-		json.Unmarshal(body, &kase)
-		if kase.Status != cases.StatusFixed {
-			return fmt.Errorf("status %s, job %+v", kase.Status, kase.Job)
-		}
-		return nil
-	})
-	seen := map[string]int{}
-	for _, e := range kase.Timeline {
-		if e.ChangeID != "" {
-			seen[e.ExternalStatusCode]++
-		}
-	}
-	for _, code := range []string{"RAISED", "INSP", "SCH", "DONE"} {
-		if seen[code] != 1 {
-			t.Errorf("status %s applied %d times, want once (timeline codes %v)", code, seen[code], seen)
-		}
-	}
-	eventually(t, "FixMyStreet's feed", func() error {
-		resp, err := http.Get(d.base + "/open311/v2/servicerequestupdates.xml?api_key=")
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		for _, code := range []string{"INSP", "SCH", "DONE"} {
-			if n := strings.Count(string(b), "<external_status_code>"+code+"</external_status_code>"); n != 1 {
-				return fmt.Errorf("%s appears %d times in the feed: %s", code, n, b)
+	for i, tt := range tests {
+		t.Run(tt.system, func(t *testing.T) {
+			simBase := simURL(t, d.stdout.String(), tt.system)
+			posted := time.Now()
+			code, body := postForm(t, d.base+"/open311/v2/requests.xml", report(d.key, strconv.Itoa(9001+i), tt.service, tt.attrs))
+			if code != 200 {
+				t.Fatalf("POST requests.xml: %d %s", code, body)
 			}
-		}
-		return nil
-	})
-	resp, err := http.Get(hw + "/admin/jobs")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var jobs struct{ Jobs []sim.Job }
-	json.NewDecoder(resp.Body).Decode(&jobs)
-	n := 0
-	for _, j := range jobs.Jobs {
-		if j.Ref == ref {
-			n++
-		}
-	}
-	if n != 1 {
-		t.Errorf("the highways system holds %d jobs for %s, want 1", n, ref)
+			ref := receiptID(t, body)
+			var kase cases.Case
+			eventually(t, "job in the "+tt.system+" system", func() error {
+				code, body := d.staff("GET", "/api/v1/cases/"+ref, "")
+				kase = cases.Case{}
+				if err := json.Unmarshal(body, &kase); code != 200 || err != nil || kase.Job == nil {
+					return fmt.Errorf("%d %s", code, body)
+				}
+				return nil
+			})
+			t.Logf("report to job in %s: %s", tt.system, time.Since(posted))
+			eventually(t, "the system's progress on the case", func() error {
+				_, body := d.staff("GET", "/api/v1/cases/"+ref, "")
+				kase = cases.Case{}
+				json.Unmarshal(body, &kase)
+				if kase.Status != tt.final {
+					return fmt.Errorf("status %s, job %+v", kase.Status, kase.Job)
+				}
+				return nil
+			})
+			seen := map[string]int{}
+			for _, e := range kase.Timeline {
+				if e.ChangeID != "" {
+					seen[e.ExternalStatusCode]++
+				}
+			}
+			for _, code := range tt.codes {
+				if seen[code] != 1 {
+					t.Errorf("status %s applied %d times, want once (timeline codes %v)", code, seen[code], seen)
+				}
+			}
+			eventually(t, "FixMyStreet's feed", func() error {
+				resp, err := http.Get(d.base + "/open311/v2/servicerequestupdates.xml?api_key=")
+				if err != nil {
+					return err
+				}
+				defer resp.Body.Close()
+				b, _ := io.ReadAll(resp.Body)
+				for _, code := range tt.codes[1:] {
+					if n := strings.Count(string(b), "<external_status_code>"+code+"</external_status_code>"); n != 1 {
+						return fmt.Errorf("%s appears %d times in the feed: %s", code, n, b)
+					}
+				}
+				return nil
+			})
+			resp, err := http.Get(simBase + "/admin/jobs")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var jobs struct{ Jobs []sim.Job }
+			json.NewDecoder(resp.Body).Decode(&jobs)
+			n := 0
+			for _, j := range jobs.Jobs {
+				if j.Ref == ref {
+					n++
+				}
+			}
+			if n != 1 {
+				t.Errorf("the %s system holds %d jobs for %s, want 1", tt.system, n, ref)
+			}
+		})
 	}
 }

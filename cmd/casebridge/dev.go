@@ -35,7 +35,7 @@ import (
 func runDev(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	sims, simStep := true, time.Minute
 	s, err := parseSettings("dev", args, getenv, stderr, true, func(fs *flag.FlagSet) {
-		fs.BoolVar(&sims, "simulators", true, "run simulated back offices in-process for the demo's back_offices (highways), pointing their URLs at them")
+		fs.BoolVar(&sims, "simulators", true, "run simulated back offices in-process for the demo's back_offices (highways, waste), pointing their URLs at them")
 		fs.DurationVar(&simStep, "sim-step", time.Minute, "how long a simulated back-office job takes to move to its next status")
 	})
 	if err != nil {

@@ -55,9 +55,10 @@ Usage:
                       exit 0 if URL answers 2xx (container health checks)
   casebridge rules    validate and test routing rules kept in files (for CI),
                       export and import them ('casebridge rules help')
-  casebridge sim highways
-                      run a simulated back office (REST) that fails like a
-                      real one, for trying connectors ('--help' for faults)
+  casebridge sim highways|waste
+                      run a simulated back office (highways: REST, waste:
+                      SOAP) that fails like a real one, for trying
+                      connectors ('--help' for faults)
   casebridge help     show this help; 'casebridge <command> --help' shows a
                       command's flags
 

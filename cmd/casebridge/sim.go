@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/casebridge/casebridge/activities/backoffice/sim"
@@ -24,6 +25,8 @@ type simulator interface {
 // configuration names them).
 const (
 	envHighwaysToken = "HIGHWAYS_API_TOKEN"
+	envWasteUser     = "WASTE_API_USER"
+	envWastePassword = "WASTE_API_PASSWORD"
 )
 
 // newSimulator builds the named simulator with the credentials getenv holds.
@@ -31,28 +34,33 @@ func newSimulator(name string, getenv func(string) string, step time.Duration, s
 	switch name {
 	case "highways":
 		return sim.NewHighways(getenv(envHighwaysToken), step, seed), nil
+	case "waste":
+		return sim.NewWaste(getenv(envWasteUser), getenv(envWastePassword), step, seed), nil
 	}
-	return nil, usageError{fmt.Sprintf("no simulator %q (simulators: highways)", name)}
+	return nil, usageError{fmt.Sprintf("no simulator %q (simulators: highways, waste)", name)}
 }
 
 // runSim runs a simulated back office on its own, for trying connectors and
 // for fault drills: `casebridge sim highways --fail-rate 0.2`.
 func runSim(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprintln(stderr, "usage: casebridge sim highways [flags]   ('casebridge sim highways --help' lists them)")
+		fmt.Fprintln(stderr, "usage: casebridge sim highways|waste [flags]   ('casebridge sim highways --help' lists them)")
 		if len(args) == 0 {
-			return usageError{"name a simulator: highways"}
+			return usageError{"name a simulator: highways or waste"}
 		}
 		return nil
 	}
 	name := args[0]
 	fs := flag.NewFlagSet("casebridge sim "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	addr := fs.String("addr", "127.0.0.1:8091", "listen `address`")
+	addr := fs.String("addr", map[string]string{"waste": "127.0.0.1:8092"}[name], "listen `address` (highways 127.0.0.1:8091, waste 127.0.0.1:8092)")
+	if *addr == "" {
+		*addr = "127.0.0.1:8091"
+	}
 	step := fs.Duration("step", 2*time.Minute, "how long a job takes to move to its next status")
 	seed := fs.Uint64("seed", 1, "seed of the random faults, to repeat a run")
 	webhook := fs.String("webhook", "", "casebridge's webhook `URL` to post changes to (e.g. http://127.0.0.1:8080/api/v1/backoffices/highways/events)")
-	secretEnv := fs.String("webhook-secret-env", "HIGHWAYS_WEBHOOK_SECRET", "environment `variable` holding the webhook's signing secret")
+	secretEnv := fs.String("webhook-secret-env", strings.ToUpper(name)+"_WEBHOOK_SECRET", "environment `variable` holding the webhook's signing secret")
 	var f sim.Faults
 	fs.DurationVar(&f.Latency, "latency", 50*time.Millisecond, "added to every reply")
 	fs.Float64Var(&f.FailRate, "fail-rate", 0, "share of calls answered 500")

@@ -94,6 +94,8 @@ type system struct {
 	webhookURL, webhookSecret string
 	pushed                    int
 	client                    *http.Client
+	// encodePush writes a webhook call's body (JSON unless a system says).
+	encodePush func([]Change) (body []byte, contentType string, err error)
 }
 
 // pending is a create under way for an idempotency key.
@@ -103,7 +105,7 @@ type pending struct {
 }
 
 func newSystem(name, prefix string, steps []Step, seed uint64) *system {
-	return &system{name: name, prefix: prefix, steps: steps, now: time.Now,
+	return &system{encodePush: jsonPush, name: name, prefix: prefix, steps: steps, now: time.Now,
 		rnd: mrand.New(mrand.NewPCG(seed, seed^0x5eed)), keys: map[string]*pending{}, calls: map[string]int{},
 		client: &http.Client{Timeout: 10 * time.Second}}
 }
@@ -304,7 +306,7 @@ func (s *system) Advance(now time.Time) {
 // push posts changes to casebridge's webhook, signed as backoffice.Verify
 // expects.
 func (s *system) push(url, secret string, changes []Change) error {
-	body, err := json.Marshal(map[string]any{"changes": changes})
+	body, ctype, err := s.encodePush(changes)
 	if err != nil {
 		return err
 	}
@@ -316,7 +318,7 @@ func (s *system) push(url, secret string, changes []Change) error {
 	nonce := make([]byte, 16)
 	rand.Read(nonce)
 	n := hex.EncodeToString(nonce)
-	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Content-Type", ctype)
 	req.Header.Set(backoffice.HeaderTimestamp, ts)
 	req.Header.Set(backoffice.HeaderNonce, n)
 	req.Header.Set(backoffice.HeaderSignature, backoffice.Sign(secret, ts, n, body))
@@ -329,6 +331,11 @@ func (s *system) push(url, secret string, changes []Change) error {
 		return fmt.Errorf("webhook answered %s", resp.Status)
 	}
 	return nil
+}
+
+func jsonPush(changes []Change) ([]byte, string, error) {
+	b, err := json.Marshal(map[string]any{"changes": changes})
+	return b, "application/json", err
 }
 
 // admin serves the endpoints tests and people use to steer and count.
