@@ -44,21 +44,7 @@ var record = flag.Bool("record", false, "record case workflow histories into wor
 //
 //	go test ./cmd/casebridge -run TestRecordHistories -record
 func TestRecordHistories(t *testing.T) {
-	if !*record {
-		t.Skip("pass -record to record histories")
-	}
-	ctx := context.Background()
-	rs := redistest.Start(t)
-	ts, err := devserver.Start(ctx, devserver.Options{SearchAttributes: workflows.SearchAttributes})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ts.Stop()
-	c, err := client.Dial(client.Options{HostPort: ts.FrontendAddr(), Namespace: ts.Namespace(), Logger: tlog.NewStructuredLogger(slog.New(slog.DiscardHandler))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	ctx, rs, c := recorder(t)
 	route := cases.Decision{RuleSet: "default", RuleID: "default", Department: "triage", Priority: cases.PriorityNormal}
 	cfg := config.Demo()
 	// Every case below runs on the demo-seconds policy, so its ladder climbs
@@ -217,21 +203,7 @@ func saveFirstRun(t *testing.T, c client.Client, ref, name string) {
 //
 //	go test ./cmd/casebridge -run TestRecordPartnerHistories -record
 func TestRecordPartnerHistories(t *testing.T) {
-	if !*record {
-		t.Skip("pass -record to record histories")
-	}
-	ctx := context.Background()
-	rs := redistest.Start(t)
-	ts, err := devserver.Start(ctx, devserver.Options{SearchAttributes: workflows.SearchAttributes})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ts.Stop()
-	c, err := client.Dial(client.Options{HostPort: ts.FrontendAddr(), Namespace: ts.Namespace(), Logger: tlog.NewStructuredLogger(slog.New(slog.DiscardHandler))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	ctx, rs, c := recorder(t)
 
 	// The partner: the simulator, answering by hand, with a 3 s deadline.
 	simCtx, cancel := context.WithCancel(ctx)
@@ -323,6 +295,29 @@ func TestRecordPartnerHistories(t *testing.T) {
 	save(t, c, quiet, "partner-silent.json")
 }
 
+// recorder skips unless -record is given, and starts what a recording runs
+// on: Redis, the embedded Temporal server and a client of it, stopped when
+// the test ends.
+func recorder(t *testing.T) (context.Context, *redistest.Server, client.Client) {
+	t.Helper()
+	if !*record {
+		t.Skip("pass -record to record histories")
+	}
+	ctx := context.Background()
+	rs := redistest.Start(t)
+	ts, err := devserver.Start(ctx, devserver.Options{SearchAttributes: workflows.SearchAttributes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ts.Stop() })
+	c, err := client.Dial(client.Options{HostPort: ts.FrontendAddr(), Namespace: ts.Namespace(), Logger: tlog.NewStructuredLogger(slog.New(slog.DiscardHandler))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return ctx, rs, c
+}
+
 // writeWorkflow saves the history of any workflow by its ID.
 func writeWorkflow(t *testing.T, c client.Client, id, name string) {
 	t.Helper()
@@ -350,21 +345,7 @@ func apiForPartners(cfg *config.Config, flow *caseflow.Client, rs *redistest.Ser
 //
 //	go test ./cmd/casebridge -run TestRecordDuplicateHistories -record
 func TestRecordDuplicateHistories(t *testing.T) {
-	if !*record {
-		t.Skip("pass -record to record histories")
-	}
-	ctx := context.Background()
-	rs := redistest.Start(t)
-	ts, err := devserver.Start(ctx, devserver.Options{SearchAttributes: workflows.SearchAttributes})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ts.Stop()
-	c, err := client.Dial(client.Options{HostPort: ts.FrontendAddr(), Namespace: ts.Namespace(), Logger: tlog.NewStructuredLogger(slog.New(slog.DiscardHandler))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	ctx, rs, c := recorder(t)
 	cfg := config.Demo()
 	store := readmodel.New(rs.Client(), "cb:")
 	w := worker.New(c, &activities.Activities{
