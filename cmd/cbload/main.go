@@ -378,17 +378,29 @@ func (o outage) begin(out io.Writer, back chan<- time.Time) error {
 // how long after Redis returned that was.
 func caughtUp(ctx context.Context, out io.Writer, httpc *http.Client, base, token string, refs []string, back time.Time) error {
 	get := func(path string, v any) error {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
-		req.Header.Set("Authorization", "Bearer "+token)
-		resp, err := httpc.Do(req)
-		if err != nil {
-			return err
+		var err error
+		// A staff read answers 503 when the case's workflow does not answer
+		// its query within 10 s, as a loaded worker may not: ask again.
+		for try := 0; try < 5; try++ {
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
+			req.Header.Set("Authorization", "Bearer "+token)
+			resp, rerr := httpc.Do(req)
+			if rerr != nil {
+				return rerr
+			}
+			if resp.StatusCode == http.StatusOK {
+				err = json.NewDecoder(resp.Body).Decode(v)
+				resp.Body.Close()
+				return err
+			}
+			resp.Body.Close()
+			err = fmt.Errorf("GET %s: %s", path, resp.Status)
+			if resp.StatusCode != http.StatusServiceUnavailable {
+				return err
+			}
+			time.Sleep(time.Second)
 		}
-		defer resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("GET %s: %s", path, resp.Status)
-		}
-		return json.NewDecoder(resp.Body).Decode(v)
+		return err
 	}
 	type summary struct {
 		Ref       string    `json:"ref"`
