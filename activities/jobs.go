@@ -127,6 +127,9 @@ func (a *Activities) PollBackOffice(ctx context.Context, system string) (int, er
 		}
 	}
 	n, err := in.Poll(ctx)
+	if b, ok := a.BackOffices[system]; ok {
+		b.count(system, "poll", err)
+	}
 	if err != nil {
 		return n, backOfficeError("poll "+system, err)
 	}

@@ -754,3 +754,23 @@ func TestConsoleAssetsAndHeaders(t *testing.T) {
 		t.Errorf("Content-Security-Policy %q", csp)
 	}
 }
+
+// The case page shows the case's job in its back office and what the case
+// waits on while a system is down.
+func TestConsoleCaseBackOffice(t *testing.T) {
+	h := newConsoleHarness(t)
+	ref := h.report("1", 0)
+	since := time.Date(2026, 11, 2, 9, 30, 0, 0, time.UTC)
+	if err := h.engine.Edit(context.Background(), ref, func(c *cases.Case) {
+		c.Job = &cases.Job{System: "highways", ID: "HW-00042", Code: "INSP"}
+		c.Failed(cases.WaitBackOffice("waste"), "waste: create job: HTTP 503: Service Unavailable", since)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	r := h.signIn(t, "agent-token").get("/cases/" + ref)
+	for _, want := range []string{`id="job">HW-00042 in highways`, "(its status there: INSP)", "back_office:waste since", "1 failed attempt: waste: create job: HTTP 503"} {
+		if !strings.Contains(string(r.body), want) {
+			t.Errorf("case page lacks %q", want)
+		}
+	}
+}

@@ -24,6 +24,7 @@ type Metrics struct {
 	intake   *prometheus.CounterVec
 	http     *prometheus.HistogramVec
 	routing  *prometheus.CounterVec
+	backOff  *prometheus.CounterVec
 	cases    *casesCollector
 	temporal *temporalCollector
 }
@@ -49,6 +50,10 @@ func New() *Metrics {
 			Name: "casebridge_routing_decisions_total",
 			Help: "Routing decisions by rule set and outcome; routing errors are outcome \"error\".",
 		}, []string{"rule_set", "outcome"}),
+		backOff: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "casebridge_backoffice_calls_total",
+			Help: "Calls to back-office systems by system, operation (find, create, cancel, poll) and outcome (ok, failed: retried, refused: final). A rising failed count is a system that is down; cases wait on it (waits in the staff API).",
+		}, []string{"system", "op", "outcome"}),
 		cases: newCasesCollector(2 * time.Second),
 	}
 	conflicts := prometheus.NewCounter(prometheus.CounterOpts{
@@ -59,7 +64,7 @@ func New() *Metrics {
 	reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.intake, m.http, m.routing, m.cases, m.temporal, conflicts,
+		m.intake, m.http, m.routing, m.backOff, m.cases, m.temporal, conflicts,
 	)
 	// ContinueOnError: one broken collector costs its own series, not the
 	// whole scrape; the failure is counted in promhttp_metric_handler_errors_total.
@@ -95,6 +100,12 @@ func (m *Metrics) ObserveHTTP(method, route string, code int, d time.Duration) {
 // that routes, not from workflow code, or replays count twice.
 func (m *Metrics) RoutingDecision(ruleSet, outcome string) {
 	m.routing.WithLabelValues(ruleSet, outcome).Inc()
+}
+
+// BackOfficeCall counts one call to a back-office system. system and op come
+// from the configuration and the code, so the series stay bounded.
+func (m *Metrics) BackOfficeCall(system, op, outcome string) {
+	m.backOff.WithLabelValues(system, op, outcome).Inc()
 }
 
 // methodLabel folds methods outside the standard set into "other": clients

@@ -103,6 +103,22 @@ func (e *Engine) Forget(ref string) {
 	delete(e.cases, ref)
 }
 
+// Edit changes a case directly, as the workflow's effects do (a back
+// office's job recorded, a wait on a system that is down), and projects it.
+func (e *Engine) Edit(ctx context.Context, ref string, f func(c *cases.Case)) error {
+	e.mu.Lock()
+	c, err := e.find(ref)
+	if err != nil {
+		e.mu.Unlock()
+		return err
+	}
+	f(c)
+	c.Version++
+	snap := c.Clone()
+	e.mu.Unlock()
+	return e.project(ctx, snap)
+}
+
 // ErrNoWorker is what Get returns while NoWorker is set.
 var ErrNoWorker = errors.New("caseflowtest: no worker answered the query")
 

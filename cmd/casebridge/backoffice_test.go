@@ -8,8 +8,10 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -226,7 +228,7 @@ func TestRecordBackOfficeHistories(t *testing.T) {
 }
 
 // simURL is the simulated back office dev's banner names.
-func simURL(t *testing.T, banner, name string) string {
+func simURL(t testing.TB, banner, name string) string {
 	t.Helper()
 	for _, line := range strings.Split(banner, "\n") {
 		f := strings.Fields(line)
@@ -325,6 +327,112 @@ func TestDevBackOfficeRoundTrip(t *testing.T) {
 			}
 			if n != 1 {
 				t.Errorf("the %s system holds %d jobs for %s, want 1", tt.system, n, ref)
+			}
+		})
+	}
+}
+
+// BenchmarkBackOfficeJob measures, in dev with its simulators at their
+// default latency, the time from a report acknowledged over Open311 to its
+// job recorded in the highways system, the calls made to the system per
+// case, and the jobs per case; with -faults, under 500s, 429s and creates
+// that succeed after the connector gave up. docs/benchmarks.md has figures.
+//
+//	go test ./cmd/casebridge -run '^$' -bench BackOfficeJob -benchtime 1x
+func BenchmarkBackOfficeJob(b *testing.B) {
+	for _, faulty := range []bool{false, true} {
+		name := map[bool]string{false: "clean", true: "faults"}[faulty]
+		b.Run(name, func(b *testing.B) {
+			rs := redistest.Start(b)
+			d := startDev(b, b.TempDir(), rs.URL(), "--sim-step", "1h")
+			hw := simURL(b, d.stdout.String(), "highways")
+			if faulty {
+				// A connector gives up after 10 s: slow creates outlast it.
+				f := `{"latency":50000000,"fail_rate":0.2,"throttle_rate":0.1,"slow_create_rate":0.2,"slow_create":12000000000}`
+				req, _ := http.NewRequest(http.MethodPut, hw+"/admin/faults", strings.NewReader(f))
+				if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
+					b.Fatalf("set faults: %v %v", resp, err)
+				}
+			}
+			n := 100 * b.N
+			acked := map[string]time.Time{}
+			var mu sync.Mutex
+			var wg sync.WaitGroup
+			sem := make(chan struct{}, 4)
+			for i := range n {
+				wg.Add(1)
+				sem <- struct{}{}
+				go func() {
+					defer wg.Done()
+					defer func() { <-sem }()
+					code, body := postForm(b, d.base+"/open311/v2/requests.xml", report(d.key, fmt.Sprintf("bench-%s-%d", name, i), "POT", map[string]string{"dangerous": "no"}))
+					if code != 200 {
+						b.Errorf("POST: %d %s", code, body)
+						return
+					}
+					ref := receiptID(b, body)
+					mu.Lock()
+					acked[ref] = time.Now()
+					mu.Unlock()
+				}()
+				time.Sleep(100 * time.Millisecond) // 10 reports a second
+			}
+			wg.Wait()
+			var jobs []sim.Job
+			deadline := time.Now().Add(5 * time.Minute)
+			for {
+				resp, err := http.Get(hw + "/admin/jobs")
+				if err != nil {
+					b.Fatal(err)
+				}
+				var got struct{ Jobs []sim.Job }
+				json.NewDecoder(resp.Body).Decode(&got)
+				resp.Body.Close()
+				jobs = got.Jobs
+				have := map[string]bool{}
+				for _, j := range jobs {
+					have[j.Ref] = true
+				}
+				if len(have) >= len(acked) || time.Now().After(deadline) {
+					break
+				}
+				time.Sleep(500 * time.Millisecond)
+			}
+			perCase := map[string]int{}
+			var lat []time.Duration
+			for _, j := range jobs {
+				perCase[j.Ref]++
+				if at, ok := acked[j.Ref]; ok && perCase[j.Ref] == 1 {
+					lat = append(lat, max(j.Created.Sub(at), 0))
+				}
+			}
+			dups, missing := 0, 0
+			for ref := range acked {
+				switch perCase[ref] {
+				case 0:
+					missing++
+				case 1:
+				default:
+					dups++
+				}
+			}
+			resp, err := http.Get(hw + "/admin/calls")
+			if err != nil {
+				b.Fatal(err)
+			}
+			var calls map[string]int
+			json.NewDecoder(resp.Body).Decode(&calls)
+			resp.Body.Close()
+			slices.Sort(lat)
+			b.ReportMetric(float64(lat[len(lat)/2].Milliseconds()), "p50-ms")
+			b.ReportMetric(float64(lat[len(lat)*99/100].Milliseconds()), "p99-ms")
+			b.ReportMetric(float64(lat[len(lat)-1].Milliseconds()), "max-ms")
+			b.ReportMetric(float64(calls["find"])/float64(len(acked)), "finds/case")
+			b.ReportMetric(float64(calls["create"])/float64(len(acked)), "creates/case")
+			b.ReportMetric(float64(dups), "cases-with-2+-jobs")
+			b.ReportMetric(float64(missing), "cases-without-job")
+			if dups > 0 || missing > 0 {
+				b.Errorf("%d cases with more than one job, %d without one", dups, missing)
 			}
 		})
 	}

@@ -63,7 +63,7 @@ func env(vars map[string]string) func(string) string {
 
 // startDev runs `casebridge dev` in-process on a free port and waits until it
 // is ready.
-func startDev(t *testing.T, dataDir, redisURL string, extra ...string) *devProcess {
+func startDev(t testing.TB, dataDir, redisURL string, extra ...string) *devProcess {
 	t.Helper()
 	port, err := freePort()
 	if err != nil {
@@ -118,7 +118,7 @@ func waitReady(t testing.TB, base string, done <-chan error) {
 	t.Fatalf("%s/readyz not ready after 90s", base)
 }
 
-func readCredentials(t *testing.T, dataDir string) (token, key string) {
+func readCredentials(t testing.TB, dataDir string) (token, key string) {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(dataDir, "dev-credentials.txt"))
 	if err != nil {

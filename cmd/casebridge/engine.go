@@ -269,6 +269,7 @@ func (e *engine) worker(ctx context.Context, opts sdkworker.Options) sdkworker.W
 // backOffices builds a connector for each configured back office.
 func (e *engine) backOffices() map[string]activities.BackOffice {
 	out := map[string]activities.BackOffice{}
+	limiter := backoffice.NewLimiter(e.redis, redisPrefix)
 	for _, b := range e.cfg.BackOffices {
 		// New fails only on a time zone the configuration check has passed.
 		conn, err := backoffice.New(b, e.getenv, &http.Client{})
@@ -276,7 +277,9 @@ func (e *engine) backOffices() map[string]activities.BackOffice {
 			e.log.Error("back office not connected", "back_office", b.Name, "error", err)
 			continue
 		}
-		out[b.Name] = activities.BackOffice{Connector: conn, Fields: b.Fields}
+		name, rate := b.Name, b.RatePerSecond
+		out[b.Name] = activities.BackOffice{Connector: conn, Fields: b.Fields, Calls: e.metrics.BackOfficeCall,
+			Limit: func(ctx context.Context) error { return limiter.Wait(ctx, name, rate) }}
 	}
 	return out
 }
