@@ -1,12 +1,16 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"encoding/xml"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -22,7 +26,10 @@ type dupView struct {
 	Duplicates  []struct {
 		Ref string `json:"ref"`
 	} `json:"duplicates"`
-	Reports  []json.RawMessage `json:"reports"`
+	Reports []json.RawMessage `json:"reports"`
+	Routing *struct {
+		RuleID string `json:"rule_id"`
+	} `json:"routing"`
 	Timeline []struct {
 		Kind   string `json:"kind"`
 		Note   string `json:"note"`
@@ -83,7 +90,9 @@ func (d *devProcess) feed(since time.Time) map[string][]string {
 }
 
 func TestDevDuplicates(t *testing.T) {
-	d := startDev(t, t.TempDir(), redistest.Start(t).URL())
+	rs := redistest.Start(t)
+	dataDir := t.TempDir()
+	d := startDev(t, dataDir, rs.URL())
 	since := time.Now().Add(-time.Minute)
 	// Forty reports of one fallen sign, within 9 m, from four clients at once.
 	refs := make([]string, 40)
@@ -198,4 +207,39 @@ func TestDevDuplicates(t *testing.T) {
 		}
 		return nil
 	})
+
+	// Redis loses everything and reindex rebuilds the read model from
+	// Temporal: the geo index is back, so a new report by the open case is
+	// linked to it, and one by the fixed parent (closed: not in the index)
+	// is not.
+	if err := rs.Client().FlushAll(context.Background()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`Temporal\s+(\S+)\s+namespace\s+(\S+)`).FindStringSubmatch(d.stdout.String())
+	if m == nil {
+		t.Fatalf("dev did not print Temporal's address:\n%s", d.stdout.String())
+	}
+	var out bytes.Buffer
+	vars := env(map[string]string{"TEMPORAL_ADDRESS": m[1], "TEMPORAL_NAMESPACE": m[2], "REDIS_URL": rs.URL(),
+		"CASEBRIDGE_CONFIG": filepath.Join(dataDir, "casebridge.yaml"), "CASEBRIDGE_LOG_LEVEL": "warn"})
+	if err := run(context.Background(), []string{"reindex"}, vars, &out, io.Discard); err != nil {
+		t.Fatalf("reindex: %v\n%s", err, out.String())
+	}
+	nearFar := d.sign("dup-after-1", 51.54201, -0.1426, "SGN")
+	nearFixed := d.sign("dup-after-2", 51.5390, -0.1426, "SGN")
+	eventually(t, "after reindex, the report by the open case is linked to it", func() error {
+		if c := d.dupCase(nearFar); c.DuplicateOf != far {
+			return fmt.Errorf("%s duplicates %q, want %s", nearFar, c.DuplicateOf, far)
+		}
+		return nil
+	})
+	eventually(t, "the report by the fixed parent is routed", func() error {
+		if c := d.dupCase(nearFixed); c.Routing == nil {
+			return fmt.Errorf("%s not routed yet", nearFixed)
+		}
+		return nil
+	})
+	if c := d.dupCase(nearFixed); c.DuplicateOf != "" {
+		t.Errorf("a report by the fixed parent was linked to %s", c.DuplicateOf)
+	}
 }
