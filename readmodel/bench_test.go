@@ -304,3 +304,23 @@ func BenchmarkSLA(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkDashboard reads the dashboard's figures over benchCases cases:
+// counts only, so its cost should not grow with the cases.
+func BenchmarkDashboard(b *testing.B) {
+	ctx := context.Background()
+	s, _ := seedBench(b)
+	var took []time.Duration
+	var open int64
+	for b.Loop() {
+		start := time.Now()
+		d, err := s.Dashboard(ctx, t0, time.UTC)
+		if err != nil {
+			b.Fatal(err)
+		}
+		took = append(took, time.Since(start))
+		open = d.Overall.Open
+	}
+	b.ReportMetric(float64(open), "open")
+	reportPercentiles(b, took)
+}

@@ -158,7 +158,7 @@ func (s *Store) List(ctx context.Context, q ListQuery) (ListPage, error) {
 		// Walk the order, keeping the matches, when they are dense enough
 		// that a page is found sooner than the intersection would be sorted.
 		keys := append([]string{sortKey, dueKey, s.tmpKey()}, sets...)
-		res, err = listWalkScript.Run(ctx, s.rdb, keys, desc, q.Offset, limit, cur.mode, cur.score, cur.ref, overdue, boolArg(sortBy == SortDue)).Slice()
+		res, err = listWalkScript.Run(ctx, s.rdb, keys, desc, q.Offset, limit, cur.mode, cur.score, cur.ref, overdue, boolArg(sortBy == SortDue), walkFrom).Slice()
 		if err != nil {
 			return ListPage{}, fmt.Errorf("read model: list: %w", err)
 		}
@@ -223,6 +223,11 @@ func boolArg(b bool) string {
 // listWalk lets List walk an order (listWalkScript); tests turn it off to
 // check the intersection answers the same.
 var listWalk = true
+
+// walkFrom is how many cases the filters must hold together before a list
+// walks its order rather than intersecting: below it, intersecting and
+// sorting them costs less than a walk could save. Tests set it to 0.
+var walkFrom = 3000
 
 // tmpKey is where a list script keeps a range of the due index while it
 // counts: written and deleted within the one script.
@@ -524,7 +529,7 @@ return out
 // start = -1 and List intersects instead.
 // KEYS: the sort set, the due set, the temporary key, then the filter sets.
 // ARGV: desc, offset, count, cursor mode, score, ref, overdue max (empty for
-// none), whether the sort set is the due set (then Overdue is set).
+// none), whether the sort set is the due set (then Overdue is set), walkFrom.
 // Returns total, 1 if matches follow the page (else 0), then ref and score
 // per case.
 var listWalkScript = redis.NewScript(`
@@ -532,6 +537,7 @@ local key, due, tmp = KEYS[1], KEYS[2], KEYS[3]
 local desc, offset, count = ARGV[1] == '1', tonumber(ARGV[2]), tonumber(ARGV[3])
 local cmode, cscore, cref = ARGV[4], ARGV[5], ARGV[6]
 local overdue, sortDue = ARGV[7], ARGV[8] == '1'
+local walkFrom = tonumber(ARGV[9])
 local sets = {}
 for i = 4, #KEYS do sets[#sets + 1] = KEYS[i] end
 
@@ -599,7 +605,7 @@ end
 -- sort gives up and leaves it to the intersection.
 local want = skip + count + 1
 local budget = math.max(2 * inSets, 512)
-if total == 0 or want * (n / total) > budget then
+if total == 0 or inSets <= walkFrom or want * (n / total) > budget then
   if total == 0 then return {0, 0} end
   return {total, -1}
 end

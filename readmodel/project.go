@@ -211,3 +211,40 @@ func feedMember(u cases.Update) string {
 	}
 	return u.ID
 }
+
+// RebuildStored writes every stored case's indexes again from its own
+// snapshot, as Rebuild does, reporting each batch done to progress (with the
+// total): the indexes added since a case was last projected (search words,
+// areas, the dashboard's) are built without asking Temporal, and for cases
+// Temporal no longer holds too. A case projected meanwhile keeps its newer
+// version. It returns how many cases it rewrote.
+func (s *Store) RebuildStored(ctx context.Context, progress func(done, total int)) (int, error) {
+	const batch = 500
+	total, err := s.rdb.ZCard(ctx, s.receivedKey()).Result()
+	if err != nil {
+		return 0, fmt.Errorf("read model: rebuild stored: %w", err)
+	}
+	done := 0
+	for from := int64(0); ; from += batch {
+		refs, err := s.rdb.ZRange(ctx, s.receivedKey(), from, from+batch-1).Result()
+		if err != nil {
+			return done, fmt.Errorf("read model: rebuild stored: %w", err)
+		}
+		if len(refs) == 0 {
+			return done, nil
+		}
+		cs, err := s.load(ctx, refs)
+		if err != nil {
+			return done, err
+		}
+		for _, c := range cs {
+			if err := s.Rebuild(ctx, c); err != nil {
+				return done, err
+			}
+			done++
+		}
+		if progress != nil {
+			progress(len(refs), int(total))
+		}
+	}
+}

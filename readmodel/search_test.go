@@ -109,6 +109,8 @@ func TestListFindingAgreesWithTheCases(t *testing.T) {
 		}
 	}
 	paged := 0
+	walkFrom = 0 // walk whenever it may, however few the cases
+	defer func() { walkFrom = 3000 }()
 	for _, walk := range []bool{true, false} {
 		listWalk = walk
 		for _, q := range queries {
@@ -177,4 +179,36 @@ func TestListFindingAgreesWithTheCases(t *testing.T) {
 func isInputError(err error, field string) bool {
 	var ie *cases.InputError
 	return errors.As(err, &ie) && ie.Field == field
+}
+
+// Indexes added after cases were stored (search words, areas) are built from
+// the stored snapshots, without Temporal.
+func TestRebuildStored(t *testing.T) {
+	ctx := context.Background()
+	s, rdb := newStore(t)
+	var all []*cases.Case
+	for i := range 1200 {
+		c := newCase(fmt.Sprintf("CB-%05d", i), "svc", "highways", t0.Add(time.Duration(i)*time.Second))
+		c.Reports[0].Description = "pothole"
+		all = append(all, c)
+	}
+	project(t, s, all...)
+	// An older read model: no word sets, and no areas filed.
+	if err := rdb.Del(ctx, s.termKey("pothole")).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := s.List(ctx, ListQuery{Search: "pothole"}); p.Total != 0 {
+		t.Fatalf("the words are still there: %d", p.Total)
+	}
+	s.UseAreas(bandAreas{})
+	var batches, total int
+	n, err := s.RebuildStored(ctx, func(done, of int) { batches, total = batches+1, of })
+	if err != nil || n != 1200 || batches != 3 || total != 1200 {
+		t.Fatalf("RebuildStored = %d, %v after %d batches of %d", n, err, batches, total)
+	}
+	for q, want := range map[ListQuery]int64{{Search: "pothole"}: 1200, {Area: "north"}: 1200, {Area: "centre"}: 1200} {
+		if p, err := s.List(ctx, q); err != nil || p.Total != want {
+			t.Errorf("List(%+v) = %d, %v; want %d", q, p.Total, err, want)
+		}
+	}
 }

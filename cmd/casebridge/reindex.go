@@ -28,7 +28,8 @@ const reindexQueryTimeout = 30 * time.Second
 // state and stored again. It works in place while workers run: nothing is
 // cleared first, so lists never go empty, and a case a worker has projected
 // since reindex read it keeps the newer version. Cases Temporal no longer
-// holds (finished, past retention) stay as they are. Workers must be running to
+// holds (finished, past retention) keep their stored snapshot, whose indexes
+// are rebuilt from it first. Workers must be running to
 // answer the queries.
 func runReindex(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	_, e, err := open(ctx, "reindex", args, getenv, stderr)
@@ -43,6 +44,22 @@ func runReindex(ctx context.Context, args []string, getenv func(string) string, 
 	}
 	if rerr != nil {
 		fmt.Fprintf(stdout, "rule sets: %v\n", rerr)
+	}
+	// Every stored case's indexes from its own snapshot first: fast (no
+	// worker is asked), and it reaches the cases Temporal no longer holds.
+	var sp *progress
+	rebuilt, serr := e.store.RebuildStored(ctx, func(n, total int) {
+		if sp == nil {
+			sp = newProgress(stdout, "stored cases", total, time.Now)
+		}
+		sp.add(n)
+	})
+	if sp != nil {
+		sp.finish()
+	}
+	fmt.Fprintf(stdout, "rebuilt the indexes of %d stored cases\n", rebuilt)
+	if serr != nil {
+		return errors.Join(rerr, serr)
 	}
 	n, err := reindexCases(ctx, e, stdout, time.Now)
 	fmt.Fprintf(stdout, "reindexed %d cases\n", n)
