@@ -109,6 +109,15 @@ type Handoff struct {
 	Service cases.Service `json:"service"`
 	Report  cases.Report  `json:"report"`
 	At      time.Time     `json:"at"`
+	// Resume is set when a long hand-off continues as new: it was delivered,
+	// and this is where it stood.
+	Resume *HandoffResume `json:"resume,omitempty"`
+}
+
+// HandoffResume is a delivered hand-off as it stood when it continued as new.
+type HandoffResume struct {
+	Silence  time.Duration `json:"silence"`
+	LastWord time.Time     `json:"last_word"`
 }
 
 // HandedOff is the partner activity's answer: the partner took the hand-off,

@@ -90,6 +90,13 @@ func (r *run) startHandoff(ctx workflow.Context) {
 	})
 }
 
+// A hand-off continues as new past handoffHistory events, or after
+// handoffCallbacks callbacks in one run (vars, so a test can make them short).
+var (
+	handoffHistory   = 2000
+	handoffCallbacks = 200
+)
+
 // Handoff is the hand-off of one case to a partner agency. It posts the case
 // to the partner (activity PostPartnerHandoff, retried for a day), then takes
 // the partner's callbacks (update UpdateCallback, each one validated so a
@@ -142,17 +149,33 @@ func (w *Workflows) Handoff(ctx workflow.Context, in effects.Handoff) error {
 			NonRetryableErrorTypes: []string{effects.ErrTypeHandoffPermanent}},
 	})
 	var posted effects.HandedOff
-	if err := workflow.ExecuteActivity(actx, effects.ActivityHandoff, in).Get(ctx, &posted); err != nil && len(pending) == 0 {
-		tell(cases.PartnerEvent{Event: cases.PartnerUndeliverable, Note: err.Error(), At: workflow.Now(ctx)})
-		return nil
+	lastWord := workflow.Now(ctx)
+	if in.Resume != nil {
+		posted.Silence, lastWord = in.Resume.Silence, in.Resume.LastWord
+	} else {
+		if err := workflow.ExecuteActivity(actx, effects.ActivityHandoff, in).Get(ctx, &posted); err != nil && len(pending) == 0 {
+			tell(cases.PartnerEvent{Event: cases.PartnerUndeliverable, Note: err.Error(), At: workflow.Now(ctx)})
+			return nil
+		}
+		lastWord = workflow.Now(ctx)
 	}
 	if posted.Silence <= 0 {
 		posted.Silence = 48 * time.Hour
 	}
-	lastWord := workflow.Now(ctx)
 	deadline := lastWord.Add(posted.Silence)
-	tell(cases.PartnerEvent{Event: cases.PartnerDelivered, At: lastWord, Deadline: deadline})
+	taken := 0
+	if in.Resume == nil {
+		tell(cases.PartnerEvent{Event: cases.PartnerDelivered, At: lastWord, Deadline: deadline})
+	}
 	for {
+		// A partner that writes and writes (progress notes) would grow the
+		// history without bound: past handoffHistory events, with nothing
+		// unread and no callback being taken, carry on in a new run.
+		if len(pending) == 0 && workflow.AllHandlersFinished(ctx) && (taken >= handoffCallbacks ||
+			workflow.GetInfo(ctx).GetContinueAsNewSuggested() || workflow.GetInfo(ctx).GetCurrentHistoryLength() >= handoffHistory) {
+			in.Resume = &effects.HandoffResume{Silence: posted.Silence, LastWord: lastWord}
+			return workflow.NewContinueAsNewError(ctx, HandoffWorkflowName, in)
+		}
 		wait := deadline.Sub(workflow.Now(ctx))
 		heard := len(pending) > 0
 		if !heard && wait > 0 {
@@ -167,6 +190,7 @@ func (w *Workflows) Handoff(ctx workflow.Context, in effects.Handoff) error {
 		}
 		evs := pending
 		pending = nil
+		taken += len(evs)
 		for _, ev := range evs {
 			lastWord = ev.At
 			deadline = lastWord.Add(posted.Silence)

@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -187,5 +188,43 @@ func TestHandoffSilenceEscalatesAtDeadline(t *testing.T) {
 	}
 	if !escalated {
 		t.Errorf("no escalation on the timeline: %+v", after.Timeline)
+	}
+}
+
+// A partner that writes and writes: the hand-off continues as new and goes
+// on taking callbacks, its deadline carried over.
+func TestHandoffContinuesAsNewAndGoesOn(t *testing.T) {
+	defer func(n int) { handoffCallbacks = n }(handoffCallbacks)
+	handoffCallbacks = 5
+	h, p := newPartnerHarness(t)
+	outs := make([]outcome, 12)
+	for i := range outs {
+		h.callback(time.Duration(i+1)*5*time.Minute, cases.PartnerEvent{Event: cases.PartnerProgress, Note: fmt.Sprintf("note %d", i)}, &outs[i])
+	}
+	var done outcome
+	var c cases.Case
+	h.callback(2*time.Hour, cases.PartnerEvent{Event: cases.PartnerCompleted, Note: "all done"}, &done)
+	h.queryAt(2*time.Hour+time.Minute, &c)
+	h.env.RegisterDelayedCallback(func() { h.env.CancelWorkflow() }, 3*time.Hour)
+	h.env.ExecuteWorkflow(WorkflowName, input())
+	for i, o := range outs {
+		if o.err != nil {
+			t.Fatalf("callback %d: %v", i, o.err)
+		}
+	}
+	if done.err != nil || c.Status != cases.StatusFixed {
+		t.Fatalf("completion: %v; case %s, want fixed", done.err, c.Status)
+	}
+	if len(p.posts) != 1 {
+		t.Errorf("the hand-off was posted %d times, want once: a new run does not post again", len(p.posts))
+	}
+	notes := 0
+	for _, e := range c.Timeline {
+		if strings.Contains(e.Note, "progress: note") {
+			notes++
+		}
+	}
+	if notes != 12 {
+		t.Errorf("%d progress notes reached the case, want 12", notes)
 	}
 }
