@@ -122,7 +122,12 @@ func (c *Case) ApplyPartner(ev PartnerEvent, triage Decision, now time.Time) boo
 	back := func(kind Kind, why string) bool {
 		c.Partner = ""
 		if !waiting {
-			c.Append(Entry{At: now, Actor: actor, Kind: kind, Note: why})
+			// Staff had already moved the case on: nothing to escalate or
+			// send back, only a note of what the partner did.
+			if kind == KindEscalation {
+				why = ev.Partner + " never answered the hand-off; the case had already moved on"
+			}
+			c.Append(Entry{At: now, Actor: actor, Kind: KindComment, Note: why})
 			return false
 		}
 		c.Department, c.Team, c.Assignee = triage.Department, triage.Team, ""
