@@ -55,8 +55,25 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.DurationVar(&o.length, "outage", 0, "with -escalating: stop Redis for this long as the escalating cases start opening, then report how long the read model took to catch up")
 	fs.StringVar(&o.stop, "outage-stop", "", "shell command that stops Redis (e.g. redis-cli -p 6390 shutdown nosave)")
 	fs.StringVar(&o.start, "outage-start", "", "shell command that starts Redis again")
+	matrix := fs.String("matrix", "", "instead of measuring a running dev, start and measure each of these configurations in turn: dev (the embedded server) or SHARDSxWORKERS (the PostgreSQL cluster of e2e/cluster), e.g. dev,4x1,4x2,16x1,16x2")
+	var mo matrixOptions
+	fs.StringVar(&mo.dir, "matrix-dir", "", "with -matrix: where the configurations keep their data and logs (default a temporary directory, removed afterwards)")
+	fs.IntVar(&mo.clients, "intake-clients", 16, "with -matrix: intake clients, each posting as soon as it is answered")
+	fs.DurationVar(&mo.intake, "intake-d", 30*time.Second, "with -matrix: how long the intake clients post")
+	fs.IntVar(&mo.burstRate, "burst-rate", 100, "with -matrix: reports a second while staff change cases")
+	fs.DurationVar(&mo.burst, "burst-d", 30*time.Second, "with -matrix: how long the burst lasts")
+	fs.IntVar(&mo.staff, "staff", 4, "with -matrix: staff clients changing cases during the burst")
+	fs.IntVar(&mo.open, "matrix-open", 10000, "with -matrix: open cases before the escalations")
+	fs.DurationVar(&mo.drain, "drain", 5*time.Minute, "with -matrix: longest wait for a phase's cases to be processed")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *matrix != "" {
+		mo.escalating, mo.spread = *escalating, *spread
+		if mo.escalating == 0 {
+			mo.escalating = 300
+		}
+		return runMatrix(ctx, out, os.Stderr, *matrix, mo)
 	}
 	key, token, err := credentials(*dataDir)
 	if err != nil {
@@ -270,8 +287,6 @@ func rss(pid int) string {
 // level was due it fired, with the dev process's memory.
 func lateness(ctx context.Context, out io.Writer, base, key, token string, n int, spread time.Duration, pid int, run int64, o outage) error {
 	httpc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}, Timeout: 60 * time.Second}
-	refs := make([]string, 0, n)
-	gap := spread / time.Duration(n)
 	back := make(chan time.Time, 1)
 	var away, returned time.Time // while Redis was away
 	if o.length > 0 {
@@ -280,16 +295,9 @@ func lateness(ctx context.Context, out io.Writer, base, key, token string, n int
 			return err
 		}
 	}
-	start := time.Now()
-	for i := range n {
-		if wait := time.Until(start.Add(time.Duration(i) * gap)); wait > 0 {
-			time.Sleep(wait)
-		}
-		ref, err := post(ctx, httpc, base, key, fmt.Sprintf("8%d%06d", run%1e6, i), "SLADEMO")
-		if err != nil {
-			return err
-		}
-		refs = append(refs, ref)
+	refs, err := openEscalating(ctx, httpc, base, key, n, spread, run)
+	if err != nil {
+		return err
 	}
 	// Catching up is measured from the moment Redis returns, alongside the
 	// ladders' climb, not after it.
@@ -297,45 +305,19 @@ func lateness(ctx context.Context, out io.Writer, base, key, token string, n int
 	if o.length > 0 {
 		go func() { caught <- caughtUp(ctx, out, httpc, base, token, refs, <-back) }()
 	}
-	// The last ladder level is due 100 s after its case opened.
-	time.Sleep(100*time.Second + 30*time.Second)
-	var late, lateAway []time.Duration
-	levels := 0
-	for _, ref := range refs {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/api/v1/cases/"+ref, nil)
-		req.Header.Set("Authorization", "Bearer "+token)
-		resp, err := httpc.Do(req)
-		if err != nil {
-			return err
-		}
-		var c struct {
-			Promise struct {
-				Escalations []struct {
-					Level string    `json:"level"`
-					Due   time.Time `json:"due"`
-					At    time.Time `json:"at"`
-				} `json:"escalations"`
-			} `json:"promise"`
-		}
-		err = json.NewDecoder(resp.Body).Decode(&c)
-		resp.Body.Close()
-		if err != nil {
-			return fmt.Errorf("case %s: %w", ref, err)
-		}
-		for _, e := range c.Promise.Escalations {
-			late = append(late, e.At.Sub(e.Due))
-			if !e.Due.Before(away) && e.Due.Before(returned) {
-				lateAway = append(lateAway, e.At.Sub(e.Due))
-			}
-			if e.Level != "dormant" {
-				levels++
-			}
+	escalations, err := readLadders(ctx, httpc, base, token, refs)
+	if err != nil {
+		return err
+	}
+	var lateAway []time.Duration
+	for _, e := range escalations {
+		if !e.Due.Before(away) && e.Due.Before(returned) {
+			lateAway = append(lateAway, e.At.Sub(e.Due))
 		}
 	}
-	slices.Sort(late)
-	r := result{lat: late}
-	fmt.Fprintf(out, "\n%d escalating cases: %d ladder levels fired (want %d), %d escalations with reminders\n", n, levels, 4*n, len(late))
-	fmt.Fprintf(out, "lateness after the due instant: p50 %.0f ms, p99 %.0f ms, max %.0f ms\n", r.pct(0.5), r.pct(0.99), r.pct(1))
+	l := summarise(escalations)
+	fmt.Fprintf(out, "\n%d escalating cases: %d ladder levels fired (want %d), %d escalations with reminders\n", n, l.levels, 4*n, len(l.late.lat))
+	fmt.Fprintf(out, "lateness after the due instant: p50 %.0f ms, p99 %.0f ms, max %.0f ms\n", l.late.pct(0.5), l.late.pct(0.99), l.late.pct(1))
 	if len(lateAway) > 0 {
 		slices.Sort(lateAway)
 		a := result{lat: lateAway}
@@ -346,6 +328,80 @@ func lateness(ctx context.Context, out io.Writer, base, key, token string, n int
 		return <-caught
 	}
 	return nil
+}
+
+// openEscalating opens n cases on the demo-seconds policy (service SLADEMO,
+// whose ladder climbs four levels at 30, 60, 80 and 100 s), one every
+// spread/n, and returns their references.
+func openEscalating(ctx context.Context, httpc *http.Client, base, key string, n int, spread time.Duration, run int64) ([]string, error) {
+	refs := make([]string, 0, n)
+	gap := spread / time.Duration(n)
+	start := time.Now()
+	for i := range n {
+		if wait := time.Until(start.Add(time.Duration(i) * gap)); wait > 0 {
+			time.Sleep(wait)
+		}
+		ref, err := post(ctx, httpc, base, key, fmt.Sprintf("8%d%06d", run%1e6, i), "SLADEMO")
+		if err != nil {
+			return refs, err
+		}
+		refs = append(refs, ref)
+	}
+	return refs, nil
+}
+
+// escalation is one escalation a case records: its level, when it was due
+// and when the case fired it.
+type escalation struct {
+	Level string    `json:"level"`
+	Due   time.Time `json:"due"`
+	At    time.Time `json:"at"`
+}
+
+// readLadders waits until the last case's ladder is due to have reached its
+// top (the last level is due 100 s after the case opened), then reads every
+// case's escalations.
+func readLadders(ctx context.Context, httpc *http.Client, base, token string, refs []string) ([]escalation, error) {
+	time.Sleep(100*time.Second + 30*time.Second)
+	var all []escalation
+	for _, ref := range refs {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/api/v1/cases/"+ref, nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := httpc.Do(req)
+		if err != nil {
+			return all, err
+		}
+		var c struct {
+			Promise struct {
+				Escalations []escalation `json:"escalations"`
+			} `json:"promise"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&c)
+		resp.Body.Close()
+		if err != nil {
+			return all, fmt.Errorf("case %s: %w", ref, err)
+		}
+		all = append(all, c.Promise.Escalations...)
+	}
+	return all, nil
+}
+
+// ladders sum up escalations.
+type ladders struct {
+	levels int    // ladder levels fired (reminders of a dormant case not counted)
+	late   result // how long after its due instant each escalation fired
+}
+
+func summarise(es []escalation) ladders {
+	var l ladders
+	for _, e := range es {
+		l.late.lat = append(l.late.lat, e.At.Sub(e.Due))
+		if e.Level != "dormant" {
+			l.levels++
+		}
+	}
+	slices.Sort(l.late.lat)
+	return l
 }
 
 // outage stops Redis for a while, by the commands the caller gave.

@@ -24,6 +24,9 @@ type Binaries struct {
 	// Casebridge is this checkout's casebridge command, built as the
 	// production image builds it (-tags nodev).
 	Casebridge string
+	// CasebridgeDev is the casebridge command with `dev` (BuildDev), for
+	// measuring the embedded server beside the cluster; "" until built.
+	CasebridgeDev string
 	// Root is the checkout (the directory holding go.mod).
 	Root string
 }
