@@ -1,8 +1,11 @@
 // Command cbload measures a running `casebridge dev`: Open311 intake (POST a
 // report → case workflow started) at several concurrencies, side by side with
 // bare StartWorkflow of an empty workflow on the same Temporal server, and the
-// memory of the dev process with many open cases. docs/benchmarks.md shows how
-// to run it and what it measured.
+// memory of the dev process with many open cases. With -matrix it starts the
+// configurations to compare itself, the embedded dev server and the PostgreSQL
+// cluster of e2e/cluster with so many history shards and workers, one after
+// another, and measures each the same way (matrix.go). docs/benchmarks.md
+// shows how to run it and what it measured.
 package main
 
 import (
