@@ -179,9 +179,8 @@ func measureConfiguration(ctx context.Context, bins cluster.Binaries, pg cluster
 	t := time.Now()
 	f.opened = m.openUpTo(ctx, o.open)
 	f.openTook = time.Since(t)
-	if _, took := m.waitRouted(ctx, m.acked.Load(), t, logf); took > 0 {
-		logf("%d cases open (all routed %s after the top-up began)", m.acked.Load(), took.Round(time.Second))
-	}
+	routed, took := m.waitRouted(ctx, m.acked.Load(), t, logf)
+	logf("%d cases open, %d of them routed %s after the top-up began", m.acked.Load(), routed, took.Round(time.Second))
 
 	// 4. Escalations on time with those cases open.
 	cpu.mark()
