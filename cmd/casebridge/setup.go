@@ -6,16 +6,21 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
 	namespacepb "go.temporal.io/api/namespace/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
 	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/casebridge/casebridge/workflows"
 )
 
 // defaultRetention is how long Temporal keeps a case's history after its
@@ -63,8 +68,36 @@ func runSetup(ctx context.Context, args []string, getenv func(string) string, st
 	if err := retry(ctx, log, "namespace not ready yet; retrying", time.Minute, func() error { return ensureSearchAttributes(ctx, c, s.namespace) }); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "namespace %s: casebridge's search attributes are registered\n", s.namespace)
+	// The frontend learns the new attributes from its namespace cache some
+	// seconds later; until then every report is refused ("no mapping defined
+	// for search attribute"), so an api started the moment setup returned
+	// would answer 503 to its first reports.
+	if err := retry(ctx, log, "search attributes not usable yet; waiting", 2*time.Minute, func() error { return searchAttributesUsable(ctx, c, s.namespace) }); err != nil {
+		return fmt.Errorf("namespace %s: casebridge's search attributes are registered but not usable: %w", s.namespace, err)
+	}
+	fmt.Fprintf(stdout, "namespace %s: casebridge's search attributes are registered and usable\n", s.namespace)
 	return nil
+}
+
+// searchAttributesUsable asks the frontend a visibility query naming every
+// one of casebridge's search attributes: it fails while the frontend's
+// namespace cache does not map them yet, as starting a case does.
+func searchAttributesUsable(ctx context.Context, c client.Client, namespace string) error {
+	var terms []string
+	for _, name := range slices.Sorted(maps.Keys(workflows.SearchAttributes)) {
+		switch workflows.SearchAttributes[name] {
+		case enumspb.INDEXED_VALUE_TYPE_DATETIME:
+			terms = append(terms, name+" > '2000-01-01T00:00:00Z'")
+		case enumspb.INDEXED_VALUE_TYPE_BOOL:
+			terms = append(terms, name+" = false")
+		case enumspb.INDEXED_VALUE_TYPE_INT:
+			terms = append(terms, name+" = 0")
+		default:
+			terms = append(terms, name+" = ''")
+		}
+	}
+	_, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Namespace: namespace, PageSize: 1, Query: strings.Join(terms, " OR ")})
+	return err
 }
 
 // ensureNamespace registers the namespace with the retention, or sets an
