@@ -99,6 +99,26 @@ func (a *Activities) WithdrawJob(ctx context.Context, req effects.WithdrawReques
 	return nil
 }
 
+// NoteJob adds a public staff note to a case's job. Each note is sent once
+// per attempt; a system that took a note and then timed out may hold it
+// twice after a retry, which a note survives (systems offer no key for
+// notes).
+func (a *Activities) NoteJob(ctx context.Context, req effects.NoteRequest) error {
+	b, ok := a.BackOffices[req.System]
+	if !ok {
+		return temporal.NewNonRetryableApplicationError("no back office "+req.System+" is configured", effects.ErrTypeBackOfficePermanent, nil)
+	}
+	if err := b.wait(ctx); err != nil {
+		return fmt.Errorf("back office %s: rate limit: %w", req.System, err)
+	}
+	err := b.Connector.Note(ctx, req.JobID, backoffice.Note{Text: req.Text, Public: true})
+	b.count(req.System, "note", err)
+	if err != nil {
+		return backOfficeError(fmt.Sprintf("note %d of %s to job %s", req.Seq, req.Ref, req.JobID), err)
+	}
+	return nil
+}
+
 // backOfficeError marks a refusal as final and passes on how long the system
 // asked us to wait.
 func backOfficeError(what string, err error) error {

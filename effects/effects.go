@@ -24,6 +24,8 @@ const (
 	// ActivityWithdrawJob withdraws it.
 	ActivityOpenJob     = "OpenBackOfficeJob"
 	ActivityWithdrawJob = "WithdrawBackOfficeJob"
+	// ActivityNoteJob sends a public staff note to the case's job.
+	ActivityNoteJob = "NoteBackOfficeJob"
 	// ActivityPollBackOffice reads a back office's change feed and signals
 	// each change to its case; WorkflowPollBackOffice, started by a Temporal
 	// Schedule per back office, runs it.
@@ -67,6 +69,17 @@ type JobRequest struct {
 type JobOpened struct {
 	Job   cases.Job `json:"job"`
 	Found bool      `json:"found"`
+}
+
+// NoteRequest asks a back office to add a public staff note (timeline entry
+// Seq) to a case's job.
+type NoteRequest struct {
+	System string `json:"system"`
+	Ref    string `json:"ref"`
+	JobID  string `json:"job_id"`
+	Seq    int    `json:"seq"`
+	Text   string `json:"text"`
+	Actor  string `json:"actor"`
 }
 
 // WithdrawRequest asks a back office to withdraw a case's job.

@@ -16,6 +16,13 @@ import (
 // department's back office. Histories without the marker never call one.
 const versionBackOffice = "backoffice"
 
+// Versions of versionBackOffice: 1 keeps the case's job and applies the
+// system's changes; 2 also sends public staff notes to the job.
+const (
+	backOfficeJobs  workflow.Version = 1
+	backOfficeNotes workflow.Version = 2
+)
+
 // jobCall is a back-office call under way: opening the case's job in system,
 // or withdrawing it.
 type jobCall struct {
@@ -44,6 +51,7 @@ func jobOptions(ctx workflow.Context) workflow.Context {
 // moved to a department the system does not serve, the job is withdrawn
 // first. A closed case starts nothing. The loop never waits on the call.
 func (r *run) startJob(ctx workflow.Context) {
+	r.sendNotes(ctx)
 	if !r.backOffice || r.job != nil || r.routingUnderWay() || r.c.Routing == nil || r.c.Status.Closed() ||
 		r.jobBlocked == r.c.Version {
 		return
@@ -82,6 +90,39 @@ func (r *run) openJob(ctx workflow.Context, system string) {
 			r.c.JobRecorded(res.Job, res.Found, now)
 		})
 	})
+}
+
+// noteJob queues a public staff note for the case's job, if it has one. The
+// system's own notes come back as changes, never as comments, so nothing
+// echoes.
+func (r *run) noteJob(e cases.Entry) {
+	if !r.jobNotes || r.c.Job == nil || !e.Public {
+		return
+	}
+	r.notes = append(r.notes, effects.NoteRequest{System: r.c.Job.System, Ref: r.c.Ref, JobID: r.c.Job.ID, Seq: e.Seq, Text: e.Note, Actor: e.Actor})
+}
+
+// sendNotes sends the queued notes, each in the background, retried for a
+// day; a note that cannot be sent is recorded for staff.
+func (r *run) sendNotes(ctx workflow.Context) {
+	for _, n := range r.notes {
+		actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+			StartToCloseTimeout:    30 * time.Second,
+			ScheduleToCloseTimeout: 24 * time.Hour,
+			RetryPolicy: &temporal.RetryPolicy{InitialInterval: 5 * time.Second, MaximumInterval: 10 * time.Minute,
+				NonRetryableErrorTypes: []string{effects.ErrTypeBackOfficePermanent}},
+		})
+		f := workflow.ExecuteActivity(actx, effects.ActivityNoteJob, n)
+		workflow.Go(ctx, func(ctx workflow.Context) {
+			if err := f.Get(ctx, nil); err != nil {
+				r.inbox.push(func(now time.Time) {
+					r.c.Append(cases.Entry{At: now, Actor: cases.BackOfficeActor(n.System), Kind: cases.KindBackOffice,
+						Note: "Could not send note " + strconv.Itoa(n.Seq) + " to " + n.System + ": " + errorText(err)})
+				})
+			}
+		})
+	}
+	r.notes = nil
 }
 
 // withdrawJob withdraws the case's job from its system, in the background.

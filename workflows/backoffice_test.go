@@ -19,6 +19,7 @@ type fakeBackOffice struct {
 	mu        sync.Mutex
 	opens     []effects.JobRequest
 	withdrawn []string
+	notes     []effects.NoteRequest
 	jobs      map[string]string // ref → job id
 	down      bool
 	n         int
@@ -52,9 +53,17 @@ func (f *fakeBackOffice) withdraw(ctx context.Context, req effects.WithdrawReque
 	return nil
 }
 
+func (f *fakeBackOffice) note(ctx context.Context, req effects.NoteRequest) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.notes = append(f.notes, req)
+	return nil
+}
+
 func backOfficeHarness(t *testing.T) (*harness, *fakeBackOffice) {
 	h := newHarness(t, nil)
 	f := &fakeBackOffice{}
+	h.env.RegisterActivityWithOptions(f.note, activity.RegisterOptions{Name: effects.ActivityNoteJob})
 	h.env.RegisterActivityWithOptions(f.open, activity.RegisterOptions{Name: effects.ActivityOpenJob})
 	h.env.RegisterActivityWithOptions(f.withdraw, activity.RegisterOptions{Name: effects.ActivityWithdrawJob})
 	return h, f
@@ -166,5 +175,21 @@ func TestTransferWithdrawsJob(t *testing.T) {
 	}
 	if c.Job == nil || c.Job.ID != "HW-2" || len(f.opens) != 2 || f.opens[1].Key != "case-CB-TEST01:highways:2" || len(f.opens[1].Skip) != 1 {
 		t.Errorf("back in street-lighting: job %+v, opens %+v; want HW-2 under key :2 skipping HW-1", c.Job, f.opens)
+	}
+}
+
+// A public staff note goes to the case's job; an internal one stays.
+func TestPublicNoteSentToJob(t *testing.T) {
+	h, f := backOfficeHarness(t)
+	var pub, internal outcome
+	h.update(2*time.Minute, UpdateComment, cases.Comment{Note: "We will fill it this week", Public: true, Actor: "staff:amy"}, &pub)
+	h.update(3*time.Minute, UpdateComment, cases.Comment{Note: "Resident is difficult", Actor: "staff:amy"}, &internal)
+	h.env.RegisterDelayedCallback(func() { h.env.CancelWorkflow() }, time.Hour)
+	h.env.ExecuteWorkflow(WorkflowName, backOfficeInput())
+	if pub.err != nil || internal.err != nil {
+		t.Fatal(pub.err, internal.err)
+	}
+	if len(f.notes) != 1 || f.notes[0].Text != "We will fill it this week" || f.notes[0].JobID != "HW-1" {
+		t.Errorf("notes sent %+v, want the public one to HW-1", f.notes)
 	}
 }

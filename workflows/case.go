@@ -81,12 +81,16 @@ const versionOneOwner = "one-owner-loop"
 func (w *Workflows) Case(ctx workflow.Context, in Input) error {
 	// Which loop runs is settled before any handler can run.
 	legacy := workflow.GetVersion(ctx, versionOneOwner, workflow.DefaultVersion, 1) == workflow.DefaultVersion
-	backOffice := !legacy && workflow.GetVersion(ctx, versionBackOffice, workflow.DefaultVersion, 1) == 1
+	backOffice := workflow.DefaultVersion
+	if !legacy {
+		backOffice = workflow.GetVersion(ctx, versionBackOffice, workflow.DefaultVersion, backOfficeNotes)
+	}
 	r, err := w.start(ctx, in, legacy)
 	if err != nil {
 		return err
 	}
-	r.backOffice = backOffice
+	r.backOffice = backOffice >= backOfficeJobs
+	r.jobNotes = backOffice >= backOfficeNotes
 	if legacy {
 		return r.legacyLoop(ctx)
 	}
@@ -159,6 +163,10 @@ type run struct {
 	backOffice bool
 	job        *jobCall
 	jobBlocked int64
+	// jobNotes: this run sends public staff notes to the job; notes are
+	// those still to send.
+	jobNotes bool
+	notes    []effects.NoteRequest
 
 	saSent string // the search attributes last upserted
 

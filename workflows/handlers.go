@@ -134,8 +134,9 @@ func (r *run) register(ctx workflow.Context) error {
 			r.touched(now)
 		}),
 		change(ctx, r, UpdateComment, "Add a note to the case", c.CheckComment, func(cm cases.Comment, now time.Time) {
-			c.AddComment(cm, now)
+			e := c.AddComment(cm, now)
 			r.touched(now)
+			r.noteJob(e)
 		}),
 		change(ctx, r, UpdateAssign, "Give the case to a person or queue", c.CheckAssign, func(a cases.Assignment, now time.Time) {
 			c.Assign(a, now)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -332,6 +333,11 @@ func TestDevBackOfficeRoundTrip(t *testing.T) {
 	}
 }
 
+var (
+	boReports = flag.Int("bo-reports", 100, "BenchmarkBackOfficeJob: reports per run")
+	boRate    = flag.Float64("bo-rate", 10, "BenchmarkBackOfficeJob: reports a second")
+)
+
 // BenchmarkBackOfficeJob measures, in dev with its simulators at their
 // default latency, the time from a report acknowledged over Open311 to its
 // job recorded in the highways system, the calls made to the system per
@@ -354,7 +360,7 @@ func BenchmarkBackOfficeJob(b *testing.B) {
 					b.Fatalf("set faults: %v %v", resp, err)
 				}
 			}
-			n := 100 * b.N
+			n := *boReports * b.N
 			acked := map[string]time.Time{}
 			var mu sync.Mutex
 			var wg sync.WaitGroup
@@ -375,7 +381,7 @@ func BenchmarkBackOfficeJob(b *testing.B) {
 					acked[ref] = time.Now()
 					mu.Unlock()
 				}()
-				time.Sleep(100 * time.Millisecond) // 10 reports a second
+				time.Sleep(time.Duration(float64(time.Second) / *boRate))
 			}
 			wg.Wait()
 			var jobs []sim.Job
@@ -423,6 +429,29 @@ func BenchmarkBackOfficeJob(b *testing.B) {
 			var calls map[string]int
 			json.NewDecoder(resp.Body).Decode(&calls)
 			resp.Body.Close()
+			// Inside the case: from routing's answer to the job recorded, as
+			// the case's own timeline has it.
+			var inCase []time.Duration
+			for ref := range acked {
+				_, body := d.staff("GET", "/api/v1/cases/"+ref, "")
+				var c cases.Case
+				json.Unmarshal(body, &c)
+				var routed time.Time
+				for _, e := range c.Timeline {
+					switch {
+					case e.Kind == cases.KindRouted && routed.IsZero():
+						routed = e.At
+					case e.Kind == cases.KindBackOffice && strings.HasPrefix(e.Note, "Job ") && !routed.IsZero():
+						inCase = append(inCase, e.At.Sub(routed))
+						routed = time.Time{}
+					}
+				}
+			}
+			slices.Sort(inCase)
+			if len(inCase) > 0 {
+				b.ReportMetric(float64(inCase[len(inCase)/2].Milliseconds()), "routed-to-job-p50-ms")
+				b.ReportMetric(float64(inCase[len(inCase)*99/100].Milliseconds()), "routed-to-job-p99-ms")
+			}
 			slices.Sort(lat)
 			b.ReportMetric(float64(lat[len(lat)/2].Milliseconds()), "p50-ms")
 			b.ReportMetric(float64(lat[len(lat)*99/100].Milliseconds()), "p99-ms")
@@ -436,4 +465,38 @@ func BenchmarkBackOfficeJob(b *testing.B) {
 			}
 		})
 	}
+}
+
+// TestRecordBackOfficeNoteHistory records a case whose public staff note goes
+// to its job (version 2 of the back-office path), for workflows.TestReplay:
+//
+//	go test ./cmd/casebridge -run TestRecordBackOfficeNoteHistory -record
+func TestRecordBackOfficeNoteHistory(t *testing.T) {
+	if !*record {
+		t.Skip("pass -record to record histories")
+	}
+	ctx := context.Background()
+	r := startBackOfficeRig(t)
+	c, err := r.flow.Start(ctx, r.report("record-bo-notes"), cases.Service{Code: "POT", Name: "Pothole"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.waitJob(t, c.Ref, 30*time.Second)
+	for _, cm := range []cases.Comment{
+		{Note: "The resident says it is getting deeper", Public: true, Actor: "staff:amy"},
+		{Note: "Internal: chase the contractor", Actor: "staff:amy"},
+	} {
+		if _, err := r.flow.Comment(ctx, c.Ref, cm, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if jobs := r.hw.Jobs(); len(jobs) == 1 && len(jobs[0].Notes) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the job holds %+v, want the public note", r.hw.Jobs())
+		}
+	}
+	save(t, r.c, c.Ref, "backoffice-notes.json")
 }
