@@ -70,6 +70,7 @@ func newConsole(s *Server) *console {
 	}
 	if s.deps.Redis != nil {
 		con.sessions.store = accounts.NewSessions(s.deps.Redis, s.deps.RedisPrefix)
+		con.sessions.accounts = s.accounts
 	}
 	if s.deps.Events.Redis != nil {
 		con.live = newLiveStream(s)
@@ -122,6 +123,7 @@ func (s *Server) consoleRoutes(e *gin.Engine) {
 	if con.live != nil {
 		in.GET("/events", caseworkers, con.live.serve)
 	}
+	con.accountRoutes(in)
 }
 
 // asset serves a static file. Links carry the assets' version, so a request
@@ -356,6 +358,23 @@ func (con *console) login(c *gin.Context) {
 	again := func(status int, msg string) {
 		con.render(c, status, "login", view{CSRF: con.sessions.loginToken(nonce), Data: loginData{Next: next, Message: msg}})
 	}
+	if c.PostForm("login") != "" || c.PostForm("password") != "" {
+		if con.accounts == nil {
+			con.storeDown(c, errors.New("no Redis for accounts"))
+			return
+		}
+		acc, ok := con.passwordSignIn(c, again)
+		if !ok {
+			return
+		}
+		cookie, s, err := con.sessions.openAccount(ctx, acc, addr, c.Request.UserAgent(), con.deps.Now())
+		if err != nil {
+			con.storeDown(c, err)
+			return
+		}
+		con.signedInAs(c, cookie, s, accountPrincipal(acc), next)
+		return
+	}
 	if wait := con.lockedOut(ctx, accounts.AddressKey(addr)); wait > 0 {
 		con.tooMany(c, wait, again)
 		return
@@ -364,7 +383,9 @@ func (con *console) login(c *gin.Context) {
 	name, roles, ok := con.cfg.TokenRoles(token)
 	if !ok {
 		con.log.Warn("console sign-in failed: a wrong token", "addr", addr)
+		con.record(ctx, accounts.Event{Kind: accounts.EventSignInFailed, Addr: addr, Detail: "a wrong staff token"})
 		if wait := con.failed(ctx, accounts.AddressKey(addr), accounts.PerAddress); wait > 0 {
+			con.record(ctx, accounts.Event{Kind: accounts.EventLockedOut, Addr: addr, Detail: fmt.Sprintf("address locked out for %d s", retryAfter(wait))})
 			con.tooMany(c, wait, again)
 			return
 		}
@@ -372,15 +393,21 @@ func (con *console) login(c *gin.Context) {
 		again(http.StatusUnauthorized, "That token is not recognised. Paste the whole token, as casebridge printed it or your administrator gave it.")
 		return
 	}
-	cookie, _, err := con.sessions.openToken(ctx, name, token, addr, c.Request.UserAgent(), con.deps.Now())
+	cookie, s, err := con.sessions.openToken(ctx, name, token, addr, c.Request.UserAgent(), con.deps.Now())
 	if err != nil {
 		con.storeDown(c, err)
 		return
 	}
+	con.signedInAs(c, cookie, s, principal{Name: name, Roles: roles, Subject: tokenSubject(name)}, next)
+}
+
+// signedInAs sets the session cookie of a new session and goes on.
+func (con *console) signedInAs(c *gin.Context, cookie string, s accounts.Session, p principal, next string) {
 	con.sessions.setCookie(c, sessionCookie, cookie, sessionLife)
 	con.sessions.setCookie(c, loginCookie, "", -1)
-	con.log.Info("console sign-in", "staff", name, "addr", addr)
-	c.Redirect(http.StatusSeeOther, cmp.Or(next, con.home(principal{Name: name, Roles: roles})))
+	con.log.Info("console sign-in", "staff", p.Subject, "addr", s.Addr)
+	con.record(c.Request.Context(), accounts.Event{Kind: accounts.EventSignIn, Actor: p.Subject, Addr: s.Addr, Detail: "session " + s.ID})
+	c.Redirect(http.StatusSeeOther, cmp.Or(next, con.home(p)))
 }
 
 // tooMany answers a sign-in from a locked-out address or account.
@@ -419,7 +446,8 @@ func (con *console) logout(c *gin.Context) {
 			con.storeDown(c, err)
 			return
 		}
-		con.log.Info("console sign-out", "staff", p.Name)
+		con.log.Info("console sign-out", "staff", p.Subject)
+		con.record(c.Request.Context(), accounts.Event{Kind: accounts.EventSignOut, Actor: p.Subject, Addr: c.ClientIP(), Detail: "session " + s.ID})
 	}
 	con.sessions.setCookie(c, sessionCookie, "", -1)
 	c.Redirect(http.StatusSeeOther, "/login?signed_out=1")

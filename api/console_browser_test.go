@@ -32,7 +32,7 @@ func (h *consoleHarness) open(t *testing.T, browser context.Context, token strin
 	p := &page{t: t, h: h, ctx: browsertest.Tab(t, browser, 30*time.Second)}
 	if token != "" {
 		p.navigate("/login", http.StatusOK)
-		p.do(chromedp.SendKeys(chromedp.ID("token"), token))
+		p.do(chromedp.Click("details.token-sign-in summary"), chromedp.SendKeys(chromedp.ID("token"), token))
 		p.submit("#login-form button", http.StatusOK)
 	}
 	return p
@@ -290,7 +290,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		q := h.open(t, browser, "")
 		q.do(chromedp.Navigate("http://localhost:"+port+"/"), chromedp.Click(chromedp.ID("link")))
 		q.wait("the sign-in form", `!!document.getElementById("token")`)
-		q.do(chromedp.SendKeys(chromedp.ID("token"), "agent-token"))
+		q.do(chromedp.Click("details.token-sign-in summary"), chromedp.SendKeys(chromedp.ID("token"), "agent-token"))
 		q.submit("#login-form button", http.StatusOK)
 		q.wantText("h1", late)
 	})

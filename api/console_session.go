@@ -37,7 +37,8 @@ const (
 
 // sessions opens and checks console sessions and signs form tokens.
 type sessions struct {
-	store *accounts.Sessions
+	store    *accounts.Sessions
+	accounts *accounts.Store // the holders of "account:" sessions
 	// secret signs form tokens (CSRF) and the sign-in form's nonce.
 	secret []byte
 	cfg    *config.Config
@@ -62,6 +63,11 @@ func randomID() string { return rand.Text() }
 // tokenSubject is the session subject of a bearer token's holder.
 func tokenSubject(name string) string { return "token:" + name }
 
+// openAccount starts a session for an account's holder.
+func (m *sessions) openAccount(ctx context.Context, a *accounts.Account, addr, agent string, now time.Time) (string, accounts.Session, error) {
+	return m.store.Open(ctx, accounts.Session{Subject: a.Subject(), Addr: addr, Agent: agent}, now, sessionLife)
+}
+
 // openToken starts a session for the holder of a bearer token.
 func (m *sessions) openToken(ctx context.Context, name, token, addr, agent string, now time.Time) (cookie string, s accounts.Session, err error) {
 	return m.store.Open(ctx, accounts.Session{Subject: tokenSubject(name), Token: config.HashToken(token)[:tokenTag],
@@ -71,10 +77,10 @@ func (m *sessions) openToken(ctx context.Context, name, token, addr, agent strin
 // errSessionStore means sessions could not be read: Redis did not answer.
 var errSessionStore = errors.New("sessions cannot be read")
 
-// check reads a session cookie: a live session on the server, held by a
-// token the configuration still has. The principal is the token's name and
-// roles as the configuration has them now, so a change of roles takes effect
-// at once.
+// check reads a session cookie: a live session on the server, held by an
+// account that is not disabled or a token the configuration still has. The
+// principal is as the account or configuration has it now, so a change of
+// roles takes effect at once.
 func (m *sessions) check(ctx context.Context, cookie string, now time.Time) (accounts.Session, principal, error) {
 	s, err := m.store.Check(ctx, cookie, now)
 	if errors.Is(err, accounts.ErrNoSession) {
@@ -83,10 +89,20 @@ func (m *sessions) check(ctx context.Context, cookie string, now time.Time) (acc
 	if err != nil {
 		return s, principal{}, errors.Join(errSessionStore, err)
 	}
+	if login, ok := strings.CutPrefix(s.Subject, "account:"); ok && m.accounts != nil {
+		a, err := m.accounts.Get(ctx, login)
+		if errors.Is(err, accounts.ErrNotFound) || (err == nil && a.Disabled) {
+			return accounts.Session{}, principal{}, accounts.ErrNoSession
+		}
+		if err != nil {
+			return s, principal{}, errors.Join(errSessionStore, err)
+		}
+		return s, accountPrincipal(a), nil
+	}
 	if name, ok := strings.CutPrefix(s.Subject, "token:"); ok {
 		for _, t := range m.cfg.Staff.Tokens {
 			if t.Name == name && subtle.ConstantTimeCompare([]byte(strings.ToLower(t.SHA256[:min(len(t.SHA256), tokenTag)])), []byte(s.Token)) == 1 {
-				return s, principal{Name: t.Name, Roles: t.Roles}, nil
+				return s, principal{Name: t.Name, Roles: t.Roles, Departments: t.Departments, Teams: t.Teams, Subject: s.Subject}, nil
 			}
 		}
 	}

@@ -121,6 +121,9 @@ type Deps struct {
 	// BackOffices receives back offices' webhook calls; without it there are
 	// none.
 	BackOffices BackOffices
+	// AccountArchive is where staff accounts are kept for good
+	// (accountarchive, in Temporal); nil keeps them in Redis only (tests).
+	AccountArchive accounts.Archive
 }
 
 // Freshness measures the read model's lag behind Temporal.
@@ -141,6 +144,10 @@ type Server struct {
 	started time.Time // the discovery changeset
 	// throttle slows guessing of tokens and passwords; nil without Deps.Redis.
 	throttle *accounts.Throttle
+	// accounts are the staff accounts and audit the trail of sign-ins and
+	// changes; nil without Deps.Redis.
+	accounts *accounts.Store
+	audit    *accounts.Audit
 }
 
 // NewServer wires the routes. cfg is read, never changed.
@@ -154,6 +161,8 @@ func NewServer(log *slog.Logger, cfg *config.Config, deps Deps) *Server {
 	}
 	if deps.Redis != nil {
 		s.throttle = accounts.NewThrottle(deps.Redis, deps.RedisPrefix)
+		s.accounts = accounts.NewStore(deps.Redis, deps.RedisPrefix, deps.AccountArchive)
+		s.audit = accounts.NewAudit(deps.Redis, deps.RedisPrefix, log.With("component", "audit"))
 	}
 	s.engine.Use(s.recover, securityHeaders, s.observe, drain)
 	s.engine.HandleMethodNotAllowed = true

@@ -69,8 +69,16 @@ func humanDuration(d time.Duration) string {
 
 // principal is who made a staff request.
 type principal struct {
+	// Name is a person's sign-in name, or a token's name.
 	Name  string   `json:"name"`
 	Roles []string `json:"roles"`
+	// Departments and Teams ("department/team") bound what the principal
+	// sees and changes (scope); admin sees everything.
+	Departments []string `json:"departments,omitempty"`
+	Teams       []string `json:"teams,omitempty"`
+	// Subject is "account:<login>" or "token:<name>", as the audit trail
+	// names who did something.
+	Subject string `json:"subject"`
 }
 
 func (p principal) has(roles ...string) bool {
@@ -108,6 +116,7 @@ func (s *Server) authenticate(c *gin.Context) {
 	if !ok {
 		s.log.Warn("staff api: a wrong bearer token", "addr", addr, "path", c.FullPath())
 		if wait := s.failed(c.Request.Context(), accounts.AddressKey(addr), accounts.PerAddress); wait > 0 {
+			s.record(c.Request.Context(), accounts.Event{Kind: accounts.EventLockedOut, Addr: addr, Detail: fmt.Sprintf("address locked out of the API for %d s", retryAfter(wait))})
 			tooManyProblem(c, wait)
 			return
 		}
@@ -115,7 +124,9 @@ func (s *Server) authenticate(c *gin.Context) {
 		problem(c, http.StatusUnauthorized, "Unauthorised", "the token is not recognised", "")
 		return
 	}
-	c.Set(principalKey, principal{Name: name, Roles: roles})
+	t, _ := s.cfg.Token(name)
+	c.Set(principalKey, principal{Name: name, Roles: roles, Departments: t.Departments, Teams: t.Teams, Subject: tokenSubject(name)})
+	s.tokenUsed(c, name)
 	c.Next()
 }
 
@@ -185,6 +196,7 @@ func (s *Server) staffRoutes(g *gin.RouterGroup) {
 	s.changeRoutes(g, caseworkers, require(config.RoleSupervisor))
 	s.duplicateRoutes(g, require(config.RoleSupervisor))
 	g.GET("/notifications", require(config.RoleSupervisor), s.notifications)
+	g.GET("/audit", require(config.RoleAdmin), s.auditAPI)
 	s.slaRoutes(g)
 	s.rulesRoutes(g, require(config.RoleRulesAdmin))
 }

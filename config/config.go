@@ -126,6 +126,21 @@ type Token struct {
 	Name   string   `yaml:"name"`
 	SHA256 string   `yaml:"token_sha256"`
 	Roles  []string `yaml:"roles"`
+	// Departments and Teams ("department/team") are the token's scope, as
+	// a person's: a supervisor token sees its departments' cases, an agent
+	// token its teams' and departments'. An admin token sees all.
+	Departments []string `yaml:"departments"`
+	Teams       []string `yaml:"teams"`
+}
+
+// Token returns the token with the given name.
+func (c *Config) Token(name string) (Token, bool) {
+	for _, t := range c.Staff.Tokens {
+		if t.Name == name {
+			return t, true
+		}
+	}
+	return Token{}, false
 }
 
 // Roles a staff token can carry.
@@ -434,6 +449,17 @@ func (c *Config) Check() error {
 		for _, r := range t.Roles {
 			if !slices.Contains(AllRoles, r) {
 				bad("staff.tokens[%d] (%s): unknown role %q (roles: %s)", i, t.Name, r, strings.Join(AllRoles, ", "))
+			}
+		}
+		for _, d := range t.Departments {
+			if len(depts) > 0 && !depts[d] {
+				bad("staff.tokens[%d] (%s): department %q is not a department", i, t.Name, d)
+			}
+		}
+		for _, tm := range t.Teams {
+			d, team, _ := strings.Cut(tm, "/")
+			if dept, ok := c.Department(d); !ok || !slices.Contains(dept.Teams, team) {
+				bad("staff.tokens[%d] (%s): team %q is not a team (write department/team)", i, t.Name, tm)
 			}
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/casebridge/casebridge/accountarchive"
 	"github.com/casebridge/casebridge/activities"
 	"github.com/casebridge/casebridge/effects"
 	"github.com/casebridge/casebridge/rulearchive"
@@ -34,6 +35,7 @@ func Register(r interface {
 	r.RegisterWorkflowWithOptions(wfs.Handoff, workflow.RegisterOptions{Name: workflows.HandoffWorkflowName})
 	r.RegisterWorkflowWithOptions(rulearchive.SetWorkflow, workflow.RegisterOptions{Name: rulearchive.SetWorkflowName})
 	r.RegisterWorkflowWithOptions(rulearchive.VersionWorkflow, workflow.RegisterOptions{Name: rulearchive.VersionWorkflowName})
+	r.RegisterWorkflowWithOptions(accountarchive.Workflow, workflow.RegisterOptions{Name: accountarchive.WorkflowName})
 	r.RegisterActivityWithOptions(acts.RouteCase, activity.RegisterOptions{Name: effects.ActivityRoute})
 	r.RegisterActivityWithOptions(acts.ProjectCase, activity.RegisterOptions{Name: effects.ActivityProject})
 	r.RegisterActivityWithOptions(acts.NotifyRecipient, activity.RegisterOptions{Name: effects.ActivityNotify})

@@ -114,6 +114,9 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 	e.trustedProxies = s.trustedProxies
 	// Rule sets Redis lost come back from Temporal before anything routes; the
 	// demo council routes by the demo rules until staff publish their own.
+	if _, err := e.accounts.Sync(ctx); err != nil {
+		return fmt.Errorf("restore the staff accounts kept in Temporal: %w", err)
+	}
 	if _, err := rulearchive.Sync(ctx, e.rules, e.archive); err != nil {
 		return fmt.Errorf("restore the rule sets kept in Temporal: %w", err)
 	}

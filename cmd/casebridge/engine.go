@@ -21,6 +21,8 @@ import (
 	"go.temporal.io/sdk/temporal"
 	sdkworker "go.temporal.io/sdk/worker"
 
+	"github.com/casebridge/casebridge/accountarchive"
+	"github.com/casebridge/casebridge/accounts"
 	"github.com/casebridge/casebridge/activities"
 	"github.com/casebridge/casebridge/activities/backoffice"
 	"github.com/casebridge/casebridge/api"
@@ -58,6 +60,8 @@ type engine struct {
 	// callbackBase is where partners call back (Council.PublicURL when empty;
 	// dev sets its own address).
 	callbackBase string
+	// accounts are staff accounts, kept in Temporal and read from Redis.
+	accounts *accounts.Store
 	// trustedProxies are the proxies the api believes X-Forwarded-For from.
 	trustedProxies []string
 }
@@ -103,6 +107,7 @@ func connect(ctx context.Context, log *slog.Logger, cfg *config.Config, getenv f
 	}
 	e.archive = rulearchive.New(e.temporal, workflows.TaskQueue)
 	e.rules.UseArchive(e.archive)
+	e.accounts = accounts.NewStore(e.redis, redisPrefix, accountarchive.New(e.temporal, workflows.TaskQueue))
 	return e, nil
 }
 
@@ -124,6 +129,12 @@ func (e *engine) syncRules(ctx context.Context, every time.Duration) {
 		}
 		if err != nil && ctx.Err() == nil {
 			log.Error("rule sets not in step between Redis and Temporal", "error", err)
+		}
+		// Accounts Redis lost come back from Temporal in the same pass.
+		if n, err := e.accounts.Sync(ctx); err != nil && ctx.Err() == nil {
+			log.Error("staff accounts not restored from Temporal", "error", err)
+		} else if n > 0 {
+			log.Info("staff accounts restored from Temporal", "accounts", n)
 		}
 		select {
 		case <-ctx.Done():
@@ -393,6 +404,7 @@ func (e *engine) api(namespace string, draining *atomic.Bool) http.Handler {
 			}
 			return ""
 		}},
+		AccountArchive: accountarchive.New(e.temporal, workflows.TaskQueue),
 	})
 }
 

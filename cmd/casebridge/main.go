@@ -59,6 +59,8 @@ Usage:
                       run a simulated back office (highways: REST, waste:
                       SOAP) that fails like a real one, for trying
                       connectors ('--help' for faults)
+  casebridge users add  make a staff account (the first admin) and print
+                      its password once ('casebridge users help')
   casebridge help     show this help; 'casebridge <command> --help' shows a
                       command's flags
 
@@ -109,6 +111,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runRules(ctx, rest, getenv, stdout, stderr)
 	case "sim":
 		return runSim(ctx, rest, getenv, stdout, stderr)
+	case "users":
+		return runUsers(ctx, rest, getenv, stdout, stderr)
 	case "help", "-h", "--help", "-help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -45,6 +45,9 @@ func runReindex(ctx context.Context, args []string, getenv func(string) string, 
 	if rerr != nil {
 		fmt.Fprintf(stdout, "rule sets: %v\n", rerr)
 	}
+	restored, aerr := e.accounts.Sync(ctx)
+	fmt.Fprintf(stdout, "staff accounts: %d restored from Temporal\n", restored)
+	rerr = errors.Join(rerr, aerr)
 	// Every stored case's indexes from its own snapshot first: fast (no
 	// worker is asked), and it reaches the cases Temporal no longer holds.
 	var sp *progress
