@@ -64,10 +64,8 @@ const DashboardDays = 30
 // no case is read but the oldest open ones.
 //
 // Cost: Standing, three Compliance counts, and per department (D) a handful of
-// O(log N) counts and one ZINTERCARD of the escalated cases with the
-// department's open ones (O(E) for E escalated); the chart is 2·DashboardDays
-// ZCOUNTs. So O((D + days)·log N + D·E + G·log N) for G compliance groups,
-// whatever N is.
+// O(log N) counts; the chart is 2·DashboardDays ZCOUNTs. So
+// O((D + days + G)·log N) for G compliance groups (department, service).
 func (s *Store) Dashboard(ctx context.Context, now time.Time, loc *time.Location) (Dashboard, error) {
 	if now.IsZero() {
 		return Dashboard{}, &cases.InputError{Field: "now", Reason: "is needed"}
@@ -103,28 +101,23 @@ func (s *Store) Dashboard(ctx context.Context, now time.Time, loc *time.Location
 		oldest                       *redis.ZSliceCmd
 	}
 	nowS, todayS, weekS := maxScore(now), minScore(today), minScore(week)
-	read := func(p redis.Pipeliner, open, all string, esc bool) counts {
-		c := counts{
-			open:   p.ZCard(ctx, open),
-			today:  p.ZCount(ctx, all, todayS, nowS),
-			week:   p.ZCount(ctx, all, weekS, nowS),
-			oldest: p.ZRangeWithScores(ctx, open, 0, 0),
+	read := func(p redis.Pipeliner, open, all, escalated string) counts {
+		return counts{
+			open:      p.ZCard(ctx, open),
+			escalated: p.ZCard(ctx, escalated),
+			today:     p.ZCount(ctx, all, todayS, nowS),
+			week:      p.ZCount(ctx, all, weekS, nowS),
+			oldest:    p.ZRangeWithScores(ctx, open, 0, 0),
 		}
-		if esc {
-			c.escalated = p.ZCard(ctx, s.escalatedKey())
-		} else {
-			c.escalated = p.ZInterCard(ctx, 0, s.escalatedKey(), open)
-		}
-		return c
 	}
 	var overall counts
 	per := make([]counts, len(depts))
 	days := make([][2]*redis.IntCmd, DashboardDays)
 	// MULTI, so the figures are of one instant.
 	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		overall = read(p, s.familyKey("open"), s.receivedKey(), true)
+		overall = read(p, s.familyKey("open"), s.receivedKey(), s.escalatedKey())
 		for i, dept := range depts {
-			per[i] = read(p, s.deptFamilyKey("open", dept), s.departmentKey(dept), false)
+			per[i] = read(p, s.deptFamilyKey("open", dept), s.departmentKey(dept), s.deptEscalatedKey(dept))
 		}
 		for i := range days {
 			from := today.AddDate(0, 0, i-DashboardDays+1)

@@ -96,6 +96,9 @@ func (s *Store) sourceKey(src string) string    { return s.ns + "idx:source:" + 
 func (s *Store) areaKey(area string) string     { return s.ns + "idx:area:" + area }
 func (s *Store) assigneeKey(who string) string  { return s.ns + "idx:assignee:" + strings.ToLower(who) }
 func (s *Store) escalationKey(lv string) string { return s.ns + "idx:esc:" + lv }
+func (s *Store) deptEscalatedKey(dept string) string {
+	return s.ns + "idx:deptesc:" + dept
+}
 
 // indexFinding names the sets search and the filters read, each scored by
 // the time the case was received: a word set per term, the source of its
@@ -121,6 +124,9 @@ func (s *Store) indexFinding(c *cases.Case, index func(key string, score float64
 	}
 	if !c.Status.Closed() && c.Promise != nil && len(c.Promise.Escalations) > 0 {
 		index(s.escalatedKey(), at)
+		if c.Department != "" {
+			index(s.deptEscalatedKey(c.Department), at)
+		}
 		index(s.escalationKey(c.Promise.Escalations[len(c.Promise.Escalations)-1].Level), at)
 	}
 }

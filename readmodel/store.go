@@ -18,6 +18,7 @@
 //	P idx:deptfam:<family>:<dept> zset ref → received µs (a department's open or closed cases)
 //	P idx:closed                  zset ref → closed µs, closed cases with a closing time
 //	P idx:escalated               zset ref → received µs, open cases with an escalation fired
+//	P idx:deptesc:<department>    zset ref → received µs, the same, of one department
 //	P idx:esc:<level>             zset ref → received µs, open cases whose latest escalation is level
 //	P idx:term:<word>             zset ref → received µs, cases found by a word (search.go)
 //	P idx:source:<source>         zset ref → received µs, by the first report's source
