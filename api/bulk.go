@@ -100,7 +100,7 @@ func (s *Server) bulkCall(b bulkRequest, actor string) (changeCall, string, stri
 
 // bulkRefs are the cases a bulk action is for: the refs given, or those the
 // filter matches (me is who "assigned to me" means), at most maxBulk.
-func (s *Server) bulkRefs(ctx context.Context, b bulkRequest, me string) (refs []string, field, why string, err error) {
+func (s *Server) bulkRefs(ctx context.Context, b bulkRequest, p principal) (refs []string, field, why string, err error) {
 	switch {
 	case len(b.Refs) > 0 && b.Filter != "":
 		return nil, "filter", "give refs or a filter, not both", nil
@@ -113,6 +113,11 @@ func (s *Server) bulkRefs(ctx context.Context, b bulkRequest, me string) (refs [
 			ref := cases.NormalizeRef(s.cfg.Council.RefPrefix, r)
 			if !cases.ValidRef(s.cfg.Council.RefPrefix, ref) {
 				return nil, "refs", fmt.Sprintf("%q is not a case reference", clip(r)), nil
+			}
+			if p.scoped() {
+				if k, err := s.scopeCase(ctx, ref); err == nil && !p.sees(k) {
+					return nil, "refs", fmt.Sprintf("there is no case %s that you can see", ref), nil
+				}
 			}
 			if !seen[ref] {
 				seen[ref] = true
@@ -127,12 +132,13 @@ func (s *Server) bulkRefs(ctx context.Context, b bulkRequest, me string) (refs [
 	if perr != nil {
 		return nil, "filter", "is not a query string like family=open&department=highways", nil
 	}
-	f := queueFiltersFrom(v, me)
+	f := queueFiltersFrom(v, p.Name)
 	q, field, why := f.listQuery(s.deps.Now())
 	if why != "" {
 		return nil, "filter", field + ": " + why, nil
 	}
 	q.Limit, q.Offset = readmodel.MaxPageSize, 0
+	p.scope(&q)
 	for {
 		page, err := s.deps.ReadModel.List(ctx, q)
 		if err != nil {
@@ -230,7 +236,7 @@ func (s *Server) bulkAPI(c *gin.Context) {
 		problem(c, http.StatusUnprocessableEntity, "Invalid request", why, field)
 		return
 	}
-	refs, field, why, err := s.bulkRefs(c.Request.Context(), b, p.Name)
+	refs, field, why, err := s.bulkRefs(c.Request.Context(), b, p)
 	if err != nil {
 		s.readModelProblem(c, err)
 		return
@@ -307,7 +313,7 @@ func (con *console) bulk(c *gin.Context) {
 		fail(http.StatusUnprocessableEntity, "bulk-scope", "Tick the cases to change, or choose every case matching the filters.")
 		return
 	}
-	refs, field, why, err := con.bulkRefs(c.Request.Context(), b, p.Name)
+	refs, field, why, err := con.bulkRefs(c.Request.Context(), b, p)
 	if err != nil {
 		con.log.Error("console: bulk", "error", err)
 		con.errorPage(c, http.StatusServiceUnavailable, "The cases could not be listed", "The read model did not answer, so nothing was changed. Try again in a moment.")

@@ -88,7 +88,7 @@ func (s *Server) consoleRoutes(e *gin.Engine) {
 	pages.POST("/login", con.login)
 	pages.POST("/logout", con.logout)
 
-	in := pages.Group("", con.signedIn)
+	in := pages.Group("", con.signedIn, con.inScope)
 	in.GET("/", func(c *gin.Context) { c.Redirect(http.StatusFound, "/cases") })
 	caseworkers := con.require(config.RoleAgent, config.RoleSupervisor)
 	in.GET("/cases", caseworkers, con.queue)

@@ -54,6 +54,7 @@ type boardData struct {
 func (con *console) board(c *gin.Context) {
 	ctx, now := c.Request.Context(), con.deps.Now()
 	rows, err := con.deps.ReadModel.Standing(ctx, now)
+	rows = standingIn(who(c), rows)
 	if err != nil {
 		con.boardUnavailable(c, err)
 		return
@@ -63,7 +64,7 @@ func (con *console) board(c *gin.Context) {
 	for _, r := range rows {
 		byDept[r.Department] = standingCounts{OnTrack: r.OnTrack, DueSoon: r.DueSoon, Breached: r.Breached, Paused: r.Paused}
 	}
-	for _, code := range con.departmentOrder(slices.Collect(maps.Keys(byDept))) {
+	for _, code := range departmentsIn(who(c), con.departmentOrder(slices.Collect(maps.Keys(byDept)))) {
 		q := url.Values{"family": {"open"}, "department": {code}}
 		row := standingRow{Code: code, Name: cmp.Or(con.departmentName(code), code), standingCounts: byDept[code],
 			QueueURL: "/cases?" + q.Encode()}

@@ -206,6 +206,7 @@ func (con *console) queue(c *gin.Context) {
 		con.render(c, http.StatusUnprocessableEntity, "cases", v)
 		return
 	}
+	who(c).scope(&q)
 	page, err := con.deps.ReadModel.List(c.Request.Context(), q)
 	if err != nil {
 		var ie *cases.InputError

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -93,6 +94,8 @@ func (l *liveStream) shutdown(r *http.Request) <-chan struct{} {
 func (l *liveStream) serve(c *gin.Context) {
 	ctx := c.Request.Context()
 	ref, dept := c.Query("ref"), c.Query("department")
+	// A scoped caller hears only of its departments' cases.
+	me := who(c)
 	ps := l.src.Redis.Subscribe(ctx, l.src.Channel)
 	defer ps.Close()
 	// Wait for Redis to confirm, so every change after the stream's first
@@ -145,7 +148,8 @@ func (l *liveStream) serve(c *gin.Context) {
 				l.s.log.Warn("live events: unreadable event", "error", err)
 				continue
 			}
-			if (ref != "" && ev.Ref != ref) || (dept != "" && ev.Department != dept) {
+			if (ref != "" && ev.Ref != ref) || (dept != "" && ev.Department != dept) ||
+				(me.scoped() && !slices.Contains(me.Departments, ev.Department)) {
 				continue
 			}
 			// Encoded again from the known fields, so whatever else a

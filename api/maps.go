@@ -168,6 +168,7 @@ func (con *console) casesMap(c *gin.Context) {
 		return
 	}
 	q.Limit, q.Offset = mapLimit, 0
+	who(c).scope(&q)
 	page, err := con.deps.ReadModel.List(c.Request.Context(), q)
 	if err != nil {
 		if msg, ok := inputMessage(err); ok {

@@ -60,6 +60,7 @@ type standingDoc struct {
 func (s *Server) slaStanding(c *gin.Context) {
 	now := s.deps.Now()
 	rows, err := s.deps.ReadModel.Standing(c.Request.Context(), now)
+	rows = standingIn(who(c), rows)
 	if err != nil {
 		s.readModelProblem(c, err)
 		return
@@ -71,7 +72,7 @@ func (s *Server) slaStanding(c *gin.Context) {
 		seen = append(seen, r.Department)
 	}
 	doc := standingDoc{At: now, Departments: []departmentStanding{}}
-	for _, d := range s.departmentOrder(seen) {
+	for _, d := range departmentsIn(who(c), s.departmentOrder(seen)) {
 		doc.Departments = append(doc.Departments, departmentStanding{Department: d, Name: s.departmentName(d), standingCounts: byDept[d]})
 		doc.Total = doc.Total.add(byDept[d])
 	}

@@ -184,7 +184,7 @@ func who(c *gin.Context) principal { return c.MustGet(principalKey).(principal) 
 
 func (s *Server) staffRoutes(g *gin.RouterGroup) {
 	g.GET("/openapi.json", s.openAPI)
-	g.Use(s.authenticate)
+	g.Use(s.authenticate, s.inScope)
 	caseworkers := require(config.RoleAgent, config.RoleSupervisor)
 	g.GET("/me", func(c *gin.Context) { c.JSON(http.StatusOK, who(c)) })
 	g.GET("/cases", caseworkers, s.listCases)
@@ -572,6 +572,7 @@ func (s *Server) listCases(c *gin.Context) {
 		}
 		q.Offset = (n - 1) * cmp.Or(q.Limit, readmodel.DefaultPageSize)
 	}
+	who(c).scope(&q)
 	page, err := s.deps.ReadModel.List(c.Request.Context(), q)
 	if err != nil {
 		s.readModelProblem(c, err)

@@ -2,7 +2,9 @@ package readmodel
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"fmt"
 	"slices"
 	"strconv"
@@ -52,6 +54,9 @@ type ListQuery struct {
 	Source cases.Source
 	// Assignee keeps the cases assigned to that person or queue (any case).
 	Assignee string
+	// Scope, when not nil, keeps only the cases a member of staff may see:
+	// those of its departments, or assigned to its person.
+	Scope *Scope
 
 	Sort SortField // SortReceived when empty
 	Desc bool
@@ -88,6 +93,16 @@ func (s *Store) List(ctx context.Context, q ListQuery) (ListPage, error) {
 	sets, overdue, err := s.listFilters(q)
 	if err != nil {
 		return ListPage{}, err
+	}
+	if q.Scope != nil {
+		key, err := s.scopeKey(ctx, *q.Scope)
+		if err != nil {
+			return ListPage{}, err
+		}
+		if key == "" {
+			return ListPage{}, nil // a scope with nothing in it
+		}
+		sets = append(sets, key)
 	}
 	sortBy := q.Sort
 	if sortBy == "" {
@@ -130,7 +145,7 @@ func (s *Store) List(ctx context.Context, q ListQuery) (ListPage, error) {
 	// indexes hold open cases only, so a list of open (or all) cases by due
 	// is a range of one, followed by the rest of the open (or all) cases.
 	var rangeKey, rangeMax, restKey string
-	plain := q.Status == "" && q.ServiceCode == "" && q.Search == "" && q.Area == "" && q.Escalation == "" && q.Source == "" && q.Assignee == ""
+	plain := q.Status == "" && q.ServiceCode == "" && q.Search == "" && q.Area == "" && q.Escalation == "" && q.Source == "" && q.Assignee == "" && q.Scope == nil
 	switch {
 	case len(sets) == 0 && overdue == "" && sortBy != SortDue:
 		rangeKey, rangeMax = sortKey, "+inf"
@@ -232,6 +247,37 @@ var walkFrom = 3000
 // tmpKey is where a list script keeps a range of the due index while it
 // counts: written and deleted within the one script.
 func (s *Store) tmpKey() string { return s.ns + "tmp:list" }
+
+// Scope is what a member of staff may see: the cases of Departments, and
+// those assigned to Assignee.
+type Scope struct {
+	Departments []string
+	Assignee    string
+}
+
+// scopeKey returns a short-lived sorted set of the cases in scope, scored by
+// received time like the indexes it joins; "" when the scope holds nothing.
+func (s *Store) scopeKey(ctx context.Context, sc Scope) (string, error) {
+	var keys []string
+	for _, d := range sc.Departments {
+		keys = append(keys, s.departmentKey(d))
+	}
+	if sc.Assignee != "" {
+		keys = append(keys, s.assigneeKey(sc.Assignee))
+	}
+	if len(keys) == 0 {
+		return "", nil
+	}
+	sum := sha256.Sum256([]byte(strings.Join(keys, "\x00")))
+	key := s.ns + "tmp:scope:" + hex.EncodeToString(sum[:8])
+	pipe := s.rdb.TxPipeline()
+	pipe.ZUnionStore(ctx, key, &redis.ZStore{Keys: keys, Aggregate: "MAX"})
+	pipe.Expire(ctx, key, 10*time.Second)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return "", fmt.Errorf("read model: scope: %w", err)
+	}
+	return key, nil
+}
 
 func (s *Store) sortKey(f SortField) (string, error) {
 	switch f {

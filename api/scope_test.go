@@ -1,0 +1,135 @@
+package api
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/casebridge/casebridge/config"
+)
+
+// A supervisor's token scoped to waste sees and changes waste's cases only,
+// on every surface of the API; a case elsewhere is "no such case".
+func TestStaffAPIScope(t *testing.T) {
+	h := newHarness(t)
+	const wasteToken, hwyToken = "waste-supervisor-token-0123456789", "highways-agent-token-0123456789ab"
+	h.cfg.Staff.Tokens = append(h.cfg.Staff.Tokens,
+		config.Token{Name: "waste-sup", SHA256: config.HashToken(wasteToken), Roles: []string{config.RoleSupervisor}, Departments: []string{"waste"}},
+		config.Token{Name: "roads-agent", SHA256: config.HashToken(hwyToken), Roles: []string{config.RoleAgent}, Teams: []string{"highways/roads-north"}})
+	road := h.postReport(pothole("1")) // routed to highways
+	bins := h.postReport(pothole("2"))
+	if r := h.staff("POST", "/api/v1/cases/"+bins+"/transfer", `{"department":"waste"}`, testToken); r.status != 200 {
+		t.Fatalf("transfer to waste: %d %s", r.status, r.body)
+	}
+	if r := h.staff("POST", "/api/v1/cases/"+road+"/transfer", `{"department":"highways","team":"roads-north"}`, testToken); r.status != 200 {
+		t.Fatalf("transfer to roads-north: %d %s", r.status, r.body)
+	}
+	for _, tc := range []struct {
+		who, token, sees, not string
+	}{
+		{"waste's supervisor", wasteToken, bins, road},
+		{"a roads-north agent", hwyToken, road, bins},
+	} {
+		if r := h.staff("GET", "/api/v1/cases/"+tc.sees, "", tc.token); r.status != 200 {
+			t.Errorf("%s reads %s: %d", tc.who, tc.sees, r.status)
+		}
+		if r := h.staff("GET", "/api/v1/cases/"+tc.not, "", tc.token); r.status != 404 {
+			t.Errorf("%s reads %s, out of scope: %d, want 404", tc.who, tc.not, r.status)
+		}
+		before := len(h.timelineOf(tc.not))
+		for _, change := range []struct{ path, body string }{
+			{"comments", `{"text":"peeking"}`}, {"transitions", `{"status":"in_progress"}`},
+			{"assignment", `{"assignee":"me"}`}, {"priority", `{"priority":"low"}`}, {"transfer", `{"department":"waste"}`},
+		} {
+			if r := h.staff("POST", "/api/v1/cases/"+tc.not+"/"+change.path, change.body, tc.token); r.status != 404 {
+				t.Errorf("%s POST %s on a case out of scope: %d, want 404", tc.who, change.path, r.status)
+			}
+		}
+		if after := len(h.timelineOf(tc.not)); after != before {
+			t.Errorf("%s changed a case out of scope: %d timeline entries, was %d", tc.who, after, before)
+		}
+		if r := h.staff("POST", "/api/v1/cases/bulk", `{"action":"assign","assignee":"me","refs":["`+tc.not+`"]}`, tc.token); r.status != 422 {
+			t.Errorf("%s bulk-assigns a case out of scope: %d %s", tc.who, r.status, r.body)
+		}
+	}
+	// Lists (search included) and counts.
+	list := string(h.staff("GET", "/api/v1/cases", "", wasteToken).body)
+	if !strings.Contains(list, bins) || strings.Contains(list, road) {
+		t.Errorf("waste's supervisor lists %s", list)
+	}
+	if found := string(h.staff("GET", "/api/v1/cases?q=pothole", "", wasteToken).body); strings.Contains(found, road) {
+		t.Errorf("waste's supervisor finds a highways case: %s", found)
+	}
+	if all := string(h.staff("GET", "/api/v1/cases", "", testToken).body); !strings.Contains(all, road) || !strings.Contains(all, bins) {
+		t.Errorf("the admin does not list every case: %s", all)
+	}
+	if st := string(h.staff("GET", "/api/v1/sla/standing", "", wasteToken).body); strings.Contains(st, "highways") {
+		t.Errorf("waste's supervisor sees highways' standing: %s", st)
+	}
+}
+
+// timelineOf is how a case's timeline stands in the engine.
+func (h *harness) timelineOf(ref string) []string {
+	k, err := h.engine.Get(h.t.Context(), ref)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	out := make([]string, len(k.Timeline))
+	for i, e := range k.Timeline {
+		out[i] = string(e.Kind)
+	}
+	return out
+}
+
+// In the console, a supervisor's account sees its department's cases, and a
+// case elsewhere is not found, read or changed; the board counts only its own.
+func TestConsoleScope(t *testing.T) {
+	h := newConsoleHarness(t)
+	road := h.report("1", 0)
+	bins := h.report("2", 0)
+	admin := h.signIn(t, testToken)
+	if r := admin.form("/cases/"+bins, "/cases/"+bins+"/transfer", url.Values{"to": {"waste"}, "note": {"bins"}}); r.status != http.StatusSeeOther {
+		t.Fatalf("transfer: %d %.300s", r.status, r.body)
+	}
+	h.newAccount(t, admin, url.Values{"login": {"wendy"}, "name": {"Wendy"}, "roles": {"supervisor"}, "departments": {"waste"}, "password": {samPassword}})
+	wendy, _ := h.signInWith(t, "wendy", samPassword)
+	wantPage(t, "wendy's case", wendy.get("/cases/"+bins), http.StatusOK, bins)
+	wantPage(t, "a highways case", wendy.get("/cases/"+road), http.StatusNotFound, "No such case")
+	before := len(h.timeline(t, road))
+	if r := wendy.form("/cases/"+bins, "/cases/"+road+"/note", url.Values{"note": {"peeking"}}); r.status != http.StatusNotFound {
+		t.Errorf("a note on a case out of scope: %d", r.status)
+	}
+	if len(h.timeline(t, road)) != before {
+		t.Error("wendy wrote to a case out of scope")
+	}
+	queue := string(wendy.get("/cases").body)
+	if !strings.Contains(queue, bins) || strings.Contains(queue, road) {
+		t.Errorf("wendy's queue: has %s %v, has %s %v", bins, strings.Contains(queue, bins), road, strings.Contains(queue, road))
+	}
+	if board := string(wendy.get("/board").body); strings.Contains(board, "Highways and transport") {
+		t.Error("wendy's SLA board shows highways")
+	}
+}
+
+// The live stream tells a scoped token only of its departments' cases.
+func TestEventsScope(t *testing.T) {
+	h := newConsoleHarness(t)
+	const wasteToken = "waste-supervisor-token-0123456789"
+	h.cfg.Staff.Tokens = append(h.cfg.Staff.Tokens,
+		config.Token{Name: "waste-sup", SHA256: config.HashToken(wasteToken), Roles: []string{config.RoleSupervisor}, Departments: []string{"waste"}})
+	s := openStream(t, h.srv.URL+"/api/v1/events", wasteToken)
+	if f := s.next(); f != "retry: 5000\n: connected" {
+		t.Fatalf("first frame %q", f)
+	}
+	road := h.report("1", 0) // highways: not to be heard of
+	admin := h.signIn(t, testToken)
+	bins := h.report("2", 0)
+	if r := admin.form("/cases/"+bins, "/cases/"+bins+"/transfer", url.Values{"to": {"waste"}, "note": {"bins"}}); r.status != http.StatusSeeOther {
+		t.Fatalf("transfer: %d", r.status)
+	}
+	f := s.nextEvent()
+	if strings.Contains(f, road) || !strings.Contains(f, bins) || !strings.Contains(f, `"department":"waste"`) {
+		t.Errorf("waste's supervisor heard %q first, want only the waste case", f)
+	}
+}
