@@ -500,3 +500,41 @@ func TestRecordBackOfficeNoteHistory(t *testing.T) {
 	}
 	save(t, r.c, c.Ref, "backoffice-notes.json")
 }
+
+// `casebridge sim waste` serves the simulator with the faults its flags set,
+// and stops when its context ends.
+func TestSimCommand(t *testing.T) {
+	port, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	var out syncBuffer
+	go func() {
+		done <- run(ctx, []string{"sim", "waste", "--addr", addr, "--fail-rate", "0.5", "--latency", "0s"}, env(map[string]string{}), &out, io.Discard)
+	}()
+	var faults sim.Faults
+	eventually(t, "the simulator answers", func() error {
+		resp, err := http.Get("http://" + addr + "/admin/faults")
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		return json.NewDecoder(resp.Body).Decode(&faults)
+	})
+	if faults.FailRate != 0.5 {
+		t.Errorf("faults %+v, want the flag's fail rate 0.5", faults)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("sim stopped with %v", err)
+	}
+	if !strings.Contains(out.String(), "simulated waste back office on http://"+addr) {
+		t.Errorf("banner %q", out.String())
+	}
+	if err := run(context.Background(), []string{"sim", "roads"}, env(nil), io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "highways, waste") {
+		t.Errorf("an unknown simulator: %v", err)
+	}
+}
