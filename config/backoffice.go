@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"net/url"
 	"slices"
 	"strings"
@@ -172,7 +173,7 @@ func (c *Config) checkBackOffices(depts map[string]bool) []error {
 				bad("auth.username_env and auth.password_env must name the environment variables holding the credentials")
 			}
 		}
-		for _, field := range sortedKeys(b.Fields) {
+		for _, field := range slices.Sorted(maps.Keys(b.Fields)) {
 			if err := checkFact(b.Fields[field]); err != nil {
 				bad("fields.%s: %v", field, err)
 			}
@@ -180,13 +181,13 @@ func (c *Config) checkBackOffices(depts map[string]bool) []error {
 		if len(b.StatusMap.From) == 0 {
 			bad("status_map.from is empty: say what each of the system's status codes means (a status, or IGNORE)")
 		}
-		for _, code := range sortedKeys(b.StatusMap.From) {
+		for _, code := range slices.Sorted(maps.Keys(b.StatusMap.From)) {
 			v := b.StatusMap.From[code]
 			if v != Ignore && !cases.Status(v).Valid() {
 				bad("status_map.from.%s: %q is neither a casebridge status nor IGNORE", code, v)
 			}
 		}
-		for _, st := range sortedKeys(b.StatusMap.To) {
+		for _, st := range slices.Sorted(maps.Keys(b.StatusMap.To)) {
 			if !cases.Status(st).Valid() {
 				bad("status_map.to: %q is not a casebridge status", st)
 			}
@@ -220,15 +221,6 @@ func checkFact(f string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown fact %q (facts: %s, attribute:<code>, or 'fixed text')", f, strings.Join(BackOfficeFacts, ", "))
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 // BackOffice returns the back office with the given name.
