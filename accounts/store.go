@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -153,13 +152,4 @@ func (s *Store) Sync(ctx context.Context) (int, error) {
 		n += int(put)
 	}
 	return n, nil
-}
-
-// Logins lists the sign-in names of kept accounts, for messages.
-func Logins(as []Account) string {
-	names := make([]string, len(as))
-	for i, a := range as {
-		names[i] = a.Login
-	}
-	return strings.Join(names, ", ")
 }

@@ -24,7 +24,7 @@ func runUsers(ctx context.Context, args []string, getenv func(string) string, st
 		return usageError{"casebridge users: the only command is add"}
 	}
 	var login, name, email, roles, depts, teams string
-	s, e, err := open(ctx, "users add", args[1:], getenv, stderr, func(fs *flag.FlagSet) {
+	_, e, err := open(ctx, "users add", args[1:], getenv, stderr, func(fs *flag.FlagSet) {
 		fs.StringVar(&login, "login", "", "the sign-in `name` (lower case letters, digits, . _ - @)")
 		fs.StringVar(&name, "name", "", "the person's `name`")
 		fs.StringVar(&email, "email", "", "their email `address` (optional)")
@@ -32,7 +32,6 @@ func runUsers(ctx context.Context, args []string, getenv func(string) string, st
 		fs.StringVar(&depts, "departments", "", "comma-separated department `codes` they work in or oversee")
 		fs.StringVar(&teams, "teams", "", "comma-separated `teams`, each department/team")
 	})
-	_ = s
 	if err != nil {
 		return helpIsFine(err)
 	}
