@@ -3,6 +3,7 @@ package cluster_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
 
@@ -140,19 +142,29 @@ func check(ctx context.Context, t *testing.T, c *cluster.Cluster, l *load, began
 	return n
 }
 
+// temporalCase asks the case's workflow for its state. A query is answered by
+// a worker after the workflow's pending task, so on a machine that is behind
+// it can take long: it is asked again for up to two minutes, and only
+// Temporal saying there is no such workflow ends that early.
 func temporalCase(ctx context.Context, tc client.Client, ref string) (*cases.Case, error) {
-	var err error
-	for range 5 {
-		var v interface{ Get(any) error }
-		if v, err = tc.QueryWorkflow(ctx, cases.WorkflowID(ref), "", workflows.QueryState); err == nil {
-			var k cases.Case
-			if err = v.Get(&k); err == nil {
-				return &k, nil
-			}
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		qctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		v, err := tc.QueryWorkflow(qctx, cases.WorkflowID(ref), "", workflows.QueryState)
+		var k cases.Case
+		if err == nil {
+			err = v.Get(&k)
+		}
+		cancel()
+		var notFound *serviceerror.NotFound
+		switch {
+		case err == nil:
+			return &k, nil
+		case errors.As(err, &notFound) || time.Now().After(deadline) || ctx.Err() != nil:
+			return nil, err
 		}
 		time.Sleep(2 * time.Second)
 	}
-	return nil, err
 }
 
 // staffChanges counts the staff changes answered with success that are not
