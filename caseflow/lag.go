@@ -86,14 +86,18 @@ type Freshness struct {
 	TTL       time.Duration // 0 means 5s
 	Now       func() time.Time
 
-	mu      sync.Mutex
-	last    Lag
-	lastErr error
-	running bool
+	measuring sync.Mutex // one measurement at a time; callers meanwhile wait and share it
+	mu        sync.Mutex
+	last      Lag
+	lastErr   error
+	running   bool
 }
 
-// Check returns the lag, measured at most TTL ago.
+// Check returns the lag, measured at most TTL ago. Probes arriving together
+// share one measurement.
 func (f *Freshness) Check(ctx context.Context) (Lag, error) {
+	f.measuring.Lock()
+	defer f.measuring.Unlock()
 	f.mu.Lock()
 	if !f.last.Checked.IsZero() && f.now().Sub(f.last.Checked) < f.ttl() {
 		l, err := f.last, f.lastErr
