@@ -193,3 +193,41 @@ func TestPublicNoteSentToJob(t *testing.T) {
 		t.Errorf("notes sent %+v, want the public one to HW-1", f.notes)
 	}
 }
+
+// TestEscalationsFireWhileTheBackOfficeIsDown keeps the back office down for
+// the first 100 seconds of a demo-seconds case: every rung of the ladder due
+// in that time fires on time, the case shows that it waits on the system,
+// and the job is made once the system returns.
+func TestEscalationsFireWhileTheBackOfficeIsDown(t *testing.T) {
+	h := newHarness(t, routeWith(demoPolicy(), "highways"))
+	h.withNotices()
+	f := &fakeBackOffice{down: true}
+	h.env.RegisterActivityWithOptions(f.note, activity.RegisterOptions{Name: effects.ActivityNoteJob})
+	h.env.RegisterActivityWithOptions(f.open, activity.RegisterOptions{Name: effects.ActivityOpenJob})
+	h.env.RegisterActivityWithOptions(f.withdraw, activity.RegisterOptions{Name: effects.ActivityWithdrawJob})
+	h.env.RegisterDelayedCallback(func() { f.mu.Lock(); f.down = false; f.mu.Unlock() }, 100*time.Second)
+	var during, after cases.Case
+	h.env.RegisterDelayedCallback(func() { during = h.query() }, 90*time.Second)
+	h.env.RegisterDelayedCallback(func() { after = h.query() }, 5*time.Minute)
+	h.env.RegisterDelayedCallback(func() { h.env.CancelWorkflow() }, time.Hour)
+	h.env.ExecuteWorkflow(WorkflowName, backOfficeInput())
+
+	esc := after.Promise.Escalations
+	if len(esc) != 4 {
+		t.Fatalf("%d escalations, want 4: %+v", len(esc), esc)
+	}
+	for _, e := range esc {
+		if late := e.At.Sub(e.Due); late != 0 {
+			t.Errorf("escalation %d (%s) fired %v late while the back office was down", e.Seq, e.Level, late)
+		}
+	}
+	if w, ok := during.Waiting(cases.WaitBackOffice("highways")); !ok || w.Error == "" || during.Job != nil {
+		t.Errorf("at 90 s the case does not show it waits on highways: waits %+v job %+v", during.Waits, during.Job)
+	}
+	if after.Job == nil || len(after.Waits) != 0 {
+		t.Errorf("after the system returned: job %+v waits %+v; want the job and no wait", after.Job, after.Waits)
+	}
+	if f.n != 1 {
+		t.Errorf("%d jobs made, want 1", f.n)
+	}
+}
