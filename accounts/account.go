@@ -30,6 +30,10 @@ type Account struct {
 	// Password is the bcrypt hash of the password; empty for an account that
 	// signs in only through the council's identity provider.
 	Password string `json:"password,omitempty"`
+	// SSO is, for an account made by signing in with the council's identity
+	// provider, the provider's issuer and the person's subject there
+	// ("<issuer>#<sub>"): only that person signs in to it, and only that way.
+	SSO string `json:"sso,omitempty"`
 	// Version counts changes; a change names the version it was made to.
 	Version   int64     `json:"version"`
 	Updated   time.Time `json:"updated"`
@@ -58,7 +62,7 @@ func (a Account) Check(cfg *config.Config) error {
 	if n := strings.TrimSpace(a.Name); n == "" || utf8.RuneCountInString(n) > 100 || !utf8.ValidString(n) {
 		return &FieldError{"name", "give the person's name, at most 100 characters"}
 	}
-	if a.Email != "" && (len(a.Email) > 254 || !strings.Contains(a.Email, "@") || strings.ContainsAny(a.Email, " \t\r\n<>")) {
+	if a.Email != "" && !ValidEmail(a.Email) {
 		return &FieldError{"email", fmt.Sprintf("%q is not an email address", a.Email)}
 	}
 	if len(a.Roles) == 0 {
@@ -82,6 +86,11 @@ func (a Account) Check(cfg *config.Config) error {
 		}
 	}
 	return nil
+}
+
+// ValidEmail reports whether s passes for an email address.
+func ValidEmail(s string) bool {
+	return len(s) <= 254 && strings.Contains(s, "@") && !strings.ContainsAny(s, " \t\r\n<>")
 }
 
 // Password limits: long enough to resist guessing offline should the hashes

@@ -33,6 +33,7 @@ type console struct {
 	loc      *time.Location
 	static   string      // web.StaticVersion, in asset links
 	live     *liveStream // nil without Deps.Events
+	oidc     *oidcFlow   // nil without staff.oidc
 }
 
 // maxRulesForm bounds the rules editor's form: a rule set's text may be
@@ -75,6 +76,7 @@ func newConsole(s *Server) *console {
 	if s.deps.Events.Redis != nil {
 		con.live = newLiveStream(s)
 	}
+	con.oidc = newOIDCFlow(s.cfg.Staff.OIDC, s.deps.OIDCClientSecret, s.deps.Now)
 	return con
 }
 
@@ -87,6 +89,10 @@ func (s *Server) consoleRoutes(e *gin.Engine) {
 	pages.GET("/login", con.loginPage)
 	pages.POST("/login", con.login)
 	pages.POST("/logout", con.logout)
+	if con.oidc != nil {
+		pages.GET(oidcPath, con.oidcStart)
+		pages.GET(config.OIDCCallbackPath, con.oidcCallback)
+	}
 
 	in := pages.Group("", con.signedIn, con.inScope)
 	in.GET("/", func(c *gin.Context) { c.Redirect(http.StatusFound, "/cases") })
@@ -307,6 +313,9 @@ type loginData struct {
 	// Recheck is where the page sends the browser again at once, from this
 	// site: see loginPage.
 	Recheck string
+	// SSO names the council's identity provider, when people may sign in
+	// with it.
+	SSO string
 }
 
 func (con *console) loginPage(c *gin.Context) {
@@ -324,13 +333,30 @@ func (con *console) loginPage(c *gin.Context) {
 		con.render(c, http.StatusOK, "login", view{Data: loginData{Recheck: "/login?" + q.Encode()}})
 		return
 	}
+	flash := ""
+	if c.Query("signed_out") != "" {
+		flash = "You have signed out."
+	}
+	con.showLogin(c, http.StatusOK, next, "", flash)
+}
+
+// showLogin shows the sign-in page with a fresh form nonce.
+func (con *console) showLogin(c *gin.Context, status int, next, msg string, flash ...string) {
 	nonce := randomID()
 	con.sessions.setCookie(c, loginCookie, nonce, loginLife)
-	v := view{CSRF: con.sessions.loginToken(nonce), Data: loginData{Next: next}}
-	if c.Query("signed_out") != "" {
-		v.Flash = "You have signed out."
+	v := view{CSRF: con.sessions.loginToken(nonce), Data: con.loginData(next, msg)}
+	if len(flash) > 0 {
+		v.Flash = flash[0]
 	}
-	con.render(c, http.StatusOK, "login", v)
+	con.render(c, status, "login", v)
+}
+
+func (con *console) loginData(next, msg string) loginData {
+	d := loginData{Next: next, Message: msg}
+	if con.oidc != nil {
+		d.SSO = con.cfg.Staff.OIDC.Name
+	}
+	return d
 }
 
 // login checks a pasted token against the configuration and opens a session.
@@ -356,7 +382,7 @@ func (con *console) login(c *gin.Context) {
 	ctx, addr := c.Request.Context(), c.ClientIP()
 	next := localPath(c.PostForm("next"))
 	again := func(status int, msg string) {
-		con.render(c, status, "login", view{CSRF: con.sessions.loginToken(nonce), Data: loginData{Next: next, Message: msg}})
+		con.render(c, status, "login", view{CSRF: con.sessions.loginToken(nonce), Data: con.loginData(next, msg)})
 	}
 	if c.PostForm("login") != "" || c.PostForm("password") != "" {
 		if con.accounts == nil {
@@ -372,7 +398,7 @@ func (con *console) login(c *gin.Context) {
 			con.storeDown(c, err)
 			return
 		}
-		con.signedInAs(c, cookie, s, accountPrincipal(acc), next)
+		con.signedInAs(c, cookie, s, accountPrincipal(acc), next, "with a password")
 		return
 	}
 	if wait := con.lockedOut(ctx, accounts.AddressKey(addr)); wait > 0 {
@@ -398,15 +424,15 @@ func (con *console) login(c *gin.Context) {
 		con.storeDown(c, err)
 		return
 	}
-	con.signedInAs(c, cookie, s, principal{Name: name, Roles: roles, Subject: tokenSubject(name)}, next)
+	con.signedInAs(c, cookie, s, principal{Name: name, Roles: roles, Subject: tokenSubject(name)}, next, "with a token")
 }
 
 // signedInAs sets the session cookie of a new session and goes on.
-func (con *console) signedInAs(c *gin.Context, cookie string, s accounts.Session, p principal, next string) {
+func (con *console) signedInAs(c *gin.Context, cookie string, s accounts.Session, p principal, next, how string) {
 	con.sessions.setCookie(c, sessionCookie, cookie, sessionLife)
 	con.sessions.setCookie(c, loginCookie, "", -1)
-	con.log.Info("console sign-in", "staff", p.Subject, "addr", s.Addr)
-	con.record(c.Request.Context(), accounts.Event{Kind: accounts.EventSignIn, Actor: p.Subject, Addr: s.Addr, Detail: "session " + s.ID})
+	con.log.Info("console sign-in", "staff", p.Subject, "addr", s.Addr, "how", how)
+	con.record(c.Request.Context(), accounts.Event{Kind: accounts.EventSignIn, Actor: p.Subject, Addr: s.Addr, Detail: how + "; session " + s.ID})
 	c.Redirect(http.StatusSeeOther, cmp.Or(next, con.home(p)))
 }
 

@@ -41,6 +41,8 @@ type consoleHarness struct {
 	outbox  *notify.Store
 	ladders *ladderEngine
 	fresh   Freshness // nil: the server says nothing of the read model's lag
+	// oidcSecret is the client secret of the configuration's staff.oidc.
+	oidcSecret string
 }
 
 func newConsoleHarness(t *testing.T) *consoleHarness {
@@ -67,7 +69,7 @@ func (h *consoleHarness) server(secret string) *Server {
 		Now:   func() time.Time { return h.now },
 		Rules: h.rules, SessionSecret: []byte(secret), Areas: areas.Demo(), Redis: h.redis.Client(),
 		Events:    EventSource{Redis: h.redis.Client(), Channel: h.store.EventsChannel(), Heartbeat: 200 * time.Millisecond},
-		Freshness: h.fresh,
+		Freshness: h.fresh, OIDCClientSecret: h.oidcSecret,
 	})
 }
 

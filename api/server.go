@@ -124,6 +124,9 @@ type Deps struct {
 	// AccountArchive is where staff accounts are kept for good
 	// (accountarchive, in Temporal); nil keeps them in Redis only (tests).
 	AccountArchive accounts.Archive
+	// OIDCClientSecret is the client secret of staff.oidc, read from the
+	// variable its client_secret_env names.
+	OIDCClientSecret string
 }
 
 // Freshness measures the read model's lag behind Temporal.

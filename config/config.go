@@ -119,6 +119,8 @@ type APIKey struct {
 // Staff holds the bearer tokens of staff and service accounts.
 type Staff struct {
 	Tokens []Token `yaml:"tokens"`
+	// OIDC is sign-in with the council's identity provider; nil without.
+	OIDC *OIDC `yaml:"oidc"`
 }
 
 // Token is a bearer token with roles. Only its SHA-256 is kept in the file.
@@ -367,6 +369,7 @@ func (c *Config) defaults() {
 		c.Routing.Default.Priority = "normal"
 	}
 	c.backOfficeDefaults()
+	c.Staff.OIDC.defaults(c.Council.PublicURL)
 	for i := range c.SLA.Policies {
 		if c.SLA.Policies[i].Version == 0 {
 			c.SLA.Policies[i].Version = 1
@@ -463,6 +466,7 @@ func (c *Config) Check() error {
 			}
 		}
 	}
+	c.Staff.OIDC.check(c, bad)
 	if _, err := calendar.New(c.Calendar); err != nil {
 		bad("calendar: %v", err)
 	}

@@ -125,6 +125,9 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 	} else if seeded {
 		log.Info("seeded the demo routing rules", "version", v.Number)
 	}
+	if err := e.checkOIDC(); err != nil {
+		return err
+	}
 	w := e.worker(ctx, sdkworker.Options{})
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker: %w", err)

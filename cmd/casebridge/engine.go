@@ -404,8 +404,26 @@ func (e *engine) api(namespace string, draining *atomic.Bool) http.Handler {
 			}
 			return ""
 		}},
-		AccountArchive: accountarchive.New(e.temporal, workflows.TaskQueue),
+		AccountArchive:   accountarchive.New(e.temporal, workflows.TaskQueue),
+		OIDCClientSecret: e.oidcSecret(),
 	})
+}
+
+// oidcSecret is the client secret of staff.oidc, from the variable it names.
+func (e *engine) oidcSecret() string {
+	if o := e.cfg.Staff.OIDC; o.Enabled() {
+		return e.getenv(o.ClientSecretEnv)
+	}
+	return ""
+}
+
+// checkOIDC refuses to serve sign-in with an identity provider without the
+// client secret it needs.
+func (e *engine) checkOIDC() error {
+	if o := e.cfg.Staff.OIDC; o.Enabled() && e.oidcSecret() == "" {
+		return fmt.Errorf("staff.oidc.client_secret_env names %s, which is not set: give it the client secret registered with %s", o.ClientSecretEnv, o.Issuer)
+	}
+	return nil
 }
 
 // serveHTTP listens on addr and serves h until ctx ends, then shuts down,

@@ -71,6 +71,9 @@ func runAPI(ctx context.Context, args []string, getenv func(string) string, stdo
 		return helpIsFine(err)
 	}
 	defer e.close()
+	if err := e.checkOIDC(); err != nil {
+		return err
+	}
 	log := e.log
 	var draining atomic.Bool
 	stop, err := serveHTTP(ctx, log, s.addr, e.api(s.namespace, &draining))

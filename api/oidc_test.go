@@ -1,0 +1,234 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/casebridge/casebridge/accounts"
+	"github.com/casebridge/casebridge/config"
+	"github.com/casebridge/casebridge/internal/oidctest"
+)
+
+const oidcClientSecret = "a-client-secret-for-tests"
+
+// oidcPerson is who the test provider signs in unless told otherwise: a
+// supervisor of highways by their group.
+var oidcPerson = oidctest.Person{Subject: "0b7c-sam", Login: "Sam.Supervisor@council.example", Name: "Sam Supervisor",
+	Email: "sam@council.example", Groups: []string{"g-highways-supervisors", "g-unmapped"}}
+
+// newOIDCHarness is the console harness signing people in with a test
+// provider, whose groups map so: g-highways-supervisors → supervisor of
+// highways; g-agents → agent on highways/north-team; g-admins → admin.
+func newOIDCHarness(t *testing.T) (*consoleHarness, *oidctest.Provider) {
+	t.Helper()
+	h := newConsoleHarness(t)
+	p := oidctest.Start(t, "casebridge-console", oidcClientSecret, func() time.Time { return h.now }, oidcPerson)
+	h.srv.Close()
+	var handler http.Handler
+	h.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
+	t.Cleanup(h.srv.Close)
+	h.cfg.Staff.OIDC = &config.OIDC{Name: "Council account", Issuer: p.URL, ClientID: p.ClientID, ClientSecretEnv: "OIDC_SECRET",
+		RedirectURL: h.srv.URL + config.OIDCCallbackPath, GroupsClaim: "groups", LoginClaim: "preferred_username",
+		Scopes: []string{"profile", "email"}, Groups: []config.GroupGrant{
+			{Group: "g-highways-supervisors", Roles: []string{config.RoleSupervisor}, Departments: []string{"highways"}},
+			{Group: "g-agents", Roles: []string{config.RoleAgent}, Teams: []string{teamOf(t, h.cfg, "highways")}},
+			{Group: "g-admins", Roles: []string{config.RoleAdmin}},
+		}}
+	h.oidcSecret = oidcClientSecret
+	handler = h.server(testSecret)
+	return h, p
+}
+
+// teamOf is a team of the department, as department/team.
+func teamOf(t *testing.T, cfg *config.Config, dept string) string {
+	d, ok := cfg.Department(dept)
+	if !ok || len(d.Teams) == 0 {
+		t.Fatalf("the demo council has no team in %s", dept)
+	}
+	return dept + "/" + d.Teams[0]
+}
+
+// oidcSignIn follows the sign-in through the provider, as a browser does,
+// and returns the callback's answer.
+func (v *visitor) oidcSignIn(next string) response {
+	v.t.Helper()
+	r := v.get("/login/oidc?next=" + url.QueryEscape(next))
+	if r.status != http.StatusSeeOther {
+		v.t.Fatalf("GET /login/oidc: %d %.300s", r.status, r.body)
+	}
+	for range 2 { // the provider's authorize, then the callback
+		req, err := http.NewRequest(http.MethodGet, r.header.Get("Location"), nil)
+		if err != nil {
+			v.t.Fatal(err)
+		}
+		r = v.do(req)
+	}
+	return r
+}
+
+func (h *consoleHarness) account(t *testing.T, login string) *accounts.Account {
+	t.Helper()
+	a, err := accounts.NewStore(h.redis.Client(), "cb:", nil).Get(context.Background(), login)
+	if err != nil {
+		t.Fatalf("account %s: %v", login, err)
+	}
+	return a
+}
+
+func (h *consoleHarness) auditOf(t *testing.T, kind string) []accounts.Event {
+	t.Helper()
+	var doc struct{ Events []accounts.Event }
+	r := h.staff("GET", "/api/v1/audit?limit=500&kind="+kind, "", testToken)
+	if err := json.Unmarshal(r.body, &doc); err != nil || r.status != http.StatusOK {
+		t.Fatalf("GET /api/v1/audit: %d %v", r.status, err)
+	}
+	return doc.Events
+}
+
+func TestOIDCSignIn(t *testing.T) {
+	h, p := newOIDCHarness(t)
+
+	wantPage(t, "the sign-in page", h.visitor(t).get("/login"), http.StatusOK, "Sign in with Council account", `href="/login/oidc"`)
+
+	// Sam signs in through the provider and lands where they were going,
+	// with an account of their own: no password, the roles of their group.
+	sam := h.visitor(t)
+	r := sam.oidcSignIn("/board")
+	if r.status != http.StatusSeeOther || r.header.Get("Location") != "/board" || sam.sessionCookie() == nil {
+		t.Fatalf("sign in through the provider: %d to %q %.300s", r.status, r.header.Get("Location"), r.body)
+	}
+	wantPage(t, "sam's own page", sam.get("/account"), http.StatusOK, "sam.supervisor@council.example", "this one")
+	a := h.account(t, "sam.supervisor@council.example")
+	if a.SSO != p.URL+"#0b7c-sam" || a.Password != "" || !slices.Equal(a.Roles, []string{"supervisor"}) ||
+		!slices.Equal(a.Departments, []string{"highways"}) || a.Name != "Sam Supervisor" {
+		t.Errorf("sam's account: %+v", a)
+	}
+	if r := sam.get("/notifications"); r.status != http.StatusOK {
+		t.Errorf("sam, a supervisor, opens notifications: %d", r.status)
+	}
+	// The session is a server-side one like any other: signing out ends it.
+	cookie := *sam.sessionCookie()
+	if r := sam.form("/cases", "/logout", url.Values{}); r.status != http.StatusSeeOther {
+		t.Fatalf("sign out: %d", r.status)
+	}
+	replay := h.visitor(t)
+	u, _ := url.Parse(h.srv.URL)
+	replay.client.Jar.SetCookies(u, []*http.Cookie{&cookie})
+	if r := replay.get("/cases"); r.status != http.StatusSeeOther {
+		t.Errorf("the signed-out cookie replayed: %d, want sent to sign in", r.status)
+	}
+
+	// Groups are read at every sign-in: moved to agents, sam is an agent.
+	p.SignIn(oidctest.Person{Subject: "0b7c-sam", Login: "sam.supervisor@council.example", Name: "Sam Supervisor", Groups: []string{"g-agents"}})
+	if r := sam.oidcSignIn(""); r.status != http.StatusSeeOther {
+		t.Fatalf("sign in again: %d %.300s", r.status, r.body)
+	}
+	if a := h.account(t, "sam.supervisor@council.example"); !slices.Equal(a.Roles, []string{"agent"}) || len(a.Departments) != 0 || len(a.Teams) != 1 {
+		t.Errorf("sam's account after the groups changed: %+v", a)
+	}
+	if r := sam.get("/notifications"); r.status != http.StatusForbidden {
+		t.Errorf("sam, now an agent, opens notifications: %d", r.status)
+	}
+	// An account made by the provider has no password to guess.
+	if _, r := h.signInWith(t, "sam.supervisor@council.example", ""); r.status != http.StatusUnauthorized {
+		t.Errorf("a password sign-in to an SSO account: %d", r.status)
+	}
+
+	// What must be refused is, each with a line in the audit trail.
+	admin := h.signIn(t, testToken)
+	h.newAccount(t, admin, url.Values{"login": {"pat"}, "name": {"Pat"}, "roles": {"admin"}, "password": {samPassword}})
+	good := oidctest.Person{Subject: "s-1", Login: "lee", Name: "Lee", Groups: []string{"g-agents"}}
+	for _, tc := range []struct {
+		name   string
+		person oidctest.Person
+		fault  func(*oidctest.Provider)
+		detail string
+	}{
+		{"a wrong nonce", good, func(p *oidctest.Provider) { p.WrongNonce = true }, "nonce"},
+		{"a wrong state", good, func(p *oidctest.Provider) { p.WrongState = true }, "state"},
+		{"an expired ID token", good, func(p *oidctest.Provider) { p.Life = -time.Minute }, "expired"},
+		{"another issuer", good, func(p *oidctest.Provider) { p.WrongIssuer = true }, "different provider"},
+		{"a token signed by another key", good, func(p *oidctest.Provider) { p.OtherKey = true }, "signature"},
+		{"no mapped group", oidctest.Person{Subject: "s-2", Login: "kim", Groups: []string{"g-unmapped"}}, nil, "none of the groups"},
+		{"a password account's name", oidctest.Person{Subject: "s-3", Login: "pat", Groups: []string{"g-admins"}}, nil, "does not sign in through the provider"},
+		{"another person with sam's name", oidctest.Person{Subject: "s-4", Login: "sam.supervisor@council.example", Groups: []string{"g-admins"}}, nil, "does not sign in through the provider"},
+		{"the provider refusing", oidctest.Person{LoginErr: "access_denied"}, nil, "access_denied"},
+	} {
+		p.SignIn(tc.person)
+		p.Set(func(p *oidctest.Provider) {
+			p.WrongNonce, p.WrongState, p.Life, p.WrongIssuer, p.OtherKey = false, false, 0, false, false
+		})
+		if tc.fault != nil {
+			p.Set(tc.fault)
+		}
+		before := len(h.auditOf(t, accounts.EventSignInFailed))
+		v := h.visitor(t)
+		wantPage(t, tc.name, v.oidcSignIn(""), http.StatusUnauthorized, "did not work")
+		if v.sessionCookie() != nil {
+			t.Errorf("%s: a session cookie was set", tc.name)
+		}
+		failed := h.auditOf(t, accounts.EventSignInFailed)
+		if len(failed) != before+1 || !strings.Contains(failed[0].Detail, tc.detail) {
+			t.Errorf("%s: audit has %d failures (want %d), the newest %+v, want it to say %q", tc.name, len(failed), before+1, failed[0], tc.detail)
+		}
+	}
+	p.Set(func(p *oidctest.Provider) {
+		p.WrongNonce, p.WrongState, p.Life, p.WrongIssuer, p.OtherKey = false, false, 0, false, false
+	})
+	if a := h.account(t, "pat"); a.SSO != "" || !slices.Equal(a.Roles, []string{"admin"}) {
+		t.Errorf("pat's password account was changed: %+v", a)
+	}
+
+	// A callback not started in this browser, or replayed, opens nothing.
+	p.SignIn(good)
+	v := h.visitor(t)
+	r = v.get("/login/oidc")
+	back := v.do(mustRequest(t, r.header.Get("Location"))).header.Get("Location")
+	wantPage(t, "a callback in another browser", h.visitor(t).do(mustRequest(t, back)), http.StatusUnauthorized, "did not work")
+	if r := v.do(mustRequest(t, back)); r.status != http.StatusSeeOther {
+		t.Fatalf("the callback in its own browser: %d %.300s", r.status, r.body)
+	}
+	wantPage(t, "the callback replayed", v.do(mustRequest(t, back)), http.StatusUnauthorized, "did not work")
+
+	// Successes are in the audit trail too: the sign-ins, and the accounts
+	// the provider's groups made and changed.
+	signIns := 0
+	for _, e := range h.auditOf(t, accounts.EventSignIn) {
+		if strings.Contains(e.Detail, "through Council account") {
+			signIns++
+		}
+	}
+	if signIns != 3 {
+		t.Errorf("%d sign-ins through the provider in the audit trail, want 3", signIns)
+	}
+	if ev := h.auditOf(t, accounts.EventAccountChanged); len(ev) == 0 || ev[0].Actor != ssoActor {
+		t.Errorf("the account change by the provider's groups is not in the audit trail: %+v", ev)
+	}
+}
+
+func mustRequest(t *testing.T, u string) *http.Request {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, u, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return req
+}
+
+// The identity provider away: the console says so, and nobody is signed in.
+func TestOIDCProviderDown(t *testing.T) {
+	h, p := newOIDCHarness(t)
+	p.Close()
+	r := h.visitor(t).get("/login/oidc")
+	wantPage(t, "sign-in with the provider away", r, http.StatusServiceUnavailable, "not working just now")
+	if r.header.Get("Retry-After") == "" {
+		t.Error("no Retry-After")
+	}
+}
