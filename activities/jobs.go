@@ -17,6 +17,9 @@ import (
 type BackOffice struct {
 	Connector backoffice.Connector
 	Fields    map[string]string
+	// StatusTo maps casebridge statuses to the system's codes (the status
+	// map's to); a system without one takes no status changes.
+	StatusTo map[string]string
 	// Limit waits for the system's shared rate limit before each call (nil:
 	// no limit).
 	Limit func(ctx context.Context) error
@@ -97,6 +100,39 @@ func (a *Activities) WithdrawJob(ctx context.Context, req effects.WithdrawReques
 		return backOfficeError(fmt.Sprintf("withdraw job %s of %s", req.JobID, req.Ref), err)
 	}
 	return nil
+}
+
+// CloseJob closes a case's job as the case closes, by moving it to the
+// system's code for the case's status: the status map's to names it for the
+// status itself or, for any closing status, for "closed". Idempotent: setting
+// the code a job already has changes nothing there. A system with no such
+// code, or that answers that it takes no status changes, fails it for good
+// as unsupported; the case records that and does not ask again.
+func (a *Activities) CloseJob(ctx context.Context, req effects.CloseRequest) (effects.JobClosed, error) {
+	b, ok := a.BackOffices[req.System]
+	if !ok {
+		return effects.JobClosed{}, temporal.NewNonRetryableApplicationError("no back office "+req.System+" is configured", effects.ErrTypeBackOfficePermanent, nil)
+	}
+	code, ok := b.StatusTo[string(req.Status)]
+	if !ok && req.Status.Closed() {
+		code, ok = b.StatusTo[string(cases.StatusClosed)]
+	}
+	if !ok {
+		return effects.JobClosed{}, temporal.NewNonRetryableApplicationError(req.System+"'s status map names no code for "+string(req.Status)+" (status_map.to)",
+			effects.ErrTypeBackOfficeUnsupported, nil)
+	}
+	if err := b.wait(ctx); err != nil {
+		return effects.JobClosed{}, fmt.Errorf("back office %s: rate limit: %w", req.System, err)
+	}
+	err := b.Connector.SetStatus(ctx, req.JobID, code, req.Note)
+	b.count(req.System, "status", err)
+	if backoffice.Unsupported(err) {
+		return effects.JobClosed{}, temporal.NewNonRetryableApplicationError(err.Error(), effects.ErrTypeBackOfficeUnsupported, err)
+	}
+	if err != nil {
+		return effects.JobClosed{}, backOfficeError(fmt.Sprintf("close job %s of %s", req.JobID, req.Ref), err)
+	}
+	return effects.JobClosed{Code: code}, nil
 }
 
 // NoteJob adds a public staff note to a case's job. Each note is sent once

@@ -230,7 +230,8 @@ type Case struct {
 	Waits []Wait `json:"waits,omitempty"`
 	// Job is the case's record in its department's back office, if it has one.
 	Job *Job `json:"job,omitempty"`
-	// PastJobs are jobs withdrawn from back offices (the case moved on).
+	// PastJobs are jobs that no longer serve the case: withdrawn from back
+	// offices (the case moved on), or closed there before the case reopened.
 	PastJobs []Job `json:"past_jobs,omitempty"`
 	// Version counts changes; the read model keeps only the newest version it saw.
 	Version int64 `json:"version"`

@@ -15,7 +15,21 @@ type Job struct {
 	// Code is the system's last status code for the job.
 	Code string    `json:"code,omitempty"`
 	At   time.Time `json:"at"`
+	// Closed says what became of the job when the case closed (JobClosedThere,
+	// JobLeftOpen, JobCloseRefused); empty while that is still to settle.
+	Closed string `json:"closed,omitempty"`
 }
+
+// What became of a case's job when the case closed.
+const (
+	// JobClosedThere: the system closed it, asked by casebridge or by itself.
+	JobClosedThere = "closed"
+	// JobLeftOpen: the system takes no status changes, so the job is left as
+	// it is there.
+	JobLeftOpen = "not_supported"
+	// JobCloseRefused: the system refused to close it.
+	JobCloseRefused = "refused"
+)
 
 // KindBackOffice records a job created, found or withdrawn in a back office.
 const KindBackOffice Kind = "back_office"
@@ -49,6 +63,52 @@ func (c *Case) JobWithdrawn(why string, now time.Time) {
 	c.PastJobs = append(c.PastJobs, j)
 	c.Answered(WaitBackOffice(j.System))
 	c.Append(Entry{At: now, Actor: BackOfficeActor(j.System), Kind: KindBackOffice, Note: "Job " + j.ID + " withdrawn from " + j.System + ": " + why})
+}
+
+// JobClosed records what became of the case's job as the case closed:
+// outcome is JobClosedThere (code is the system's code it now has),
+// JobLeftOpen or JobCloseRefused (why says what the system answered).
+func (c *Case) JobClosed(outcome, code, why string, now time.Time) {
+	if c.Job == nil {
+		return
+	}
+	j := c.Job
+	j.Closed = outcome
+	c.Answered(WaitBackOffice(j.System))
+	var note string
+	switch outcome {
+	case JobClosedThere:
+		j.Code = code
+		note = "Job " + j.ID + " closed in " + j.System + " (" + code + ")"
+	case JobLeftOpen:
+		note = j.System + " takes no status changes: job " + j.ID + " is left as it is there"
+	default:
+		note = j.System + " refused to close job " + j.ID
+	}
+	if why != "" {
+		note += ": " + why
+	}
+	c.Append(Entry{At: now, Actor: BackOfficeActor(j.System), Kind: KindBackOffice, Note: note})
+}
+
+// JobReopened settles the case's job as a closed case is reopened: a job the
+// system closed no longer serves the case, so it joins PastJobs (and the case
+// gets a new one); a job left open serves on, to be closed with the case
+// again. It reports whether the job was set aside.
+func (c *Case) JobReopened(now time.Time) bool {
+	if c.Job == nil || c.Job.Closed == "" {
+		return false
+	}
+	if c.Job.Closed != JobClosedThere {
+		c.Job.Closed = ""
+		return false
+	}
+	j := *c.Job
+	c.Job = nil
+	c.PastJobs = append(c.PastJobs, j)
+	c.Append(Entry{At: now, Actor: BackOfficeActor(j.System), Kind: KindBackOffice,
+		Note: "Job " + j.ID + " stays closed in " + j.System + "; the reopened case gets a new one"})
+	return true
 }
 
 // JobChange is a change a back office made to a case's job, with the
@@ -101,6 +161,9 @@ func (c *Case) ApplyJobChange(ch JobChange, now time.Time) (moved bool) {
 	if c.Job != nil && ch.JobID != "" && ch.JobID != c.Job.ID {
 		return false
 	}
+	// The system telling us of the code casebridge closed the job with is
+	// our own change coming back: it is recorded, and moves nothing.
+	echo := c.Job != nil && c.Job.Closed == JobClosedThere && ch.Code != "" && ch.Code == c.Job.Code
 	if c.Job != nil && ch.Code != "" {
 		c.Job.Code = ch.Code
 	}
@@ -108,7 +171,7 @@ func (c *Case) ApplyJobChange(ch JobChange, now time.Time) (moved bool) {
 	note := strings.TrimSpace(Truncate(ch.Note, MaxNote))
 	var e Entry
 	switch {
-	case ch.Status != "" && !(c.Status.Closed() && !ch.Status.Closed()) && CheckTransition(c.Status, ch.Status) == nil && c.checkRoom("note", note) == nil:
+	case ch.Status != "" && !echo && !(c.Status.Closed() && !ch.Status.Closed()) && CheckTransition(c.Status, ch.Status) == nil && c.checkRoom("note", note) == nil:
 		// A back office never reopens a case staff closed: only staff and the
 		// citizen do.
 		if note == "" {
@@ -116,6 +179,9 @@ func (c *Case) ApplyJobChange(ch JobChange, now time.Time) (moved bool) {
 		}
 		e = c.Apply(Change{To: ch.Status, Note: note, Public: true, Actor: actor}, now)
 		moved = true
+		if c.Job != nil && ch.Status.Closed() {
+			c.Job.Closed = JobClosedThere // the system closed it itself
+		}
 	case ch.Code != "" || note != "":
 		what := ch.System
 		if ch.Code != "" {

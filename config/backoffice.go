@@ -74,7 +74,9 @@ type StatusMap struct {
 	// internal note and changes nothing.
 	From map[string]string `yaml:"from"`
 	// To maps casebridge statuses to the system's codes, where the system
-	// accepts status changes (closing a case closes the job).
+	// accepts status changes: closing a case closes its job with the code
+	// for the case's status, or else the code for "closed". Without one,
+	// the job is left as it is there (and the timeline says so).
 	To map[string]string `yaml:"to"`
 }
 

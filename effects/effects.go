@@ -26,6 +26,9 @@ const (
 	ActivityWithdrawJob = "WithdrawBackOfficeJob"
 	// ActivityNoteJob sends a public staff note to the case's job.
 	ActivityNoteJob = "NoteBackOfficeJob"
+	// ActivityCloseJob closes the case's job as the case closes, where the
+	// system takes status changes.
+	ActivityCloseJob = "CloseBackOfficeJob"
 	// ActivityPollBackOffice reads a back office's change feed and signals
 	// each change to its case; WorkflowPollBackOffice, started by a Temporal
 	// Schedule per back office, runs it.
@@ -52,6 +55,10 @@ const (
 	// ErrTypeBackOfficePermanent marks a back-office call no retry can mend
 	// (the system refused the request, or our credentials).
 	ErrTypeBackOfficePermanent = "BackOfficePermanent"
+	// ErrTypeBackOfficeUnsupported marks a call the system does not offer
+	// (it takes no status changes, or none the status map names): the case
+	// records that and does not ask again.
+	ErrTypeBackOfficeUnsupported = "BackOfficeUnsupported"
 )
 
 // JobRequest asks for the case's job in a back office: found by the case's
@@ -80,6 +87,22 @@ type NoteRequest struct {
 	Seq    int    `json:"seq"`
 	Text   string `json:"text"`
 	Actor  string `json:"actor"`
+}
+
+// CloseRequest asks a back office to close a case's job as the case closed
+// with Status: the activity sends the system's code for it (the status map's
+// to, by the status or else by "closed") and Note.
+type CloseRequest struct {
+	System string       `json:"system"`
+	Ref    string       `json:"ref"`
+	JobID  string       `json:"job_id"`
+	Status cases.Status `json:"status"`
+	Note   string       `json:"note"`
+}
+
+// JobClosed is the answer: the system's code the job now has.
+type JobClosed struct {
+	Code string `json:"code"`
 }
 
 // WithdrawRequest asks a back office to withdraw a case's job.

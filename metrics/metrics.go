@@ -52,7 +52,7 @@ func New() *Metrics {
 		}, []string{"rule_set", "outcome"}),
 		backOff: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "casebridge_backoffice_calls_total",
-			Help: "Calls to back-office systems by system, operation (find, create, cancel, poll) and outcome (ok, failed: retried, refused: final). A rising failed count is a system that is down; cases wait on it (waits in the staff API).",
+			Help: "Calls to back-office systems by system, operation (find, create, cancel, status, note, poll) and outcome (ok, failed: retried, refused: final). A rising failed count is a system that is down; cases wait on it (waits in the staff API).",
 		}, []string{"system", "op", "outcome"}),
 		cases: newCasesCollector(2 * time.Second),
 	}

@@ -42,6 +42,7 @@ func Register(r interface {
 	r.RegisterActivityWithOptions(acts.PostPartnerHandoff, activity.RegisterOptions{Name: effects.ActivityHandoff})
 	r.RegisterActivityWithOptions(acts.OpenJob, activity.RegisterOptions{Name: effects.ActivityOpenJob})
 	r.RegisterActivityWithOptions(acts.WithdrawJob, activity.RegisterOptions{Name: effects.ActivityWithdrawJob})
+	r.RegisterActivityWithOptions(acts.CloseJob, activity.RegisterOptions{Name: effects.ActivityCloseJob})
 	r.RegisterActivityWithOptions(acts.NoteJob, activity.RegisterOptions{Name: effects.ActivityNoteJob})
 	r.RegisterActivityWithOptions(acts.PollBackOffice, activity.RegisterOptions{Name: effects.ActivityPollBackOffice})
 	r.RegisterWorkflowWithOptions(workflows.PollBackOffice, workflow.RegisterOptions{Name: effects.WorkflowPollBackOffice})

@@ -23,11 +23,15 @@ const (
 	backOfficeNotes workflow.Version = 2
 )
 
+// versionBackOfficeClose marks histories whose case closes its job in the
+// back office as the case closes (where the system takes status changes),
+// and takes a new job when a case whose job was closed there reopens.
+const versionBackOfficeClose = "backoffice-close"
+
 // jobCall is a back-office call under way: opening the case's job in system,
-// or withdrawing it.
+// withdrawing it or closing it.
 type jobCall struct {
-	system   string
-	withdraw bool
+	system string
 }
 
 // jobTimeout bounds one series of attempts at a back-office call: within it
@@ -49,14 +53,24 @@ func jobOptions(ctx workflow.Context) workflow.Context {
 // startJob keeps the case's job where the case is: once routing has settled
 // on a department that has a back office, the case gets its one job there;
 // moved to a department the system does not serve, the job is withdrawn
-// first. A closed case starts nothing. The loop never waits on the call.
+// first. A closed case starts nothing, or (versionBackOfficeClose) closes its
+// job; reopened, a case whose job was closed there gets a new one. The loop
+// never waits on the call.
 func (r *run) startJob(ctx workflow.Context) {
 	r.sendNotes(ctx)
-	if !r.backOffice || r.job != nil || r.routingUnderWay() || r.c.Routing == nil || r.c.Status.Closed() ||
-		r.jobBlocked == r.c.Version {
+	if !r.backOffice || r.job != nil || r.routingUnderWay() || r.c.Routing == nil || r.jobBlocked == r.c.Version {
 		return
 	}
 	want := r.settings.BackOffices[r.c.Department]
+	if r.c.Status.Closed() {
+		if r.jobClose && r.c.Job != nil && r.c.Job.Closed == "" && r.c.Job.System == want {
+			r.closeJob(ctx)
+		}
+		return
+	}
+	if r.jobClose {
+		r.c.JobReopened(workflow.Now(ctx))
+	}
 	switch {
 	case r.c.Job != nil && r.c.Job.System != want:
 		r.withdrawJob(ctx, "the case moved to "+r.c.Department)
@@ -128,7 +142,7 @@ func (r *run) sendNotes(ctx workflow.Context) {
 // withdrawJob withdraws the case's job from its system, in the background.
 func (r *run) withdrawJob(ctx workflow.Context, why string) {
 	j := *r.c.Job
-	call := &jobCall{system: j.System, withdraw: true}
+	call := &jobCall{system: j.System}
 	r.job = call
 	f := workflow.ExecuteActivity(jobOptions(ctx), effects.ActivityWithdrawJob,
 		effects.WithdrawRequest{System: j.System, Ref: r.c.Ref, JobID: j.ID, Reason: why})
@@ -151,6 +165,44 @@ func (r *run) withdrawJob(ctx workflow.Context, why string) {
 			}
 		})
 	})
+}
+
+// closeJob closes the case's job in its system as the case closed, in the
+// background. A system that takes no status changes, or refuses, leaves the
+// job as it is there; the case records which and does not ask again.
+func (r *run) closeJob(ctx workflow.Context) {
+	j := *r.c.Job
+	call := &jobCall{system: j.System}
+	r.job = call
+	f := workflow.ExecuteActivity(jobOptions(ctx), effects.ActivityCloseJob, effects.CloseRequest{System: j.System, Ref: r.c.Ref, JobID: j.ID,
+		Status: r.c.Status, Note: "The case was closed in casebridge: " + r.c.Status.Label()})
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		var res effects.JobClosed
+		err := f.Get(ctx, &res)
+		r.inbox.push(func(now time.Time) {
+			if r.job != call {
+				return
+			}
+			r.job = nil
+			switch {
+			case r.c.Job == nil || r.c.Job.ID != j.ID:
+				// The case let go of the job meanwhile.
+			case err == nil:
+				r.c.JobClosed(cases.JobClosedThere, res.Code, "", now)
+			case isUnsupported(err):
+				r.c.JobClosed(cases.JobLeftOpen, "", errorText(err), now)
+			case isPermanent(err):
+				r.c.JobClosed(cases.JobCloseRefused, "", errorText(err), now)
+			default:
+				r.jobFailed(j.System, err, now)
+			}
+		})
+	})
+}
+
+func isUnsupported(err error) bool {
+	var ae *temporal.ApplicationError
+	return errors.As(err, &ae) && ae.Type() == effects.ErrTypeBackOfficeUnsupported
 }
 
 // jobFailed records that the case waits on a back office. The wait is part

@@ -3,11 +3,14 @@ package workflows
 import (
 	"context"
 	"errors"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/casebridge/casebridge/cases"
 	"github.com/casebridge/casebridge/effects"
@@ -20,9 +23,12 @@ type fakeBackOffice struct {
 	opens     []effects.JobRequest
 	withdrawn []string
 	notes     []effects.NoteRequest
+	closes    []effects.CloseRequest
 	jobs      map[string]string // ref → job id
 	down      bool
 	n         int
+	// closeErr, if set, is how the system answers a close.
+	closeErr error
 }
 
 func (f *fakeBackOffice) open(ctx context.Context, req effects.JobRequest) (effects.JobOpened, error) {
@@ -36,7 +42,7 @@ func (f *fakeBackOffice) open(ctx context.Context, req effects.JobRequest) (effe
 	if f.jobs == nil {
 		f.jobs = map[string]string{}
 	}
-	if id, ok := f.jobs[req.Case.Ref]; ok {
+	if id, ok := f.jobs[req.Case.Ref]; ok && !slices.Contains(req.Skip, id) {
 		return effects.JobOpened{Job: cases.Job{System: req.System, ID: id, At: now}, Found: true}, nil
 	}
 	f.n++
@@ -60,12 +66,28 @@ func (f *fakeBackOffice) note(ctx context.Context, req effects.NoteRequest) erro
 	return nil
 }
 
-func backOfficeHarness(t *testing.T) (*harness, *fakeBackOffice) {
-	h := newHarness(t, nil)
-	f := &fakeBackOffice{}
+func (f *fakeBackOffice) close(ctx context.Context, req effects.CloseRequest) (effects.JobClosed, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.closes = append(f.closes, req)
+	if f.closeErr != nil {
+		return effects.JobClosed{}, f.closeErr
+	}
+	return effects.JobClosed{Code: "DONE"}, nil
+}
+
+// register stands the fake in for the back-office activities of h.
+func (f *fakeBackOffice) register(h *harness) {
 	h.env.RegisterActivityWithOptions(f.note, activity.RegisterOptions{Name: effects.ActivityNoteJob})
 	h.env.RegisterActivityWithOptions(f.open, activity.RegisterOptions{Name: effects.ActivityOpenJob})
 	h.env.RegisterActivityWithOptions(f.withdraw, activity.RegisterOptions{Name: effects.ActivityWithdrawJob})
+	h.env.RegisterActivityWithOptions(f.close, activity.RegisterOptions{Name: effects.ActivityCloseJob})
+}
+
+func backOfficeHarness(t *testing.T) (*harness, *fakeBackOffice) {
+	h := newHarness(t, nil)
+	f := &fakeBackOffice{}
+	f.register(h)
 	return h, f
 }
 
@@ -202,9 +224,7 @@ func TestEscalationsFireWhileTheBackOfficeIsDown(t *testing.T) {
 	h := newHarness(t, routeWith(demoPolicy(), "highways"))
 	h.withNotices()
 	f := &fakeBackOffice{down: true}
-	h.env.RegisterActivityWithOptions(f.note, activity.RegisterOptions{Name: effects.ActivityNoteJob})
-	h.env.RegisterActivityWithOptions(f.open, activity.RegisterOptions{Name: effects.ActivityOpenJob})
-	h.env.RegisterActivityWithOptions(f.withdraw, activity.RegisterOptions{Name: effects.ActivityWithdrawJob})
+	f.register(h)
 	h.env.RegisterDelayedCallback(func() { f.mu.Lock(); f.down = false; f.mu.Unlock() }, 100*time.Second)
 	var during, after cases.Case
 	h.env.RegisterDelayedCallback(func() { during = h.query() }, 90*time.Second)
@@ -229,5 +249,69 @@ func TestEscalationsFireWhileTheBackOfficeIsDown(t *testing.T) {
 	}
 	if f.n != 1 {
 		t.Errorf("%d jobs made, want 1", f.n)
+	}
+}
+
+// Closing the case closes its job there; reopened, the case gets a new job
+// (the closed one stays closed), and closed again it closes that one.
+func TestClosingTheCaseClosesItsJob(t *testing.T) {
+	h, f := backOfficeHarness(t)
+	var fix, reopen, fixAgain outcome
+	h.update(2*time.Minute, UpdateTransition, cases.Change{To: cases.StatusFixed, Note: "Filled", Public: true, Actor: "staff:amy"}, &fix)
+	h.update(5*time.Minute, UpdateTransition, cases.Change{To: cases.StatusInProgress, Note: "Sunk again", Actor: "staff:amy"}, &reopen)
+	h.update(8*time.Minute, UpdateTransition, cases.Change{To: cases.StatusNoFurtherAction, Note: "Within tolerance", Actor: "staff:amy"}, &fixAgain)
+	var closed, reopened, end cases.Case
+	h.env.RegisterDelayedCallback(func() { closed = h.query() }, 4*time.Minute)
+	h.env.RegisterDelayedCallback(func() { reopened = h.query() }, 7*time.Minute)
+	h.env.RegisterDelayedCallback(func() { end = h.query() }, 10*time.Minute)
+	h.env.RegisterDelayedCallback(func() { h.env.CancelWorkflow() }, time.Hour)
+	h.env.ExecuteWorkflow(WorkflowName, backOfficeInput())
+	for _, o := range []outcome{fix, reopen, fixAgain} {
+		if o.err != nil {
+			t.Fatal(o.err)
+		}
+	}
+	if closed.Job == nil || closed.Job.Closed != cases.JobClosedThere || closed.Job.Code != "DONE" {
+		t.Fatalf("after fixing: job %+v, want HW-1 closed there with DONE", closed.Job)
+	}
+	if last := closed.Timeline[len(closed.Timeline)-1]; last.Note != "Job HW-1 closed in highways (DONE)" {
+		t.Errorf("last entry %q, want the job closed", last.Note)
+	}
+	if reopened.Job == nil || reopened.Job.ID != "HW-2" || len(reopened.PastJobs) != 1 || reopened.PastJobs[0].ID != "HW-1" {
+		t.Errorf("reopened: job %+v past %+v; want a new job HW-2 and HW-1 set aside", reopened.Job, reopened.PastJobs)
+	}
+	if len(f.closes) != 2 || f.closes[0].JobID != "HW-1" || f.closes[0].Status != cases.StatusFixed ||
+		f.closes[1].JobID != "HW-2" || f.closes[1].Status != cases.StatusNoFurtherAction {
+		t.Errorf("closes %+v, want HW-1 as fixed then HW-2 as no_further_action", f.closes)
+	}
+	if end.Job == nil || end.Job.Closed != cases.JobClosedThere || len(end.Waits) != 0 {
+		t.Errorf("at the end: job %+v waits %+v", end.Job, end.Waits)
+	}
+}
+
+// A system that takes no status changes is asked once: the case records that
+// the job is left as it is there, and never waits on it.
+func TestCloseNotSupportedIsRecordedNotRetried(t *testing.T) {
+	h, f := backOfficeHarness(t)
+	f.closeErr = temporal.NewNonRetryableApplicationError("highways: set job status: HTTP 405: this system takes no status changes",
+		effects.ErrTypeBackOfficeUnsupported, nil)
+	var fix outcome
+	h.update(2*time.Minute, UpdateTransition, cases.Change{To: cases.StatusFixed, Actor: "staff:amy"}, &fix)
+	var c cases.Case
+	h.env.RegisterDelayedCallback(func() { c = h.query() }, 50*time.Minute)
+	h.env.RegisterDelayedCallback(func() { h.env.CancelWorkflow() }, time.Hour)
+	h.env.ExecuteWorkflow(WorkflowName, backOfficeInput())
+	if fix.err != nil {
+		t.Fatal(fix.err)
+	}
+	if len(f.closes) != 1 {
+		t.Errorf("%d close calls, want 1: not supported is not retried", len(f.closes))
+	}
+	if c.Job == nil || c.Job.Closed != cases.JobLeftOpen || len(c.Waits) != 0 {
+		t.Fatalf("job %+v waits %+v, want the job left open and no wait", c.Job, c.Waits)
+	}
+	last := c.Timeline[len(c.Timeline)-1]
+	if last.Kind != cases.KindBackOffice || !strings.Contains(last.Note, "highways takes no status changes: job HW-1 is left as it is there") {
+		t.Errorf("last entry %q, want the refusal recorded", last.Note)
 	}
 }

@@ -85,12 +85,14 @@ func (w *Workflows) Case(ctx workflow.Context, in Input) error {
 	if !legacy {
 		backOffice = workflow.GetVersion(ctx, versionBackOffice, workflow.DefaultVersion, backOfficeNotes)
 	}
+	closeJobs := backOffice >= backOfficeJobs && workflow.GetVersion(ctx, versionBackOfficeClose, workflow.DefaultVersion, 1) >= 1
 	r, err := w.start(ctx, in, legacy)
 	if err != nil {
 		return err
 	}
 	r.backOffice = backOffice >= backOfficeJobs
 	r.jobNotes = backOffice >= backOfficeNotes
+	r.jobClose = closeJobs
 	if legacy {
 		return r.legacyLoop(ctx)
 	}
@@ -167,6 +169,9 @@ type run struct {
 	// those still to send.
 	jobNotes bool
 	notes    []effects.NoteRequest
+	// jobClose: this run closes the job as the case closes
+	// (versionBackOfficeClose).
+	jobClose bool
 
 	saSent string // the search attributes last upserted
 

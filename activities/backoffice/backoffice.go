@@ -28,8 +28,12 @@ type Connector interface {
 	Changes(ctx context.Context, cursor string) (Page, error)
 	// Note adds a note to a job.
 	Note(ctx context.Context, jobID string, n Note) error
-	// Cancel withdraws a job (the case left the department, or closed).
+	// Cancel withdraws a job (the case left the department).
 	Cancel(ctx context.Context, jobID, reason string) error
+	// SetStatus moves a job to one of the system's status codes (closing it
+	// as the case closes). A system that takes no status changes fails it
+	// with an error Unsupported reports.
+	SetStatus(ctx context.Context, jobID, code, note string) error
 }
 
 // Job is what a system is asked to record: our reference and the system's
@@ -83,7 +87,9 @@ type Error struct {
 	Retryable bool
 	// RetryAfter is how long the system asked us to wait (429, 503).
 	RetryAfter time.Duration
-	Msg        string
+	// Unsupported says the system does not offer the operation at all.
+	Unsupported bool
+	Msg         string
 }
 
 func (e *Error) Error() string {
@@ -102,6 +108,14 @@ func (e *Error) Error() string {
 func Permanent(err error) bool {
 	var e *Error
 	return errors.As(err, &e) && !e.Retryable
+}
+
+// Unsupported reports whether err says the system does not offer the
+// operation (a REST 405 or 501, a SOAP fault NOT_SUPPORTED): asking again
+// cannot help.
+func Unsupported(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Unsupported
 }
 
 // RetryAfter returns the wait the system asked for, if any.

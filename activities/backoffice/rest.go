@@ -20,6 +20,7 @@ import (
 //	GET  {base}/changes?cursor=C     → {"changes": [...], "next_cursor": …, "has_more": bool}
 //	POST {base}/jobs/{id}/notes      {"text", "public"}
 //	POST {base}/jobs/{id}/cancel     {"reason"}
+//	POST {base}/jobs/{id}/status     {"code", "note"}   (405 or 501: the system takes no status changes)
 //
 // Times without an offset are read in Location.
 type REST struct {
@@ -138,6 +139,16 @@ func (r *REST) Note(ctx context.Context, jobID string, n Note) error {
 // Cancel withdraws a job.
 func (r *REST) Cancel(ctx context.Context, jobID, reason string) error {
 	return r.call(ctx, "cancel job", http.MethodPost, "/jobs/"+url.PathEscape(jobID)+"/cancel", map[string]any{"reason": reason}, nil, nil)
+}
+
+// SetStatus moves a job to one of the system's codes.
+func (r *REST) SetStatus(ctx context.Context, jobID, code, note string) error {
+	err := r.call(ctx, "set job status", http.MethodPost, "/jobs/"+url.PathEscape(jobID)+"/status", map[string]any{"code": code, "note": note}, nil, nil)
+	var e *Error
+	if errors.As(err, &e) && (e.Status == http.StatusMethodNotAllowed || e.Status == http.StatusNotImplemented) {
+		e.Unsupported, e.Retryable = true, false
+	}
+	return err
 }
 
 // call makes one request and decodes a 2xx answer into out.

@@ -26,9 +26,12 @@ import (
 //	GetChanges{Cursor}                             → GetChangesResponse{Change*, NextCursor, More}
 //	AddNote{JobId, Text, Public}                   → AddNoteResponse
 //	CancelJob{JobId, Reason}                       → CancelJobResponse
+//	SetJobStatus{JobId, Code, Note}                → SetJobStatusResponse
 //
 // A soap:Server fault is worth retrying, as is a soap:Client fault whose
-// detail code is BUSY or LOCKED; any other client fault is final. Times
+// detail code is BUSY or LOCKED; any other client fault is final, and one
+// whose detail code is NOT_SUPPORTED says the system does not offer the
+// operation. Times
 // without an offset are read in Location.
 type SOAP struct {
 	Name     string
@@ -103,6 +106,13 @@ type soapCancelJob struct {
 	XMLName xml.Name `xml:"urn:casebridge:backoffice:v1 CancelJob"`
 	JobID   string   `xml:"JobId"`
 	Reason  string   `xml:"Reason"`
+}
+
+type soapSetJobStatus struct {
+	XMLName xml.Name `xml:"urn:casebridge:backoffice:v1 SetJobStatus"`
+	JobID   string   `xml:"JobId"`
+	Code    string   `xml:"Code"`
+	Note    string   `xml:"Note"`
 }
 
 // Create records a job.
@@ -187,6 +197,11 @@ func (s *SOAP) Note(ctx context.Context, jobID string, n Note) error {
 // Cancel withdraws a job.
 func (s *SOAP) Cancel(ctx context.Context, jobID, reason string) error {
 	return s.call(ctx, "cancel job", "CancelJob", soapCancelJob{JobID: jobID, Reason: reason}, nil)
+}
+
+// SetStatus moves a job to one of the system's codes.
+func (s *SOAP) SetStatus(ctx context.Context, jobID, code, note string) error {
+	return s.call(ctx, "set job status", "SetJobStatus", soapSetJobStatus{JobID: jobID, Code: code, Note: note}, nil)
 }
 
 // Envelope is a SOAP 1.1 envelope as sent.
@@ -274,6 +289,10 @@ type Fault struct {
 	} `xml:"detail"`
 }
 
+// FaultNotSupported is the detail code of a fault saying the system does not
+// offer the operation.
+const FaultNotSupported = "NOT_SUPPORTED"
+
 // retryableFaults are client-fault detail codes that mean "not now".
 var retryableFaults = []string{"BUSY", "LOCKED"}
 
@@ -355,6 +374,7 @@ func (s *SOAP) call(ctx context.Context, op, action string, body, out any) error
 	if f, ok := err.(*Fault); ok {
 		e := statusError(s.Name, op, resp, f.Error())
 		e.Retryable = f.retryable()
+		e.Unsupported = f.Detail.ErrorCode == FaultNotSupported
 		return e
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {

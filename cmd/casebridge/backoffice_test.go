@@ -71,7 +71,7 @@ func startBackOfficeRig(t *testing.T) *backOfficeRig {
 		Projector: readmodel.New(rs.Client(), "cb:"),
 		Notifier:  notify.NewDispatcher(cfg, notify.NewStore(rs.Client(), "cb:"), func(string) string { return "" }, nil),
 		Log:       slog.New(slog.DiscardHandler),
-		BackOffices: map[string]activities.BackOffice{"highways": {Fields: b.Fields, Connector: &backoffice.REST{
+		BackOffices: map[string]activities.BackOffice{"highways": {Fields: b.Fields, StatusTo: b.StatusMap.To, Connector: &backoffice.REST{
 			Name: "highways", BaseURL: srv.URL, Client: srv.Client(), Timeout: time.Second, Location: time.UTC,
 			Auth: backoffice.Auth{Type: "bearer", Token: "hw-token"}}}},
 	}
@@ -178,6 +178,76 @@ func TestBackOfficeExactlyOnce(t *testing.T) {
 		}
 	}
 	t.Logf("calls: %v", r.hw.Calls())
+}
+
+// waitCase waits until the case satisfies ok, and returns it.
+func (r *backOfficeRig) waitCase(t *testing.T, ref, what string, within time.Duration, ok func(*cases.Case) bool) *cases.Case {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		c, err := r.flow.Get(context.Background(), ref)
+		if err == nil && ok(c) {
+			return c
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("case %s: no %s after %s (case %+v, err %v)", ref, what, within, c, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// Closing a case closes its job in the highways system over real HTTP, with
+// the status map's code; a system that takes no status changes is asked once,
+// and the case records that the job is left as it is there.
+func TestBackOfficeCloseJob(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end to end")
+	}
+	ctx := context.Background()
+	r := startBackOfficeRig(t)
+	svc := cases.Service{Code: "POT", Name: "Pothole"}
+	closed := func(c *cases.Case) bool { return c.Job != nil && c.Job.Closed != "" }
+
+	fixed, err := r.flow.Start(ctx, r.report("bo-close"), svc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	job := r.waitJob(t, fixed.Ref, 30*time.Second).Job.ID
+	if _, err := r.flow.Transition(ctx, fixed.Ref, cases.Change{To: cases.StatusFixed, Note: "Filled", Public: true, Actor: "staff:amy"}, ""); err != nil {
+		t.Fatal(err)
+	}
+	c := r.waitCase(t, fixed.Ref, "job closed", 30*time.Second, closed)
+	if c.Job.ID != job || c.Job.Closed != cases.JobClosedThere || c.Job.Code != "DONE" {
+		t.Errorf("case job %+v, want %s closed there with DONE", c.Job, job)
+	}
+	for _, j := range r.hw.Jobs() {
+		if j.Ref == fixed.Ref && (j.ID != job || j.Status != "DONE") {
+			t.Errorf("the system holds %+v, want %s at DONE", j, job)
+		}
+	}
+
+	r.hw.SetFaults(sim.Faults{RefuseStatus: true})
+	left, err := r.flow.Start(ctx, r.report("bo-close-refused"), svc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.waitJob(t, left.Ref, 30*time.Second)
+	before := r.hw.Calls()["status"]
+	if _, err := r.flow.Transition(ctx, left.Ref, cases.Change{To: cases.StatusNoFurtherAction, Note: "Within tolerance", Actor: "staff:amy"}, ""); err != nil {
+		t.Fatal(err)
+	}
+	c = r.waitCase(t, left.Ref, "close settled", 30*time.Second, closed)
+	time.Sleep(3 * time.Second) // a retry would come within a second or two
+	if c.Job.Closed != cases.JobLeftOpen || len(c.Waits) != 0 {
+		t.Errorf("case job %+v waits %+v, want the job left open there and no wait", c.Job, c.Waits)
+	}
+	if n := r.hw.Calls()["status"] - before; n != 1 {
+		t.Errorf("%d status calls, want 1: not supported is not retried", n)
+	}
+	last := c.Timeline[len(c.Timeline)-1]
+	if !strings.Contains(last.Note, "highways takes no status changes") {
+		t.Errorf("last entry %q, want the refusal recorded", last.Note)
+	}
 }
 
 // TestRecordBackOfficeHistories records cases that keep a job in a back
@@ -537,4 +607,38 @@ func TestSimCommand(t *testing.T) {
 	if err := run(context.Background(), []string{"sim", "roads"}, env(nil), io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "highways, waste") {
 		t.Errorf("an unknown simulator: %v", err)
 	}
+}
+
+// TestRecordBackOfficeCloseHistory records a case that closes its job as it
+// closes, reopens with a new job and closes that one too (versionBackOfficeClose),
+// for workflows.TestReplay:
+//
+//	go test ./cmd/casebridge -run TestRecordBackOfficeCloseHistory -record
+func TestRecordBackOfficeCloseHistory(t *testing.T) {
+	if !*record {
+		t.Skip("pass -record to record histories")
+	}
+	ctx := context.Background()
+	r := startBackOfficeRig(t)
+	c, err := r.flow.Start(ctx, r.report("record-bo-close"), cases.Service{Code: "POT", Name: "Pothole"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := r.waitJob(t, c.Ref, 30*time.Second).Job.ID
+	closedThere := func(c *cases.Case) bool { return c.Job != nil && c.Job.Closed == cases.JobClosedThere }
+	for _, ch := range []cases.Change{
+		{To: cases.StatusFixed, Note: "Filled", Public: true, Actor: "staff:amy"},
+		{To: cases.StatusInProgress, Note: "Sunk again", Actor: "staff:amy"},
+		{To: cases.StatusNoFurtherAction, Note: "Within tolerance", Actor: "staff:amy"},
+	} {
+		if _, err := r.flow.Transition(ctx, c.Ref, ch, ""); err != nil {
+			t.Fatal(err)
+		}
+		if ch.To.Closed() {
+			r.waitCase(t, c.Ref, "job closed", 30*time.Second, closedThere)
+		} else {
+			r.waitCase(t, c.Ref, "a new job", 30*time.Second, func(c *cases.Case) bool { return c.Job != nil && c.Job.ID != first })
+		}
+	}
+	save(t, r.c, c.Ref, "backoffice-close.json")
 }

@@ -289,7 +289,7 @@ func (e *engine) backOffices() map[string]activities.BackOffice {
 			continue
 		}
 		name, rate := b.Name, b.RatePerSecond
-		out[b.Name] = activities.BackOffice{Connector: conn, Fields: b.Fields, Calls: e.metrics.BackOfficeCall,
+		out[b.Name] = activities.BackOffice{Connector: conn, Fields: b.Fields, StatusTo: b.StatusMap.To, Calls: e.metrics.BackOfficeCall,
 			Limit: func(ctx context.Context) error { return limiter.Wait(ctx, name, rate) }}
 	}
 	return out

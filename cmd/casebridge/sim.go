@@ -69,6 +69,7 @@ func runSim(ctx context.Context, args []string, getenv func(string) string, stdo
 	fs.DurationVar(&f.SlowCreate, "slow-create", 15*time.Second, "how slow a slow create is")
 	fs.BoolVar(&f.Down, "down", false, "answer every call 503 (switch back with PUT /admin/faults)")
 	fs.BoolVar(&f.IgnoreIdempotencyKey, "ignore-idempotency-key", false, "make every create a new job, as many real systems do")
+	fs.BoolVar(&f.RefuseStatus, "refuse-status", false, "take no status changes (REST 405, SOAP fault NOT_SUPPORTED), as many real systems do")
 	if err := fs.Parse(args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil

@@ -12,7 +12,7 @@ import (
 // REST connector speaks (see backoffice.REST). Its quirk: it places a job by
 // easting and northing on the British National Grid and refuses a job
 // without them. Its jobs go RAISED → INSP → SCH → DONE; a withdrawn job is
-// CANC.
+// CANC. A caller may set any of those codes (POST /jobs/{id}/status).
 type Highways struct {
 	*system
 	token string
@@ -32,7 +32,7 @@ func HighwaysSteps(step time.Duration) []Step {
 // step. token, if set, is the bearer token every call must carry; seed makes
 // its faults repeatable.
 func NewHighways(token string, step time.Duration, seed uint64) *Highways {
-	return &Highways{system: newSystem("highways", "HW", HighwaysSteps(step), seed), token: token}
+	return &Highways{system: newSystem("highways", "HW", HighwaysSteps(step), "CANC", seed), token: token}
 }
 
 // Handler serves the system's API and its admin endpoints.
@@ -44,6 +44,7 @@ func (h *Highways) Handler() http.Handler {
 	mux.HandleFunc("GET /changes", h.guard("changes", h.readChanges))
 	mux.HandleFunc("POST /jobs/{id}/notes", h.guard("note", h.addNote))
 	mux.HandleFunc("POST /jobs/{id}/cancel", h.guard("cancel", h.cancelJob))
+	mux.HandleFunc("POST /jobs/{id}/status", h.guard("status", h.setJobStatus))
 	return mux
 }
 
@@ -157,4 +158,25 @@ func (h *Highways) cancelJob(w http.ResponseWriter, r *http.Request, _ bool) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"ok": "withdrawn"})
+}
+
+func (h *Highways) setJobStatus(w http.ResponseWriter, r *http.Request, _ bool) {
+	var body struct {
+		Code string `json:"code"`
+		Note string `json:"note"`
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&body); err != nil || body.Code == "" {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "code is required"})
+		return
+	}
+	switch h.setStatus(r.PathValue("id"), body.Code, body.Note) {
+	case statusRefused:
+		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "this system takes no status changes"})
+	case statusNoJob:
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no such job"})
+	case statusUnknownCode:
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "unknown status code " + body.Code})
+	default:
+		writeJSON(w, http.StatusOK, map[string]string{"ok": "status set"})
+	}
 }

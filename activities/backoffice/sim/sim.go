@@ -41,6 +41,9 @@ type Faults struct {
 	// IgnoreIdempotencyKey makes every create a new job, as many real
 	// systems do: only looking up by reference first prevents duplicates.
 	IgnoreIdempotencyKey bool `json:"ignore_idempotency_key"`
+	// RefuseStatus makes the system take no status changes, as many do:
+	// REST answers 405, SOAP a fault NOT_SUPPORTED.
+	RefuseStatus bool `json:"refuse_status"`
 }
 
 // Step is one status a job moves to on its own, After the one before.
@@ -53,15 +56,17 @@ type Step struct {
 
 // Job is a record the simulator keeps.
 type Job struct {
-	ID       string         `json:"id"`
-	Ref      string         `json:"ref"`
-	Status   string         `json:"status"`
-	Fields   map[string]any `json:"fields,omitempty"`
-	Notes    []string       `json:"notes,omitempty"`
-	Created  time.Time      `json:"created"`
-	step     int
-	stepAt   time.Time
-	canceled bool
+	ID      string         `json:"id"`
+	Ref     string         `json:"ref"`
+	Status  string         `json:"status"`
+	Fields  map[string]any `json:"fields,omitempty"`
+	Notes   []string       `json:"notes,omitempty"`
+	Created time.Time      `json:"created"`
+	step    int
+	stepAt  time.Time
+	// stopped: withdrawn or set to a code by the caller, the job moves no
+	// more on its own.
+	stopped bool
 }
 
 // Change is one entry of the simulator's change feed.
@@ -81,6 +86,7 @@ type system struct {
 	name   string
 	prefix string // of job ids
 	steps  []Step
+	codes  []string // every code a job can have, which a caller may set
 	now    func() time.Time
 
 	mu      sync.Mutex
@@ -104,8 +110,12 @@ type pending struct {
 	done chan struct{}
 }
 
-func newSystem(name, prefix string, steps []Step, seed uint64) *system {
-	return &system{encodePush: jsonPush, name: name, prefix: prefix, steps: steps, now: time.Now,
+func newSystem(name, prefix string, steps []Step, cancelCode string, seed uint64) *system {
+	codes := []string{cancelCode}
+	for _, st := range steps {
+		codes = append(codes, st.Code)
+	}
+	return &system{encodePush: jsonPush, name: name, prefix: prefix, steps: steps, codes: codes, now: time.Now,
 		rnd: mrand.New(mrand.NewPCG(seed, seed^0x5eed)), keys: map[string]*pending{}, calls: map[string]int{},
 		client: &http.Client{Timeout: 10 * time.Second}}
 }
@@ -253,12 +263,46 @@ func (s *system) cancel(id, code, reason string) bool {
 	if j == nil {
 		return false
 	}
-	if !j.canceled {
-		j.canceled = true
+	if !j.stopped || j.Status != code {
+		j.stopped = true
 		j.Status = code
 		s.record(j, code, "Withdrawn: "+reason)
 	}
 	return true
+}
+
+// Status outcomes of setStatus.
+const (
+	statusSet = iota
+	statusNoJob
+	statusUnknownCode
+	statusRefused
+)
+
+// setStatus moves a job to one of the system's codes, as the caller asks,
+// and stops its own progress; setting the code it has changes nothing.
+func (s *system) setStatus(id, code, note string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.faults.RefuseStatus {
+		return statusRefused
+	}
+	j := s.job(id)
+	switch {
+	case j == nil:
+		return statusNoJob
+	case !slices.Contains(s.codes, code):
+		return statusUnknownCode
+	}
+	if j.Status != code {
+		j.Status = code
+		if note == "" {
+			note = "Status set to " + code
+		}
+		s.record(j, code, note)
+	}
+	j.stopped = true
+	return statusSet
 }
 
 // feed returns up to limit changes after cursor, and the cursor to go on from.
@@ -283,7 +327,7 @@ func (s *system) feed(cursor string, limit int) ([]Change, string, bool, error) 
 func (s *system) Advance(now time.Time) {
 	s.mu.Lock()
 	for _, j := range s.jobs {
-		for !j.canceled && j.step+1 < len(s.steps) && !now.Before(j.stepAt.Add(s.steps[j.step+1].After)) {
+		for !j.stopped && j.step+1 < len(s.steps) && !now.Before(j.stepAt.Add(s.steps[j.step+1].After)) {
 			j.stepAt = j.stepAt.Add(s.steps[j.step+1].After)
 			j.step++
 			j.Status = s.steps[j.step].Code

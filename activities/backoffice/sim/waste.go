@@ -18,7 +18,8 @@ import (
 // WS-Security UsernameToken (password digest), the kind backoffice.SOAP
 // speaks. Its quirk: it writes times as London local time without an
 // offset. Its jobs go LOGGED → ALLOCATED → CREW_DISPATCHED → CLEARED; a
-// withdrawn job is WITHDRAWN. Faults are SOAP faults: soap:Server for its
+// withdrawn job is WITHDRAWN; a caller may set any of those codes
+// (SetJobStatus). Faults are SOAP faults: soap:Server for its
 // own failures, soap:Client with ErrorCode BUSY when throttling.
 type Waste struct {
 	*system
@@ -46,7 +47,7 @@ func NewWaste(user, password string, step time.Duration, seed uint64) *Waste {
 	if err != nil {
 		london = time.UTC
 	}
-	w := &Waste{system: newSystem("waste", "WST", WasteSteps(step), seed), user: user, password: password, london: london, nonces: map[string]bool{}}
+	w := &Waste{system: newSystem("waste", "WST", WasteSteps(step), "WITHDRAWN", seed), user: user, password: password, london: london, nonces: map[string]bool{}}
 	w.encodePush = w.pushBody
 	return w
 }
@@ -87,6 +88,11 @@ type request struct {
 			JobID  string `xml:"JobId"`
 			Reason string `xml:"Reason"`
 		} `xml:"CancelJob"`
+		Status *struct {
+			JobID string `xml:"JobId"`
+			Code  string `xml:"Code"`
+			Note  string `xml:"Note"`
+		} `xml:"SetJobStatus"`
 	} `xml:"Body"`
 }
 
@@ -117,6 +123,8 @@ func (w *Waste) serve(rw http.ResponseWriter, r *http.Request) {
 		op = "note"
 	case req.Body.Cancel != nil:
 		op = "cancel"
+	case req.Body.Status != nil:
+		op = "status"
 	}
 	status, slow, latency := w.system.fault(op)
 	time.Sleep(latency)
@@ -185,6 +193,20 @@ func (w *Waste) serve(rw http.ResponseWriter, r *http.Request) {
 		w.answer(rw, struct {
 			XMLName xml.Name `xml:"urn:casebridge:backoffice:v1 CancelJobResponse"`
 		}{})
+	case "status":
+		st := req.Body.Status
+		switch w.setStatus(st.JobID, st.Code, st.Note) {
+		case statusRefused:
+			w.fault(rw, "soap:Client", "this system takes no status changes", backoffice.FaultNotSupported)
+		case statusNoJob:
+			w.fault(rw, "soap:Client", "no such job", "NOT_FOUND")
+		case statusUnknownCode:
+			w.fault(rw, "soap:Client", "unknown status code "+st.Code, "VALIDATION")
+		default:
+			w.answer(rw, struct {
+				XMLName xml.Name `xml:"urn:casebridge:backoffice:v1 SetJobStatusResponse"`
+			}{})
+		}
 	default:
 		w.fault(rw, "soap:Client", "unknown operation", "")
 	}
