@@ -80,7 +80,7 @@ func (con *console) board(c *gin.Context) {
 			con.boardUnavailable(c, err)
 			return
 		}
-		d.Compliance = con.complianceView(res, from, now)
+		d.Compliance = con.complianceView(compliance(who(c), res), from, now)
 	}
 	con.render(c, http.StatusOK, "board", view{Nav: "board", Data: d})
 }

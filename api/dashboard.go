@@ -72,6 +72,9 @@ type dashboardDoc struct {
 // order, then any other the read model knows.
 func (s *Server) dashboard(ctx context.Context, p principal) (dashboardDoc, error) {
 	d, err := s.deps.ReadModel.Dashboard(ctx, s.deps.Now(), s.councilZone())
+	if err == nil {
+		err = s.scopeDashboard(ctx, p, &d)
+	}
 	if err != nil {
 		return dashboardDoc{}, err
 	}
@@ -90,7 +93,7 @@ func (s *Server) dashboard(ctx context.Context, p principal) (dashboardDoc, erro
 	for _, f := range d.Departments {
 		codes = append(codes, f.Department)
 	}
-	for _, code := range s.departmentOrder(codes) {
+	for _, code := range departmentsIn(p, s.departmentOrder(codes)) {
 		i := slices.IndexFunc(d.Departments, func(f readmodel.Figures) bool { return f.Department == code })
 		f := readmodel.Figures{Department: code}
 		if i >= 0 {

@@ -41,14 +41,51 @@ func (p principal) sees(k *cases.Case) bool {
 	return k.Assignee != "" && k.Assignee == p.Name
 }
 
-// scope narrows a list to what the principal sees. Lists keep the cases of
-// its departments and those assigned to it; a team's cases in a department
-// the principal is not in show on their own pages, not yet in lists (the
-// read model has no team index).
+// scope narrows a list to what the principal sees: the cases of its
+// departments, of its teams, and those assigned to it.
 func (p principal) scope(q *readmodel.ListQuery) {
 	if p.scoped() {
-		q.Scope = &readmodel.Scope{Departments: p.Departments, Assignee: p.Name}
+		q.Scope = &readmodel.Scope{Departments: p.Departments, Teams: p.Teams, Assignee: p.Name}
 	}
+}
+
+// compliance keeps the departments a principal sees.
+func compliance(p principal, res readmodel.Compliance) readmodel.Compliance {
+	if !p.scoped() {
+		return res
+	}
+	return res.Departments(p.Departments)
+}
+
+// scopeDashboard narrows the dashboard to the departments a principal sees:
+// their rows, the overall figures summed from them, and the chart counted in
+// their indexes. A team's or an assignee's cases outside those departments
+// are not in its figures (the work queue lists them).
+func (s *Server) scopeDashboard(ctx context.Context, p principal, d *readmodel.Dashboard) error {
+	if !p.scoped() {
+		return nil
+	}
+	d.Departments = slices.DeleteFunc(d.Departments, func(f readmodel.Figures) bool { return !slices.Contains(p.Departments, f.Department) })
+	all := readmodel.Figures{}
+	for _, f := range d.Departments {
+		all.Open += f.Open
+		all.DueSoon += f.DueSoon
+		all.Breached += f.Breached
+		all.Paused += f.Paused
+		all.Escalated += f.Escalated
+		all.OpenedToday += f.OpenedToday
+		all.OpenedWeek += f.OpenedWeek
+		all.ClosedToday += f.ClosedToday
+		all.ClosedWeek += f.ClosedWeek
+		all.Compliance = all.Compliance.Add(f.Compliance)
+		if f.Oldest != nil && (all.Oldest == nil || f.Oldest.ReceivedAt.Before(all.Oldest.ReceivedAt)) {
+			all.Oldest = f.Oldest
+		}
+	}
+	d.Overall = all
+	days, err := s.deps.ReadModel.DepartmentDays(ctx, d.Today, p.Departments)
+	d.Days = days
+	return err
 }
 
 // caseInScope reports whether the caller may see the case a route names

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
@@ -67,6 +68,39 @@ func TestStaffAPIScope(t *testing.T) {
 	if st := string(h.staff("GET", "/api/v1/sla/standing", "", wasteToken).body); strings.Contains(st, "highways") {
 		t.Errorf("waste's supervisor sees highways' standing: %s", st)
 	}
+	// An agent of a team, with no department of their own, lists the team's
+	// cases (the read model's team index).
+	if l := string(h.staff("GET", "/api/v1/cases", "", hwyToken).body); !strings.Contains(l, road) || strings.Contains(l, bins) {
+		t.Errorf("the roads-north agent lists %s", l)
+	}
+	// The dashboard and compliance count only the caller's departments.
+	if r := h.staff("POST", "/api/v1/cases/"+road+"/transitions", `{"status":"fixed"}`, testToken); r.status != 200 {
+		t.Fatalf("fix the road: %d %s", r.status, r.body)
+	}
+	var dash struct {
+		Overall     struct{ Open, ClosedToday int64 } `json:"overall"`
+		Departments []struct{ Department string }
+		Days        []struct{ Opened, Closed int64 }
+	}
+	if err := json.Unmarshal(h.staff("GET", "/api/v1/dashboard", "", wasteToken).body, &dash); err != nil {
+		t.Fatal(err)
+	}
+	opened := int64(0)
+	for _, d := range dash.Days {
+		opened += d.Opened
+	}
+	if dash.Overall.Open != 1 || dash.Overall.ClosedToday != 0 || len(dash.Departments) != 1 || dash.Departments[0].Department != "waste" || opened != 1 {
+		t.Errorf("waste's supervisor's dashboard: %+v", dash)
+	}
+	if all := string(h.staff("GET", "/api/v1/dashboard", "", testToken).body); !strings.Contains(all, `"department":"highways"`) {
+		t.Errorf("the admin's dashboard has no highways: %.300s", all)
+	}
+	if c := string(h.staff("GET", "/api/v1/sla/compliance", "", wasteToken).body); strings.Contains(c, "highways") || !strings.Contains(c, `"resolved":0`) {
+		t.Errorf("waste's supervisor's compliance: %s", c)
+	}
+	if c := string(h.staff("GET", "/api/v1/sla/compliance", "", testToken).body); !strings.Contains(c, "highways") {
+		t.Errorf("the admin's compliance has no highways: %s", c)
+	}
 }
 
 // timelineOf is how a case's timeline stands in the engine.
@@ -109,6 +143,9 @@ func TestConsoleScope(t *testing.T) {
 	}
 	if board := string(wendy.get("/board").body); strings.Contains(board, "Highways and transport") {
 		t.Error("wendy's SLA board shows highways")
+	}
+	if dash := wendy.get("/dashboard"); dash.status != http.StatusOK || strings.Contains(string(dash.body), "Highways and transport") {
+		t.Errorf("wendy's dashboard: %d, shows highways: %v", dash.status, strings.Contains(string(dash.body), "Highways and transport"))
 	}
 }
 

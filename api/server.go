@@ -51,6 +51,8 @@ type ReadModel interface {
 	Standing(ctx context.Context, now time.Time) ([]readmodel.DepartmentStanding, error)
 	Compliance(ctx context.Context, from, to time.Time) (readmodel.Compliance, error)
 	Dashboard(ctx context.Context, now time.Time, loc *time.Location) (readmodel.Dashboard, error)
+	// DepartmentDays is the dashboard's chart of some departments only.
+	DepartmentDays(ctx context.Context, today time.Time, depts []string) ([]readmodel.Day, error)
 }
 
 // Metrics records what the API does (metrics.Metrics).

@@ -130,6 +130,7 @@ func (s *Server) slaCompliance(c *gin.Context) {
 		s.readModelProblem(c, err)
 		return
 	}
+	res = compliance(who(c), res)
 	doc := complianceDoc{From: from, To: to, Total: newTallyDoc(res.Total()),
 		Departments: []departmentCompliance{}, Categories: []categoryCompliance{}}
 	byDept, byService := res.ByDepartment(), res.ByService()

@@ -248,10 +248,11 @@ var walkFrom = 3000
 // counts: written and deleted within the one script.
 func (s *Store) tmpKey() string { return s.ns + "tmp:list" }
 
-// Scope is what a member of staff may see: the cases of Departments, and
-// those assigned to Assignee.
+// Scope is what a member of staff may see: the cases of Departments, of
+// Teams ("department/team"), and those assigned to Assignee.
 type Scope struct {
 	Departments []string
+	Teams       []string
 	Assignee    string
 }
 
@@ -261,6 +262,9 @@ func (s *Store) scopeKey(ctx context.Context, sc Scope) (string, error) {
 	var keys []string
 	for _, d := range sc.Departments {
 		keys = append(keys, s.departmentKey(d))
+	}
+	for _, t := range sc.Teams {
+		keys = append(keys, s.teamKey(t))
 	}
 	if sc.Assignee != "" {
 		keys = append(keys, s.assigneeKey(sc.Assignee))

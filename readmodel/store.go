@@ -16,6 +16,7 @@
 //	P idx:svcfam:<family>:<code>  zset ref → received µs (Open311 service_code + status in one range read)
 //	P idx:dept:<department>       zset ref → received µs
 //	P idx:deptfam:<family>:<dept> zset ref → received µs (a department's open or closed cases)
+//	P idx:team:<dept>/<team>      zset ref → received µs, a team's cases (scope.go)
 //	P idx:closed                  zset ref → closed µs, closed cases with a closing time
 //	P idx:escalated               zset ref → received µs, open cases with an escalation fired
 //	P idx:deptesc:<department>    zset ref → received µs, the same, of one department
