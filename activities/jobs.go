@@ -135,10 +135,10 @@ func (a *Activities) CloseJob(ctx context.Context, req effects.CloseRequest) (ef
 	return effects.JobClosed{Code: code}, nil
 }
 
-// NoteJob adds a public staff note to a case's job. Each note is sent once
-// per attempt; a system that took a note and then timed out may hold it
-// twice after a retry, which a note survives (systems offer no key for
-// notes).
+// NoteJob adds a public staff note to a case's job. Idempotent by the note's
+// key, case-<ref>:note:<seq> (req.Key), sent on every attempt and by every
+// run: a system that stored the note and then timed out answers the retry
+// without storing it again.
 func (a *Activities) NoteJob(ctx context.Context, req effects.NoteRequest) error {
 	b, ok := a.BackOffices[req.System]
 	if !ok {
@@ -147,7 +147,7 @@ func (a *Activities) NoteJob(ctx context.Context, req effects.NoteRequest) error
 	if err := b.wait(ctx); err != nil {
 		return fmt.Errorf("back office %s: rate limit: %w", req.System, err)
 	}
-	err := b.Connector.Note(ctx, req.JobID, backoffice.Note{Text: req.Text, Public: true})
+	err := b.Connector.Note(ctx, req.JobID, backoffice.Note{Text: req.Text, Public: true, Key: req.Key()})
 	b.count(req.System, "note", err)
 	if err != nil {
 		return backOfficeError(fmt.Sprintf("note %d of %s to job %s", req.Seq, req.Ref, req.JobID), err)

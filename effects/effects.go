@@ -6,6 +6,7 @@
 package effects
 
 import (
+	"strconv"
 	"time"
 
 	"github.com/casebridge/casebridge/cases"
@@ -88,6 +89,10 @@ type NoteRequest struct {
 	Text   string `json:"text"`
 	Actor  string `json:"actor"`
 }
+
+// Key is the note's idempotency key, case-<ref>:note:<seq>: one per timeline
+// entry, the same on every attempt and in every run.
+func (n NoteRequest) Key() string { return cases.WorkflowID(n.Ref) + ":note:" + strconv.Itoa(n.Seq) }
 
 // CloseRequest asks a back office to close a case's job as the case closed
 // with Status: the activity sends the system's code for it (the status map's

@@ -26,7 +26,8 @@ type Connector interface {
 	Find(ctx context.Context, ref string) (rec Record, found bool, err error)
 	// Changes reads the system's change feed after cursor ("" from the start).
 	Changes(ctx context.Context, cursor string) (Page, error)
-	// Note adds a note to a job.
+	// Note adds a note to a job, sending n.Key as its idempotency key: a
+	// system that honours it stores a note at most once per key.
 	Note(ctx context.Context, jobID string, n Note) error
 	// Cancel withdraws a job (the case left the department).
 	Cancel(ctx context.Context, jobID, reason string) error
@@ -76,6 +77,9 @@ type Page struct {
 type Note struct {
 	Text   string
 	Public bool
+	// Key is the idempotency key the system is sent (a retry after a
+	// timeout sends the same).
+	Key string
 }
 
 // Error is a call to a system that failed, saying whether a retry may help.

@@ -18,7 +18,7 @@ import (
 //	POST {base}/jobs                 {"ref": …, <fields>} with Idempotency-Key → {"id","ref","status"}
 //	GET  {base}/jobs?ref=R           → {"jobs": [{"id","ref","status"}]}
 //	GET  {base}/changes?cursor=C     → {"changes": [...], "next_cursor": …, "has_more": bool}
-//	POST {base}/jobs/{id}/notes      {"text", "public"}
+//	POST {base}/jobs/{id}/notes      {"text", "public"} with Idempotency-Key
 //	POST {base}/jobs/{id}/cancel     {"reason"}
 //	POST {base}/jobs/{id}/status     {"code", "note"}   (405 or 501: the system takes no status changes)
 //
@@ -131,9 +131,13 @@ func ParseTime(s string, loc *time.Location) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("%q is not a time", s)
 }
 
-// Note adds a note to a job.
+// Note adds a note to a job, with n.Key as its Idempotency-Key.
 func (r *REST) Note(ctx context.Context, jobID string, n Note) error {
-	return r.call(ctx, "add note", http.MethodPost, "/jobs/"+url.PathEscape(jobID)+"/notes", map[string]any{"text": n.Text, "public": n.Public}, nil, nil)
+	var header map[string]string
+	if n.Key != "" {
+		header = map[string]string{"Idempotency-Key": n.Key}
+	}
+	return r.call(ctx, "add note", http.MethodPost, "/jobs/"+url.PathEscape(jobID)+"/notes", map[string]any{"text": n.Text, "public": n.Public}, header, nil)
 }
 
 // Cancel withdraws a job.

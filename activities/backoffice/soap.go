@@ -24,7 +24,7 @@ import (
 //	CreateJob{Reference, IdempotencyKey, Field*}   → CreateJobResponse{Job}
 //	FindJobs{Reference}                            → FindJobsResponse{Job*}
 //	GetChanges{Cursor}                             → GetChangesResponse{Change*, NextCursor, More}
-//	AddNote{JobId, Text, Public}                   → AddNoteResponse
+//	AddNote{JobId, Text, Public, IdempotencyKey}   → AddNoteResponse
 //	CancelJob{JobId, Reason}                       → CancelJobResponse
 //	SetJobStatus{JobId, Code, Note}                → SetJobStatusResponse
 //
@@ -96,10 +96,11 @@ type soapGetChanges struct {
 }
 
 type soapAddNote struct {
-	XMLName xml.Name `xml:"urn:casebridge:backoffice:v1 AddNote"`
-	JobID   string   `xml:"JobId"`
-	Text    string   `xml:"Text"`
-	Public  bool     `xml:"Public"`
+	XMLName        xml.Name `xml:"urn:casebridge:backoffice:v1 AddNote"`
+	JobID          string   `xml:"JobId"`
+	Text           string   `xml:"Text"`
+	Public         bool     `xml:"Public"`
+	IdempotencyKey string   `xml:"IdempotencyKey,omitempty"`
 }
 
 type soapCancelJob struct {
@@ -191,7 +192,7 @@ func (s *SOAP) page(out SOAPChanges) (Page, error) {
 
 // Note adds a note to a job.
 func (s *SOAP) Note(ctx context.Context, jobID string, n Note) error {
-	return s.call(ctx, "add note", "AddNote", soapAddNote{JobID: jobID, Text: n.Text, Public: n.Public}, nil)
+	return s.call(ctx, "add note", "AddNote", soapAddNote{JobID: jobID, Text: n.Text, Public: n.Public, IdempotencyKey: n.Key}, nil)
 }
 
 // Cancel withdraws a job.

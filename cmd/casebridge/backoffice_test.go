@@ -250,6 +250,46 @@ func TestBackOfficeCloseJob(t *testing.T) {
 	}
 }
 
+// A public note the system stores after the connector gave up on it is
+// retried with the same key (case-<ref>:note:<seq>) and stored once.
+func TestBackOfficeNoteOnceAfterTimeout(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end to end")
+	}
+	ctx := context.Background()
+	r := startBackOfficeRig(t)
+	c, err := r.flow.Start(ctx, r.report("bo-note-slow"), cases.Service{Code: "POT", Name: "Pothole"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	job := r.waitJob(t, c.Ref, 30*time.Second).Job.ID
+	// The connector gives up after a second; the note is stored after 2.5.
+	r.hw.SetFaults(sim.Faults{SlowNoteRate: 1, SlowNote: 2500 * time.Millisecond})
+	if _, err := r.flow.Comment(ctx, c.Ref, cases.Comment{Note: "The resident says it is getting deeper", Public: true, Actor: "staff:amy"}, ""); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(45 * time.Second); r.hw.Calls()["note"] < 2; time.Sleep(200 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the note was not retried: calls %v", r.hw.Calls())
+		}
+	}
+	time.Sleep(3 * time.Second) // a second copy, if any, would be stored by now
+	for _, j := range r.hw.Jobs() {
+		if j.ID == job && len(j.Notes) != 1 {
+			t.Errorf("job %s holds notes %q, want the note once", job, j.Notes)
+		}
+	}
+	got, err := r.flow.Get(ctx, c.Ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range got.Timeline {
+		if strings.HasPrefix(e.Note, "Could not send note") {
+			t.Errorf("timeline: %q", e.Note)
+		}
+	}
+}
+
 // TestRecordBackOfficeHistories records cases that keep a job in a back
 // office, for workflows.TestReplay:
 //

@@ -67,6 +67,8 @@ func runSim(ctx context.Context, args []string, getenv func(string) string, stdo
 	fs.Float64Var(&f.ThrottleRate, "throttle-rate", 0, "share of calls answered 429 with Retry-After")
 	fs.Float64Var(&f.SlowCreateRate, "slow-create-rate", 0, "share of creates recorded only after --slow-create (the caller has given up)")
 	fs.DurationVar(&f.SlowCreate, "slow-create", 15*time.Second, "how slow a slow create is")
+	fs.Float64Var(&f.SlowNoteRate, "slow-note-rate", 0, "share of notes stored only after --slow-note (the caller has given up)")
+	fs.DurationVar(&f.SlowNote, "slow-note", 15*time.Second, "how slow a slow note is")
 	fs.BoolVar(&f.Down, "down", false, "answer every call 503 (switch back with PUT /admin/faults)")
 	fs.BoolVar(&f.IgnoreIdempotencyKey, "ignore-idempotency-key", false, "make every create a new job, as many real systems do")
 	fs.BoolVar(&f.RefuseStatus, "refuse-status", false, "take no status changes (REST 405, SOAP fault NOT_SUPPORTED), as many real systems do")

@@ -133,7 +133,7 @@ func (h *Highways) readChanges(w http.ResponseWriter, r *http.Request, _ bool) {
 	writeJSON(w, http.StatusOK, map[string]any{"changes": changes, "next_cursor": next, "has_more": more})
 }
 
-func (h *Highways) addNote(w http.ResponseWriter, r *http.Request, _ bool) {
+func (h *Highways) addNote(w http.ResponseWriter, r *http.Request, slow bool) {
 	var body struct {
 		Text string `json:"text"`
 	}
@@ -141,7 +141,11 @@ func (h *Highways) addNote(w http.ResponseWriter, r *http.Request, _ bool) {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "text is required"})
 		return
 	}
-	if !h.note(r.PathValue("id"), body.Text) {
+	var delay time.Duration
+	if slow {
+		delay = h.Faults().SlowNote
+	}
+	if !h.note(r.PathValue("id"), body.Text, r.Header.Get("Idempotency-Key"), delay) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no such job"})
 		return
 	}

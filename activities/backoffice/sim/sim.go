@@ -36,10 +36,15 @@ type Faults struct {
 	// and answered, so the caller gives up on a create that then succeeds.
 	SlowCreateRate float64       `json:"slow_create_rate"`
 	SlowCreate     time.Duration `json:"slow_create"`
+	// SlowNoteRate makes a note take SlowNote before it is stored and
+	// answered: the caller gives up on a note that is then stored.
+	SlowNoteRate float64       `json:"slow_note_rate"`
+	SlowNote     time.Duration `json:"slow_note"`
 	// Down refuses every call with 503, as a system under maintenance.
 	Down bool `json:"down"`
-	// IgnoreIdempotencyKey makes every create a new job, as many real
-	// systems do: only looking up by reference first prevents duplicates.
+	// IgnoreIdempotencyKey makes every create a new job and every note a
+	// new note, as many real systems do: only looking up by reference first
+	// prevents duplicate jobs.
 	IgnoreIdempotencyKey bool `json:"ignore_idempotency_key"`
 	// RefuseStatus makes the system take no status changes, as many do:
 	// REST answers 405, SOAP a fault NOT_SUPPORTED.
@@ -93,7 +98,8 @@ type system struct {
 	rnd     *mrand.Rand
 	faults  Faults
 	jobs    []*Job
-	keys    map[string]*pending
+	keys    map[string]*pending // creates, by idempotency key
+	noted   map[string]*pending // notes, by idempotency key
 	changes []Change
 	calls   map[string]int
 	// webhook, when set, is told of every change (signed).
@@ -116,7 +122,7 @@ func newSystem(name, prefix string, steps []Step, cancelCode string, seed uint64
 		codes = append(codes, st.Code)
 	}
 	return &system{encodePush: jsonPush, name: name, prefix: prefix, steps: steps, codes: codes, now: time.Now,
-		rnd: mrand.New(mrand.NewPCG(seed, seed^0x5eed)), keys: map[string]*pending{}, calls: map[string]int{},
+		rnd: mrand.New(mrand.NewPCG(seed, seed^0x5eed)), keys: map[string]*pending{}, noted: map[string]*pending{}, calls: map[string]int{},
 		client: &http.Client{Timeout: 10 * time.Second}}
 }
 
@@ -180,26 +186,40 @@ func (s *system) fault(op string) (status int, slow bool, latency time.Duration)
 	case f.FailRate > 0 && s.rnd.Float64() < f.FailRate:
 		return http.StatusInternalServerError, false, f.Latency
 	}
-	return 0, op == "create" && f.SlowCreateRate > 0 && s.rnd.Float64() < f.SlowCreateRate, f.Latency
+	switch op {
+	case "create":
+		slow = f.SlowCreateRate > 0 && s.rnd.Float64() < f.SlowCreateRate
+	case "note":
+		slow = f.SlowNoteRate > 0 && s.rnd.Float64() < f.SlowNoteRate
+	}
+	return 0, slow, f.Latency
+}
+
+// claim starts the work of an idempotency key, under the lock: first is
+// false when the key has been seen (p.done closes once that work is done). A
+// key not honoured (none, or the fault says so) is always first.
+func (s *system) claim(keys map[string]*pending, key string) (p *pending, first bool) {
+	if key == "" || s.faults.IgnoreIdempotencyKey {
+		return &pending{done: make(chan struct{})}, true
+	}
+	if p, ok := keys[key]; ok {
+		return p, false
+	}
+	p = &pending{done: make(chan struct{})}
+	keys[key] = p
+	return p, true
 }
 
 // create records a job for ref, honouring key unless told not to. A second
 // create with a key still under way waits for the first.
 func (s *system) create(ref string, fields map[string]any, key string, slow time.Duration) (*Job, bool) {
 	s.mu.Lock()
-	honour := key != "" && !s.faults.IgnoreIdempotencyKey
-	if honour {
-		if p, ok := s.keys[key]; ok {
-			s.mu.Unlock()
-			<-p.done
-			return p.job, false
-		}
-	}
-	p := &pending{done: make(chan struct{})}
-	if honour {
-		s.keys[key] = p
-	}
+	p, first := s.claim(s.keys, key)
 	s.mu.Unlock()
+	if !first {
+		<-p.done
+		return p.job, false
+	}
 	if slow > 0 {
 		time.Sleep(slow) // the caller gives up; the job is recorded anyway
 	}
@@ -243,14 +263,29 @@ func (s *system) job(id string) *Job {
 	return nil
 }
 
-// note adds a note to a job; false if there is no such job.
-func (s *system) note(id, text string) bool {
+// note adds a note to a job, at most once per key unless told not to (a
+// second note with a key under way waits for the first); slow stores it only
+// after that long, when the caller may have given up. It returns false if
+// there is no such job.
+func (s *system) note(id, text, key string, slow time.Duration) bool {
+	s.mu.Lock()
+	if s.job(id) == nil {
+		s.mu.Unlock()
+		return false
+	}
+	p, first := s.claim(s.noted, key)
+	s.mu.Unlock()
+	if !first {
+		<-p.done
+		return true
+	}
+	defer close(p.done)
+	if slow > 0 {
+		time.Sleep(slow) // the caller gives up; the note is stored anyway
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	j := s.job(id)
-	if j == nil {
-		return false
-	}
 	j.Notes = append(j.Notes, text)
 	return true
 }

@@ -81,8 +81,9 @@ type request struct {
 			Cursor string `xml:"Cursor"`
 		} `xml:"GetChanges"`
 		Note *struct {
-			JobID string `xml:"JobId"`
-			Text  string `xml:"Text"`
+			JobID          string `xml:"JobId"`
+			Text           string `xml:"Text"`
+			IdempotencyKey string `xml:"IdempotencyKey"`
 		} `xml:"AddNote"`
 		Cancel *struct {
 			JobID  string `xml:"JobId"`
@@ -178,7 +179,11 @@ func (w *Waste) serve(rw http.ResponseWriter, r *http.Request) {
 		}
 		w.answer(rw, w.changesBody(changes, next, more))
 	case "note":
-		if !w.note(req.Body.Note.JobID, req.Body.Note.Text) {
+		var delay time.Duration
+		if slow {
+			delay = w.Faults().SlowNote
+		}
+		if !w.note(req.Body.Note.JobID, req.Body.Note.Text, req.Body.Note.IdempotencyKey, delay) {
 			w.fault(rw, "soap:Client", "no such job", "NOT_FOUND")
 			return
 		}
