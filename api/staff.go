@@ -484,7 +484,10 @@ type caseSummary struct {
 type casePage struct {
 	Cases []caseSummary `json:"cases"`
 	Total int64         `json:"total"`
-	Next  string        `json:"next,omitempty"`
+	// TotalAtLeast says total is a floor: a list that intersects filters
+	// stops counting at readmodel.CountLimit.
+	TotalAtLeast bool   `json:"total_at_least,omitempty"`
+	Next         string `json:"next,omitempty"`
 }
 
 // listCases serves GET /cases from the read model: filters status (or
@@ -578,7 +581,7 @@ func (s *Server) listCases(c *gin.Context) {
 		s.readModelProblem(c, err)
 		return
 	}
-	out := casePage{Cases: make([]caseSummary, 0, len(page.Cases)), Total: page.Total, Next: page.Next}
+	out := casePage{Cases: make([]caseSummary, 0, len(page.Cases)), Total: page.Total, TotalAtLeast: page.AtLeast, Next: page.Next}
 	for _, k := range page.Cases {
 		out.Cases = append(out.Cases, caseSummary{
 			Ref: k.Ref, Status: k.Status, Service: k.Service, Department: k.Department, Team: k.Team, Assignee: k.Assignee,

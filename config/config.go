@@ -45,6 +45,12 @@ type Config struct {
 	// Areas is a GeoJSON file of the council's wards or areas (a FeatureCollection
 	// of polygons with a "name" property), for rules; relative to this file.
 	Areas string `yaml:"areas"`
+	// SearchKeyEnv names an environment variable holding the secret (16
+	// bytes or more) the read model names its search words' sets by (an
+	// HMAC of each word), so no reporter's name or address is in a Redis
+	// key name. Every api, worker and reindex of the installation needs the
+	// same one. Without it the names are keyed with a fixed, public salt.
+	SearchKeyEnv string `yaml:"search_key_env"`
 	// Calendar is the council's working time, for SLAs in working hours or days.
 	Calendar      calendar.Config `yaml:"calendar"`
 	SLA           SLA             `yaml:"sla"`

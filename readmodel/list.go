@@ -69,9 +69,20 @@ type ListQuery struct {
 // ListPage is one page of a List.
 type ListPage struct {
 	Cases []*cases.Case
-	Total int64  // cases matching the filters, across all pages
-	Next  string // cursor for the following page; "" on the last page
+	Total int64 // cases matching the filters, across all pages
+	// AtLeast says Total is a floor: counting stopped at CountLimit.
+	AtLeast bool
+	Next    string // cursor for the following page; "" on the last page
 }
+
+// CountLimit is as far as a List that intersects filters counts the
+// matches: past it, counting would cost as much as reading them all, and
+// ListPage.Total is then CountLimit with AtLeast set. A list one index
+// answers, or one sorted by an order it has to intersect for, counts all.
+const CountLimit = 2000
+
+// countLimit is CountLimit; tests lower it.
+var countLimit = CountLimit
 
 // List answers a staff work-queue query with its total count. Filters are
 // sorted sets the case must be in; Redis does the intersecting and sorting.
@@ -80,12 +91,13 @@ type ListPage struct {
 // one filter other than Overdue under SortReceived, or Overdue, Department or
 // both under SortDue) is a range read: O(log N + page); a department's cases
 // without a due time, which come last under SortDue, are found (O(R·log R) for
-// R of them) only by a page that reaches them. Any other intersects the sets
-// with ZINTER: O(S·k + M·log M) inside Redis for S members in the smallest
-// set, k sets and M matches, and M rows handed to the script, which then finds
-// the page by binary search. SortDue over every case is the worst, M = N.
-// Only the page's cases are loaded. Measured with 10,000 cases: see
-// BenchmarkList.
+// R of them) only by a page that reaches them. Any other is planned by
+// listPlanScript: it reads no more than the smallest set involved (Overdue
+// counting as the overdue range of the due index), walks the order until the
+// page is full when the matches are dense, else intersects in Redis
+// (O(S·k + M·log M) for S members in the smallest set, k sets and M matches).
+// Only the page's cases are loaded. Measured with 10,000 and 100,000 cases:
+// see BenchmarkList and docs/benchmarks.md.
 //
 // A cursor resumes after the last case of its page even if cases were added
 // since; offsets shift when they are.
@@ -169,40 +181,36 @@ func (s *Store) List(ctx context.Context, q ListQuery) (ListPage, error) {
 		}
 	}
 	var res []any
-	if listWalk && rangeKey == "" && (sortBy != SortDue || overdue != "") && len(sets) > 0 {
-		// Walk the order, keeping the matches, when they are dense enough
-		// that a page is found sooner than the intersection would be sorted.
-		keys := append([]string{sortKey, dueKey, s.tmpKey()}, sets...)
-		res, err = listWalkScript.Run(ctx, s.rdb, keys, desc, q.Offset, limit, cur.mode, cur.score, cur.ref, overdue, boolArg(sortBy == SortDue), walkFrom).Slice()
-		if err != nil {
-			return ListPage{}, fmt.Errorf("read model: list: %w", err)
-		}
-		if res[1].(int64) >= 0 {
-			return s.listPage(ctx, res, sortBy, q.Desc, true)
-		}
-		res = nil // too sparse: intersect
-	}
 	if rangeKey != "" {
 		keys := []string{rangeKey}
 		if restKey != "" {
 			keys = append(keys, restKey)
 		}
 		res, err = listRangeScript.Run(ctx, s.rdb, keys, "-inf", rangeMax, desc, q.Offset, limit, cur.mode, cur.score, cur.ref).Slice()
-	} else {
-		if len(sets) == 0 {
-			sets = []string{s.receivedKey()}
+		if err != nil {
+			return ListPage{}, fmt.Errorf("read model: list: %w", err)
 		}
-		sortDue := "0"
-		if sortBy == SortDue {
-			sortDue = "1"
-		}
-		keys := append([]string{sortKey, dueKey}, sets...)
-		res, err = listScanScript.Run(ctx, s.rdb, keys, desc, q.Offset, limit, cur.mode, cur.score, cur.ref, overdue, sortDue).Slice()
+		return s.listPage(ctx, res, sortBy, q.Desc, false)
 	}
+	if overdue != "" {
+		// The due indexes hold open cases only, a department's only its own:
+		// the open and the department filters add nothing to them.
+		sets = slices.DeleteFunc(sets, func(k string) bool {
+			return k == s.familyKey("open") || (q.Department != "" && (k == s.departmentKey(q.Department) || k == s.deptFamilyKey("open", q.Department)))
+		})
+	}
+	if len(sets) == 0 && overdue == "" {
+		sets = []string{s.receivedKey()}
+	}
+	keys := append([]string{sortKey, dueKey, s.tmpKey("o"), s.tmpKey("s"), s.tmpKey("a")}, sets...)
+	res, err = listPlanScript.Run(ctx, s.rdb, keys, desc, q.Offset, limit, cur.mode, cur.score, cur.ref, overdue,
+		boolArg(sortBy == SortDue), boolArg(listWalk), boolArg(sortBy == SortReceived), countLimit).Slice()
 	if err != nil {
 		return ListPage{}, fmt.Errorf("read model: list: %w", err)
 	}
-	return s.listPage(ctx, res, sortBy, q.Desc, false)
+	page, err := s.listPage(ctx, append(res[:2:2], res[3:]...), sortBy, q.Desc, true)
+	page.AtLeast = res[2].(int64) == 1
+	return page, err
 }
 
 // listPage loads a page the scripts found. res: total, start (walked: whether
@@ -235,18 +243,13 @@ func boolArg(b bool) string {
 	return "0"
 }
 
-// listWalk lets List walk an order (listWalkScript); tests turn it off to
-// check the intersection answers the same.
+// listWalk lets List walk an order (listPlanScript, step 3); tests turn it
+// off to check the intersection answers the same.
 var listWalk = true
 
-// walkFrom is how many cases the filters must hold together before a list
-// walks its order rather than intersecting: below it, intersecting and
-// sorting them costs less than a walk could save. Tests set it to 0.
-var walkFrom = 3000
-
-// tmpKey is where a list script keeps a range of the due index while it
-// counts: written and deleted within the one script.
-func (s *Store) tmpKey() string { return s.ns + "tmp:list" }
+// tmpKey names the sets listPlanScript builds while it answers: written and
+// deleted within the one script, so no other command ever sees them.
+func (s *Store) tmpKey(part string) string { return s.ns + "tmp:list:" + part }
 
 // Scope is what a member of staff may see: the cases of Departments, of
 // Teams ("department/team"), and those assigned to Assignee.
@@ -408,298 +411,282 @@ local function prefix(n, ok)
   end
   return lo
 end
+
+-- rangePage pages through key's score range lo..hi. rest, if given, holds
+-- the range (whole: lo..hi is then -inf..+inf) and more members, which follow
+-- the range in member order whichever the direction: the cases without a due
+-- time after a due index. Returns total, start, then ref, score (empty for
+-- the rest) per case.
+local function rangePage(key, rest, lo, hi, desc, offset, count, cmode, cscore, cref)
+  local nr = redis.call('ZCOUNT', key, lo, hi)
+  local nn, rs = 0, nil
+  if rest then nn = redis.call('ZCARD', rest) - redis.call('ZCARD', key) end
+  local function restList()
+    if not rs then
+      rs = redis.call('ZDIFF', 2, rest, key)
+      table.sort(rs, less)
+    end
+    return rs
+  end
+  local total = nr + nn
+  local start = offset
+  if cmode == 's' then
+    local now = redis.call('ZSCORE', key, cref)
+    if now and tonumber(now) == tonumber(cscore) then
+      -- The cursor's case is still in place: resume right after it.
+      if desc then
+        start = redis.call('ZREVRANK', key, cref) - redis.call('ZCOUNT', key, '(' .. hi, '+inf') + 1
+      else
+        start = redis.call('ZRANK', key, cref) - redis.call('ZCOUNT', key, '-inf', '(' .. lo) + 1
+      end
+    elseif desc then
+      -- It moved: resume after its old score (cases tied with it show again).
+      start = redis.call('ZCOUNT', key, '(' .. cscore, hi)
+    else
+      start = redis.call('ZCOUNT', key, lo, '(' .. cscore)
+    end
+    if start < 0 then start = 0 end
+  elseif cmode == 'n' then
+    local r = restList()
+    start = nr + prefix(#r, function(i) return not less(cref, r[i]) end)
+  end
+  local out = {total, start}
+  if start < nr then
+    local page
+    if desc then
+      page = redis.call('ZRANGE', key, hi, lo, 'BYSCORE', 'REV', 'LIMIT', start, count, 'WITHSCORES')
+    else
+      page = redis.call('ZRANGE', key, lo, hi, 'BYSCORE', 'LIMIT', start, count, 'WITHSCORES')
+    end
+    for i = 1, #page do out[#out + 1] = page[i] end
+  end
+  local from, left = math.max(start - nr, 0), count - (#out - 2) / 2
+  if nn > 0 and left > 0 then
+    local r = restList()
+    for i = from + 1, math.min(from + left, #r) do
+      out[#out + 1] = r[i]
+      out[#out + 1] = ''
+    end
+  end
+  return out
+end
 `
 
-// listRangeScript pages through one sorted set's score range. A second set,
-// if given, holds the first (whole: the range is then -inf..+inf) and more
-// members, which follow the range in member order whichever the direction:
-// a department's cases without a due time after its due index.
+// listRangeScript pages through one sorted set's score range (rangePage).
 // KEYS: the set[, the superset]. ARGV: min, max, desc, offset, count, cursor
 // mode, score, ref. Returns total, start, then ref, score (empty for the rest)
 // per case.
 var listRangeScript = redis.NewScript(listLua + `
-local key, lo, hi, desc = KEYS[1], ARGV[1], ARGV[2], ARGV[3] == '1'
-local nr = redis.call('ZCOUNT', key, lo, hi)
-local nn, rest = 0, nil
-if KEYS[2] then nn = redis.call('ZCARD', KEYS[2]) - redis.call('ZCARD', key) end
-local function restList()
-  if not rest then
-    rest = redis.call('ZDIFF', 2, KEYS[2], key)
-    table.sort(rest, less)
-  end
-  return rest
-end
-local total = nr + nn
-local start = tonumber(ARGV[4])
-if ARGV[6] == 's' then
-  local s, ref = ARGV[7], ARGV[8]
-  local now = redis.call('ZSCORE', key, ref)
-  if now and tonumber(now) == tonumber(s) then
-    -- The cursor's case is still in place: resume right after it.
-    if desc then
-      start = redis.call('ZREVRANK', key, ref) - redis.call('ZCOUNT', key, '(' .. hi, '+inf') + 1
-    else
-      start = redis.call('ZRANK', key, ref) - redis.call('ZCOUNT', key, '-inf', '(' .. lo) + 1
-    end
-  elseif desc then
-    -- It moved: resume after its old score (cases tied with it show again).
-    start = redis.call('ZCOUNT', key, '(' .. s, hi)
-  else
-    start = redis.call('ZCOUNT', key, lo, '(' .. s)
-  end
-  if start < 0 then start = 0 end
-elseif ARGV[6] == 'n' then
-  local rs = restList()
-  start = nr + prefix(#rs, function(i) return not less(ARGV[8], rs[i]) end)
-end
-local count = tonumber(ARGV[5])
-local out = {total, start}
-if start < nr then
-  local page
-  if desc then
-    page = redis.call('ZRANGE', key, hi, lo, 'BYSCORE', 'REV', 'LIMIT', start, count, 'WITHSCORES')
-  else
-    page = redis.call('ZRANGE', key, lo, hi, 'BYSCORE', 'LIMIT', start, count, 'WITHSCORES')
-  end
-  for i = 1, #page do out[#out + 1] = page[i] end
-end
-local from, left = math.max(start - nr, 0), count - (#out - 2) / 2
-if nn > 0 and left > 0 then
-  local rs = restList()
-  for i = from + 1, math.min(from + left, #rs) do
-    out[#out + 1] = rs[i]
-    out[#out + 1] = ''
-  end
-end
-return out
+return rangePage(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3] == '1', tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6], ARGV[7], ARGV[8])
 `)
 
-// listScanScript intersects filter sets and sorts by another, Redis doing
-// both (ZINTER returns members by score, then by member bytes); the script
-// only drops what Overdue excludes and finds the page by binary search.
-// KEYS: the sort set, the due set, then the filter sets (at least one).
-// ARGV: desc, offset, count, cursor mode, score, ref, overdue max (empty for no
-// Overdue filter), whether the sort set is the due set.
-// Returns total, start, then ref and score (empty for none) per case.
-var listScanScript = redis.NewScript(listLua + `
+// listPlanScript answers a list no one sorted set holds, reading no more than
+// the smallest set involved, and then in Redis's own C loops where it can:
+//
+//  1. Overdue becomes a set: the overdue range of the due index copied aside
+//     (ZRANGESTORE) when it is smaller than every filter set, else the
+//     filters intersected with the due index, scored by due time, less those
+//     not yet due (ZINTERSTORE, ZREMRANGEBYSCORE). Either costs the smaller.
+//  2. The total is ZINTERCARD of the sets: the smallest set's members looked
+//     up in the others, until CountLimit matches are found.
+//  3. The page is found by walking the order, a chunk at a time, keeping
+//     the members in every set (ZMSCORE, the smallest set first), and
+//     stopping as soon as the page is full, when the matches are dense
+//     enough that this reads less than step 4 would. Sorted by received
+//     time, the walk goes through the smallest filter set (every filter set
+//     is scored by received time), not every case; sorted by due time,
+//     through the (department's) due index, and a page that reaches the
+//     matches with no due time is left to step 4. A walk that reads more
+//     than its budget (the matches cluster at the far end) stops and leaves
+//     it to step 4.
+//  4. Otherwise the matches are intersected into a set scored by the order
+//     (ZINTERSTORE with weight 0 for the filters) and the page read from it
+//     as from any index (rangePage): O(S·k + M·log M) inside Redis for S
+//     members in the smallest set, k sets and M matches.
+//
+// The temporary sets are deleted before the script ends.
+// KEYS: the sort set, the due set, three temporary keys (overdue, sorted,
+// all), then the filter sets (none only with Overdue).
+// ARGV: desc, offset, count, cursor mode, score, ref, overdue max (empty for
+// none), whether the sort set is the due set, whether to walk at all,
+// whether the sort set is scored by received time, CountLimit.
+// Returns total, 1 if matches follow the page (else 0), 1 if the total is
+// a floor (CountLimit reached), then ref and score (empty for a case with no
+// due time) per case.
+var listPlanScript = redis.NewScript(listLua + `
+local key, due, tmpO, tmpS, tmpA = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local desc, offset, count = ARGV[1] == '1', tonumber(ARGV[2]), tonumber(ARGV[3])
-local cmode, cscore, cref = ARGV[4], tonumber(ARGV[5]), ARGV[6]
-local overdue, sortDue = tonumber(ARGV[7]), ARGV[8] == '1'
-
--- The members in every filter set and in first, scored by first, flat
--- {member, score, ...} ascending; weight 0 everywhere scores them 0, so by member.
-local function inter(first, weight)
-  local args = {'ZINTER', #KEYS - 1, first}
-  for i = 3, #KEYS do args[#args + 1] = KEYS[i] end
+local cmode, cscore, cref = ARGV[4], ARGV[5], ARGV[6]
+local overdue, sortDue, mayWalk = ARGV[7], ARGV[8] == '1', ARGV[9] == '1'
+local sortReceived, countLimit = ARGV[10] == '1', tonumber(ARGV[11])
+local filters = {}
+for i = 6, #KEYS do filters[#filters + 1] = KEYS[i] end
+local function finish(out)
+  -- UNLINK: a large temporary set is freed off the main thread.
+  redis.call('UNLINK', tmpO, tmpS, tmpA)
+  return out
+end
+local function weighted(cmd, dest, first, rest, w)
+  local args = {cmd, dest, #rest + 1, first}
+  for _, k in ipairs(rest) do args[#args + 1] = k end
   args[#args + 1] = 'WEIGHTS'
-  args[#args + 1] = weight
-  for i = 3, #KEYS do args[#args + 1] = 0 end
-  args[#args + 1] = 'WITHSCORES'
+  args[#args + 1] = w
+  for _ in ipairs(rest) do args[#args + 1] = 0 end
+  return redis.call(unpack(args))
+end
+-- How many members the sets share, counting no further than limit (0: all).
+local function interCard(list, limit)
+  if #list == 1 then return redis.call('ZCARD', list[1]) end
+  local args = {'ZINTERCARD', #list}
+  for _, k in ipairs(list) do args[#args + 1] = k end
+  if limit > 0 then
+    args[#args + 1] = 'LIMIT'
+    args[#args + 1] = limit
+  end
   return redis.call(unpack(args))
 end
 
-local rows = inter(KEYS[1], 1)
-if overdue and sortDue then
-  local n = prefix(#rows / 2, function(i) return tonumber(rows[2 * i]) <= overdue end)
-  for i = #rows, 2 * n + 1, -1 do rows[i] = nil end
-elseif overdue then
-  local due, late = inter(KEYS[2], 1), {}
-  for i = 1, prefix(#due / 2, function(i) return tonumber(due[2 * i]) <= overdue end) do late[due[2 * i - 1]] = true end
-  local kept = {}
-  for i = 1, #rows, 2 do
-    if late[rows[i]] then kept[#kept + 1] = rows[i]; kept[#kept + 1] = rows[i + 1] end
-  end
-  rows = kept
-end
-local nr = #rows / 2
+-- The filter sets, smallest first.
+local size = {}
+for _, k in ipairs(filters) do size[k] = redis.call('ZCARD', k) end
+table.sort(filters, function(a, b) return size[a] < size[b] end)
+local small = math.huge
+if #filters > 0 then small = size[filters[1]] end
 
--- Sorting by due, matches with no due time come last, by ref. They are
--- counted, and only listed once a page reaches them.
-local nn, nulls = 0, nil
-if sortDue and not overdue then
-  local args = {'ZINTERCARD', #KEYS - 2}
-  for i = 3, #KEYS do args[#args + 1] = KEYS[i] end
-  nn = redis.call(unpack(args)) - nr
+-- 1. Overdue as a set.
+local sets = {}
+for _, k in ipairs(filters) do sets[#sets + 1] = k end
+if overdue ~= '' then
+  local late = redis.call('ZCOUNT', due, '-inf', overdue)
+  if late == 0 or small == 0 then return {0, 0, 0} end
+  if late <= small then
+    redis.call('ZRANGESTORE', tmpO, due, '-inf', overdue, 'BYSCORE')
+    table.insert(sets, 1, tmpO)
+  else
+    weighted('ZINTERSTORE', tmpO, due, filters, 1)
+    redis.call('ZREMRANGEBYSCORE', tmpO, '(' .. overdue, '+inf')
+    sets = {tmpO}
+  end
+  small = math.min(late, small)
 end
-local function nullList()
+
+-- 2. The total.
+-- Counting stops at countLimit: past it, the total is a floor (capped), and
+-- a walk reads no further than the page and the count need.
+local total = interCard(sets, countLimit)
+if total == 0 then return finish({0, 0, 0}) end
+local capped = 0
+if #sets > 1 and total >= countLimit then capped = 1 end
+-- Sorted by due, matches with no due time come last, after the due index.
+local nulls = nil
+local function countNulls()
   if not nulls then
-    nulls = {}
-    local has, all = {}, inter(KEYS[3], 0)
-    for i = 1, #rows, 2 do has[rows[i]] = true end
-    for i = 1, #all, 2 do
-      if not has[all[i]] then nulls[#nulls + 1] = all[i] end
+    nulls = 0
+    if sortDue and overdue == '' then
+      local withDue = {due}
+      for _, k in ipairs(sets) do withDue[#withDue + 1] = k end
+      nulls = interCard(sets, 0) - interCard(withDue, 0)
     end
   end
   return nulls
 end
-local total = nr + nn
 
--- Rows are ascending; a descending page reads them from the end.
-local function below(i, orEqual) -- rows[i] before the cursor (or at it)?
-  local s, m = tonumber(rows[2 * i]), rows[2 * i - 1]
-  if s ~= cscore then return s < cscore end
-  if m == cref then return orEqual end
-  return less(m, cref)
-end
-local start = offset
-if cmode == 's' then
-  if desc then
-    start = nr - prefix(nr, function(i) return below(i, false) end)
-  else
-    start = prefix(nr, function(i) return below(i, true) end)
+-- 3. Walk the order, when that reads less than intersecting costs.
+if mayWalk and cmode ~= 'n' then
+  local walk, checks = key, sets
+  if sortReceived and #filters > 0 then
+    -- The smallest filter set, in the same order, holds every match.
+    walk, checks = filters[1], {}
+    for _, k in ipairs(sets) do
+      if k ~= walk then checks[#checks + 1] = k end
+    end
   end
-elseif cmode == 'n' then
-  local ns = nullList()
-  start = nr + prefix(#ns, function(i) return not less(cref, ns[i]) end)
-end
-
-local out = {total, start}
-for p = start + 1, math.min(start + count, total) do
-  if p <= nr then
-    local i = p
-    if desc then i = nr - p + 1 end
-    out[#out + 1] = rows[2 * i - 1]
-    out[#out + 1] = rows[2 * i]
-  else
-    out[#out + 1] = nullList()[p - nr]
-    out[#out + 1] = ''
+  local n = redis.call('ZCARD', walk)
+  local first, last = 0, n - 1
+  if sortDue and overdue ~= '' then -- the due set's members up to the bound
+    local late = redis.call('ZCOUNT', walk, '-inf', overdue)
+    if desc then first = n - late else last = late - 1 end
   end
-end
-return out
-`)
-
-// listWalkScript pages through a sort set in order, keeping the members that
-// are in every filter set (and, for Overdue, due by then), ZMSCORE by ZMSCORE
-// a chunk at a time: a page costs the candidates read to fill it, not the
-// matches, so a common filter over many cases is as fast as a rare one. It
-// first counts the matches with ZINTERCARD (and, for Overdue, the overdue
-// range copied to a temporary key); if the matches are so sparse that
-// finding the page would read more candidates than intersecting them would
-// sort, or the walk has read that many without filling the page, it answers
-// start = -1 and List intersects instead.
-// KEYS: the sort set, the due set, the temporary key, then the filter sets.
-// ARGV: desc, offset, count, cursor mode, score, ref, overdue max (empty for
-// none), whether the sort set is the due set (then Overdue is set), walkFrom.
-// Returns total, 1 if matches follow the page (else 0), then ref and score
-// per case.
-var listWalkScript = redis.NewScript(`
-local key, due, tmp = KEYS[1], KEYS[2], KEYS[3]
-local desc, offset, count = ARGV[1] == '1', tonumber(ARGV[2]), tonumber(ARGV[3])
-local cmode, cscore, cref = ARGV[4], ARGV[5], ARGV[6]
-local overdue, sortDue = ARGV[7], ARGV[8] == '1'
-local walkFrom = tonumber(ARGV[9])
-local sets = {}
-for i = 4, #KEYS do sets[#sets + 1] = KEYS[i] end
-
-local total
-local inSets
-if #sets == 1 then inSets = redis.call('ZCARD', sets[1]) else inSets = redis.call('ZINTERCARD', #sets, unpack(sets)) end
-if overdue ~= '' then
-  -- Count the overdue matches from the smaller side: the smallest filter
-  -- set's members looked up in the others and the due index, or the overdue
-  -- range copied aside and intersected.
-  local small, size = sets[1], redis.call('ZCARD', sets[1])
-  for i = 2, #sets do
-    local n = redis.call('ZCARD', sets[i])
-    if n < size then small, size = sets[i], n end
+  local pos, skip = first, offset
+  if cmode == 's' then
+    skip = 0
+    local now = redis.call('ZSCORE', walk, cref)
+    if now and tonumber(now) == tonumber(cscore) then
+      if desc then pos = redis.call('ZREVRANK', walk, cref) + 1 else pos = redis.call('ZRANK', walk, cref) + 1 end
+    elseif desc then
+      pos = redis.call('ZCOUNT', walk, '(' .. cscore, '+inf')
+    else
+      pos = redis.call('ZCOUNT', walk, '-inf', '(' .. cscore)
+    end
+    pos = math.max(pos, first)
   end
-  if size < redis.call('ZCOUNT', due, '-inf', overdue) then
-    total = 0
-    for from = 0, size - 1, 512 do
-      local members = redis.call('ZRANGE', small, from, from + 511)
-      local ok = {}
-      local sc = redis.call('ZMSCORE', due, unpack(members))
-      for i = 1, #members do ok[i] = sc[i] and tonumber(sc[i]) <= tonumber(overdue) end
-      for _, set in ipairs(sets) do
-        if set ~= small then
-          local in_ = redis.call('ZMSCORE', set, unpack(members))
-          for i = 1, #members do if not in_[i] then ok[i] = false end end
+  -- A candidate walked costs a look-up per set checked, from Lua; an
+  -- intersection a look-up per set for each member of the smallest, and an
+  -- insertion per match, in C. The walk's estimate assumes the matches are
+  -- spread evenly; its budget stops it when they are not.
+  local want = skip + count + 1
+  local budget = math.max((small * #sets + 4 * total) / (3 * math.max(#checks, 1)), 256)
+  if want * ((last - first + 1) / total) <= budget then
+    local out, found, read = {total, 0, capped}, 0, 0
+    -- The first chunk should fill the page; a capped total says too little
+    -- about the density to size it by.
+    local chunk = math.max(64, math.min(1024, math.ceil(2 * want * (last - first + 1) / total)))
+    if capped == 1 then chunk = 128 end
+    while pos <= last and read <= budget do
+      local stop = math.min(pos + chunk - 1, last)
+      local batch
+      if desc then
+        batch = redis.call('ZRANGE', walk, pos, stop, 'REV', 'WITHSCORES')
+      else
+        batch = redis.call('ZRANGE', walk, pos, stop, 'WITHSCORES')
+      end
+      if #batch == 0 then break end
+      read = read + #batch / 2
+      -- Keep those in every set, asking each set only about the survivors.
+      local idx = {}
+      for i = 1, #batch, 2 do idx[#idx + 1] = i end
+      for _, set in ipairs(checks) do
+        if #idx == 0 then break end
+        local members = {}
+        for j, i in ipairs(idx) do members[j] = batch[i] end
+        local sc = redis.call('ZMSCORE', set, unpack(members))
+        local kept = {}
+        for j, i in ipairs(idx) do if sc[j] then kept[#kept + 1] = i end end
+        idx = kept
+      end
+      for _, i in ipairs(idx) do
+        found = found + 1
+        if found > skip + count then
+          out[2] = 1
+          return finish(out)
+        end
+        if found > skip then
+          out[#out + 1] = batch[i]
+          out[#out + 1] = batch[i + 1]
         end
       end
-      for i = 1, #members do if ok[i] then total = total + 1 end end
+      pos = stop + 1
+      chunk = math.min(chunk * 2, 1024)
     end
-  else
-    redis.call('ZRANGESTORE', tmp, due, '-inf', overdue, 'BYSCORE')
-    total = redis.call('ZINTERCARD', #sets + 1, tmp, unpack(sets))
-    redis.call('DEL', tmp)
+    -- Walked to the end of the due index: done, unless matches with no
+    -- due time follow (then the intersection pages through them).
+    if pos > last and countNulls() == 0 then return finish(out) end
   end
-else
-  total = inSets
 end
 
--- Where the walk starts (a rank in the walk's direction) and where it ends.
-local n = redis.call('ZCARD', key)
-local first, last = 0, n - 1
-if sortDue then -- Overdue: the due set's members up to the bound
-  local late = redis.call('ZCOUNT', key, '-inf', overdue)
-  if desc then first = n - late else last = late - 1 end
-end
-local pos, skip = first, offset
-if cmode == 's' then
-  skip = 0
-  local now = redis.call('ZSCORE', key, cref)
-  if now and tonumber(now) == tonumber(cscore) then
-    if desc then pos = redis.call('ZREVRANK', key, cref) + 1 else pos = redis.call('ZRANK', key, cref) + 1 end
-  elseif desc then
-    pos = redis.call('ZCOUNT', key, '(' .. cscore, '+inf')
+-- 4. Intersect into a set sorted by the order, and page through it.
+weighted('ZINTERSTORE', tmpS, key, sets, 1)
+local rest = nil
+if countNulls() > 0 then
+  if #sets == 1 then
+    rest = sets[1]
   else
-    pos = redis.call('ZCOUNT', key, '-inf', '(' .. cscore)
+    weighted('ZINTERSTORE', tmpA, sets[1], {unpack(sets, 2)}, 0)
+    rest = tmpA
   end
-  pos = math.max(pos, first)
 end
-
--- Too sparse to walk? The walk reads about (skip + count) * n / total
--- candidates; intersecting sorts total.
--- The matches may also cluster at the far end of the order (overdue cases
--- are the old ones, say): a walk that has read twice what intersecting would
--- sort gives up and leaves it to the intersection.
-local want = skip + count + 1
-local budget = math.max(2 * inSets, 512)
-if total == 0 or inSets <= walkFrom or want * (n / total) > budget then
-  if total == 0 then return {0, 0} end
-  return {total, -1}
-end
-
-local out, found, chunk, read = {total, 0}, 0, 256, 0
-while pos <= last do
-  if read > budget then return {total, -1} end
-  local stop = math.min(pos + chunk - 1, last)
-  local batch
-  if desc then
-    batch = redis.call('ZRANGE', key, pos, stop, 'REV', 'WITHSCORES')
-  else
-    batch = redis.call('ZRANGE', key, pos, stop, 'WITHSCORES')
-  end
-  if #batch == 0 then break end
-  local members = {}
-  for i = 1, #batch, 2 do members[#members + 1] = batch[i] end
-  read = read + #members
-  local ok = {}
-  for i = 1, #members do ok[i] = true end
-  for _, set in ipairs(sets) do
-    local sc = redis.call('ZMSCORE', set, unpack(members))
-    for i = 1, #members do if not sc[i] then ok[i] = false end end
-  end
-  if overdue ~= '' and not sortDue then
-    local sc = redis.call('ZMSCORE', due, unpack(members))
-    for i = 1, #members do
-      if not sc[i] or tonumber(sc[i]) > tonumber(overdue) then ok[i] = false end
-    end
-  end
-  for i = 1, #members do
-    if ok[i] then
-      found = found + 1
-      if found > skip + count then
-        out[2] = 1
-        return out
-      end
-      if found > skip then
-        out[#out + 1] = members[i]
-        out[#out + 1] = batch[2 * i]
-      end
-    end
-  end
-  pos = stop + 1
-end
-return out
+local out = rangePage(tmpS, rest, '-inf', '+inf', desc, offset, count, cmode, cscore, cref)
+if out[2] + (#out - 2) / 2 < out[1] then out[2] = 1 else out[2] = 0 end
+table.insert(out, 3, 0) -- counted in full
+return finish(out)
 `)

@@ -1,6 +1,10 @@
 package readmodel
 
 import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"slices"
 	"strings"
 	"unicode"
@@ -25,7 +29,18 @@ import (
 // model's filters in one step.
 //
 // Words are whole words: "pothole" finds "Pothole!" and "potholes" does not.
+// A word of the reference, an address or a reporter's name is also found
+// by its start, three letters or more ("acac" finds "Acacia Avenue", "7kq2"
+// finds CB-7KQ2M9): each such start is indexed as a word of its own, so a
+// search by a start costs what a search by a word does, one set, and never
+// a union over every word that starts so. Descriptions are not indexed by
+// starts: they hold most of a case's words, and would double the memory.
 // Matching is on letters and digits, case and accents folded.
+//
+// Key names carry no words. Reporters' names and addresses would otherwise
+// be in the names of the word sets, where MONITOR, SLOWLOG, key scans and
+// memory reports show them; a word's set is named by a keyed hash of it
+// instead (HMAC-SHA256, the first 12 bytes, UseSearchKey).
 
 // MaxTerms bounds the words indexed per case: the projection writes one
 // sorted-set entry per word, so a 10,000-character description must not
@@ -66,18 +81,38 @@ func appendTerms(out []string, text string, most int) []string {
 	return out
 }
 
+// MaxStarts bounds the starts of words indexed per case, as MaxTerms does
+// the words.
+const MaxStarts = 60
+
+// startFrom is the fewest letters a start of a word is found by: shorter
+// starts would be sets of most cases, and find nothing in particular.
+const startFrom = 3
+
 // caseTerms are the words a case is found by: its reference, then each
-// report's address, reporter's name, title and description.
+// report's address, reporter's name, title and description, and then the
+// starts of the words of the reference, addresses and names.
 func caseTerms(c *cases.Case) []string {
-	out := appendTerms(nil, c.Ref, MaxTerms)
+	named := appendTerms(nil, c.Ref, MaxTerms)
 	for _, r := range c.Reports {
 		l := r.Location
-		out = appendTerms(out, l.Address+" "+l.ClosestAddress+" "+l.Zipcode, MaxTerms)
-		out = appendTerms(out, r.Reporter.FirstName+" "+r.Reporter.LastName, MaxTerms)
+		named = appendTerms(named, l.Address+" "+l.ClosestAddress+" "+l.Zipcode, MaxTerms)
+		named = appendTerms(named, r.Reporter.FirstName+" "+r.Reporter.LastName, MaxTerms)
 	}
+	out := slices.Clip(named)
 	for _, r := range c.Reports {
 		out = appendTerms(out, r.Title, MaxTerms)
 		out = appendTerms(out, r.Description, MaxTerms)
+	}
+	starts := 0
+	for _, w := range named {
+		rs := []rune(w)
+		for n := startFrom; n < len(rs) && starts < MaxStarts; n++ {
+			if p := string(rs[:n]); !stopWords[p] && !slices.Contains(out, p) {
+				out = append(out, p)
+				starts++
+			}
+		}
 	}
 	return out
 }
@@ -91,7 +126,28 @@ type Areas interface {
 // in, for the area filter. Call it before the store is used.
 func (s *Store) UseAreas(a Areas) { s.areas = a }
 
-func (s *Store) termKey(t string) string        { return s.ns + "idx:term:" + t }
+// UseSearchKey sets the secret the word sets' names are keyed with (at
+// least 16 bytes). Without one they are keyed with defaultSearchKey, which
+// anyone can read here: a fixed salt, so a word is still not in plain sight,
+// but whoever can list the keys can test guesses. Call it before the store is
+// used; a read model written with another key finds nothing by words until
+// `casebridge reindex` has rebuilt them (the old sets go as it does).
+func (s *Store) UseSearchKey(secret []byte) { s.searchKey = bytes.Clone(secret) }
+
+// defaultSearchKey keys the word sets' names when no secret is configured.
+var defaultSearchKey = []byte("casebridge read model: search words, v1")
+
+// termKey names a word's set by a keyed hash of it.
+func (s *Store) termKey(t string) string {
+	key := s.searchKey
+	if key == nil {
+		key = defaultSearchKey
+	}
+	mac := hmac.New(sha256.New, key)
+	mac.Write([]byte(t))
+	return s.ns + "idx:word:" + base64.RawURLEncoding.EncodeToString(mac.Sum(nil)[:12])
+}
+
 func (s *Store) sourceKey(src string) string    { return s.ns + "idx:source:" + src }
 func (s *Store) areaKey(area string) string     { return s.ns + "idx:area:" + area }
 func (s *Store) assigneeKey(who string) string  { return s.ns + "idx:assignee:" + strings.ToLower(who) }

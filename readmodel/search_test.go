@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -97,6 +98,11 @@ func TestListFindingAgreesWithTheCases(t *testing.T) {
 		{Family: "open", Sort: SortUpdated},
 		{Department: "parks", Overdue: true, Now: now, Sort: SortUpdated},
 		{Source: cases.SourceWeb, Area: "south", Search: "lamp", Status: cases.StatusOpen},
+		{Search: "pothole", Overdue: true, Now: now},
+		{Search: "mill lane", Department: "highways", Overdue: true, Now: now, Sort: SortUpdated},
+		{Area: "north", Department: "parks", Family: "open", Overdue: true, Now: now},
+		{Source: cases.SourcePhone, ServiceCode: "svc1", Family: "open", Overdue: true, Now: now},
+		{Escalation: "any", Department: "streetcare", Sort: SortDue},
 	}
 	var queries []ListQuery
 	for _, q := range base {
@@ -109,8 +115,6 @@ func TestListFindingAgreesWithTheCases(t *testing.T) {
 		}
 	}
 	paged := 0
-	walkFrom = 0 // walk whenever it may, however few the cases
-	defer func() { walkFrom = 3000 }()
 	for _, walk := range []bool{true, false} {
 		listWalk = walk
 		for _, q := range queries {
@@ -155,6 +159,30 @@ func TestListFindingAgreesWithTheCases(t *testing.T) {
 	listWalk = true
 	if paged < len(queries) {
 		t.Errorf("only %d of %d queries run to a second page: the fixture is too thin", paged/2, len(queries))
+	}
+
+	// Past the count limit a total is a floor, and every page is still there.
+	countLimit = 10
+	q := ListQuery{Search: "pothole", Family: "open", Limit: 7}
+	want := expectList(all, q)
+	var got []string
+	for {
+		p, err := s.List(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(want) > 10 && (p.Total != 10 || !p.AtLeast) {
+			t.Errorf("counted to %d (at least: %t), want 10 at least of %d", p.Total, p.AtLeast, len(want))
+		}
+		got = append(got, refsOf(p.Cases)...)
+		if p.Next == "" {
+			break
+		}
+		q.Cursor = p.Next
+	}
+	countLimit = CountLimit
+	if len(want) <= 10 || !slices.Equal(got, want) {
+		t.Errorf("past the count limit: %d cases by cursor, want %d", len(got), len(want))
 	}
 
 	// A search of only common words is refused, naming q.
@@ -210,5 +238,66 @@ func TestRebuildStored(t *testing.T) {
 		if p, err := s.List(ctx, q); err != nil || p.Total != want {
 			t.Errorf("List(%+v) = %d, %v; want %d", q, p.Total, err, want)
 		}
+	}
+}
+
+// A word of an address, a name or the reference is found by its start; a
+// description's words only whole. No key name holds a word: the word sets
+// are named by a keyed hash, and another key names other sets.
+func TestSearchByStartsAndKeyedNames(t *testing.T) {
+	ctx := context.Background()
+	s, rdb := newStore(t)
+	c := newCase("CB-7KQ2M9", "svc", "highways", t0)
+	c.Reports[0].Location.Address = "12 Acacia Avenue"
+	c.Reports[0].Reporter.FirstName, c.Reports[0].Reporter.LastName = "Ada", "Lovelace"
+	c.Reports[0].Description = "Pothole by the kerb"
+	other := newCase("CB-000002", "svc", "highways", t0.Add(time.Minute))
+	other.Reports[0].Location.Address = "3 Mill Lane"
+	project(t, s, c, other)
+	for q, want := range map[string]int64{
+		"acac": 1, "Acacia": 1, "ACACIA avenue": 1, "aca": 1, "acaciaz": 0, "ac": 0,
+		"love": 1, "lovelace": 1, "7kq2": 1, "cb-7kq": 1,
+		"pothole": 1, "poth": 0, // a description's words only whole
+		"mill": 1, "mil": 1, "acac mill": 0,
+	} {
+		p, err := s.List(ctx, ListQuery{Search: q})
+		if err != nil && want > 0 || p.Total != want {
+			t.Errorf("search %q: %d cases, %v; want %d", q, p.Total, err, want)
+		}
+	}
+	keys, err := rdb.Keys(ctx, "*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	words := 0
+	for _, k := range keys {
+		for _, w := range []string{"acac", "lovelace", "ada", "pothole", "mill"} { // the reference names the case's own key
+			if strings.Contains(strings.ToLower(k), w) {
+				t.Errorf("key %q names the word %q", k, w)
+			}
+		}
+		if strings.Contains(k, ":idx:word:") {
+			words++
+		}
+	}
+	if words < 10 {
+		t.Errorf("%d word sets, want one per word and start", words)
+	}
+	keyed := New(rdb, "test:")
+	keyed.UseSearchKey([]byte("a secret of this installation"))
+	if s.termKey("acacia") == keyed.termKey("acacia") {
+		t.Error("another key names a word's set the same")
+	}
+	if p, err := keyed.List(ctx, ListQuery{Search: "acacia"}); err != nil || p.Total != 0 {
+		t.Errorf("under another key before a rebuild: %d, %v; want none", p.Total, err)
+	}
+	if _, err := keyed.RebuildStored(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := keyed.List(ctx, ListQuery{Search: "acacia"}); err != nil || p.Total != 1 {
+		t.Errorf("under another key after a rebuild: %d, %v; want 1", p.Total, err)
+	}
+	if n, err := rdb.Exists(ctx, s.termKey("acacia")).Result(); err != nil || n != 0 {
+		t.Errorf("the sets under the old key outlive the rebuild: %d, %v", n, err)
 	}
 }

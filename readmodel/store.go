@@ -21,7 +21,8 @@
 //	P idx:escalated               zset ref → received µs, open cases with an escalation fired
 //	P idx:deptesc:<department>    zset ref → received µs, the same, of one department
 //	P idx:esc:<level>             zset ref → received µs, open cases whose latest escalation is level
-//	P idx:term:<word>             zset ref → received µs, cases found by a word (search.go)
+//	P idx:word:<hash>             zset ref → received µs, cases found by a word or the start of one;
+//	                              hash: HMAC-SHA256 of the word, 12 bytes, base64url (search.go)
 //	P idx:source:<source>         zset ref → received µs, by the first report's source
 //	P idx:area:<area>             zset ref → received µs, by the areas (wards) of the case's point
 //	P idx:assignee:<name>         zset ref → received µs, by assignee (lower case)
@@ -70,10 +71,12 @@ const DefaultPrefix = "cb:"
 
 // Store reads and writes the read model in one Redis.
 type Store struct {
-	areas  Areas // nil: cases are filed under no area
-	rdb    redis.UniversalClient
-	ns     string // prefix + "rm:", the read model's own keys
-	events string
+	areas Areas // nil: cases are filed under no area
+	// searchKey keys the names of the word sets (nil: defaultSearchKey).
+	searchKey []byte
+	rdb       redis.UniversalClient
+	ns        string // prefix + "rm:", the read model's own keys
+	events    string
 }
 
 // New returns a Store keeping its keys under prefix ("" means DefaultPrefix).

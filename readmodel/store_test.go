@@ -13,6 +13,7 @@ import (
 
 	"github.com/casebridge/casebridge/cases"
 	"github.com/casebridge/casebridge/internal/redistest"
+	"github.com/casebridge/casebridge/readmodel/readmodeltest"
 )
 
 var t0 = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
@@ -23,34 +24,12 @@ func newStore(t testing.TB) (*Store, *redis.Client) {
 	return New(rdb, "test:"), rdb
 }
 
-// newCase is an open case as intake makes it, version 1, with a point in
-// central London and a reporter, so tests see personal data stored.
-func newCase(ref, code, dept string, received time.Time) *cases.Case {
-	lat, long := 51.5007, -0.1246
-	c := &cases.Case{
-		Ref: ref, Status: cases.StatusOpen, Service: cases.Service{Code: code, Name: code},
-		Department: dept, Priority: cases.PriorityNormal, ReceivedAt: received,
-		Reports: []cases.Report{{
-			IntakeKey: "fixmystreet:" + ref, Source: cases.SourceFixMyStreet, ServiceCode: code,
-			Location:   cases.Location{Lat: &lat, Long: &long},
-			Reporter:   cases.Reporter{FirstName: "Ada", Email: "ada@example.org"},
-			ReceivedAt: received,
-		}},
-	}
-	c.Append(cases.Entry{At: received, Actor: "fixmystreet", Kind: cases.KindReceived, To: cases.StatusOpen})
-	return c
-}
-
-// move applies a public status change, as staff would.
-func move(c *cases.Case, to cases.Status, at time.Time) *cases.Case {
-	c.Apply(cases.Change{To: to, Note: "now " + string(to), Public: true, Actor: "agent"}, at)
-	return c
-}
-
-func place(c *cases.Case, lat, long float64) *cases.Case {
-	c.Reports[0].Location = cases.Location{Lat: &lat, Long: &long}
-	return c
-}
+// newCase, move and place: readmodeltest's, named as the tests have them.
+var (
+	newCase = readmodeltest.NewCase
+	move    = readmodeltest.Move
+	place   = readmodeltest.Place
+)
 
 // clone copies a case through JSON, so a test can hold an older version while
 // changing the newer one.

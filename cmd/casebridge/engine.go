@@ -82,6 +82,14 @@ func connect(ctx context.Context, log *slog.Logger, cfg *config.Config, getenv f
 		}
 	}
 	e.store = readmodel.New(e.redis, redisPrefix)
+	if name := cfg.SearchKeyEnv; name != "" {
+		key := getenv(name)
+		if len(key) < 16 {
+			e.redis.Close()
+			return nil, fmt.Errorf("search_key_env: %s holds %d bytes; give the read model's search key 16 or more", name, len(key))
+		}
+		e.store.UseSearchKey([]byte(key))
+	}
 	if e.areas != nil {
 		e.store.UseAreas(e.areas) // for the console's area filter
 	}
