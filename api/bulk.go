@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -149,7 +150,11 @@ func (s *Server) bulkRefs(ctx context.Context, b bulkRequest, p principal) (refs
 			return nil, "", "", err
 		}
 		if page.Total > maxBulk {
-			return nil, "filter", fmt.Sprintf("matches %d cases; narrow it to at most %d", page.Total, maxBulk), nil
+			more := ""
+			if page.AtLeast {
+				more = "more than "
+			}
+			return nil, "filter", fmt.Sprintf("matches %s%d cases; narrow it to at most %d", more, page.Total, maxBulk), nil
 		}
 		for _, k := range page.Cases {
 			refs = append(refs, k.Ref)
@@ -262,8 +267,6 @@ func bulkKey(key, ref string) string {
 type bulkPageData struct {
 	Summary  *bulkSummary
 	Label    string // the change, in words
-	Field    string
-	Message  string
 	QueueURL string
 	Refused  []bulkResult
 	Failed   []bulkResult
@@ -293,24 +296,29 @@ func (con *console) bulk(c *gin.Context) {
 	default:
 		b.Refs = f["ref"]
 	}
-	fail := func(status int, field, msg string) {
+	// A mistake in the form shows the queue again, the form filled in as
+	// sent and the mistake summarised at the top: nothing was changed.
+	fail := func(field, msg string) {
 		if field == "bulk-team" {
 			field = "bulk-department"
 		}
-		d.Field, d.Message = field, msg
-		con.render(c, status, "bulk", v)
+		q, _ := url.ParseQuery(filter)
+		qf := queueFiltersFrom(q, p.Name)
+		qf.Page, _ = strconv.Atoi(f.Get("page"))
+		qf.Page = min(max(qf.Page, 1), maxPage)
+		con.showQueue(c, qf, formState{Name: "bulk", Values: f, Field: field, Message: msg})
 	}
 	if b.Action == "transfer" && f.Get("keep") == "" {
-		fail(http.StatusUnprocessableEntity, "bulk-keep", "Choose whether the cases' assignees stay assigned after the transfer.")
+		fail("bulk-keep", "Choose whether the cases' assignees stay assigned after the transfer.")
 		return
 	}
 	call, field, why := con.bulkCall(b, "staff:"+p.Name)
 	if call == nil {
-		fail(http.StatusUnprocessableEntity, "bulk-"+field, upperFirst(why)+".")
+		fail("bulk-"+field, upperFirst(why)+".")
 		return
 	}
 	if len(b.Refs) == 0 && b.Filter == "" {
-		fail(http.StatusUnprocessableEntity, "bulk-scope", "Tick the cases to change, or choose every case matching the filters.")
+		fail("bulk-scope", "Tick the cases to change, or choose every case matching the filters.")
 		return
 	}
 	refs, field, why, err := con.bulkRefs(c.Request.Context(), b, p)
@@ -320,7 +328,7 @@ func (con *console) bulk(c *gin.Context) {
 		return
 	}
 	if why != "" {
-		fail(http.StatusUnprocessableEntity, "bulk-scope", "The "+map[string]string{"refs": "cases ticked", "filter": "filter"}[field]+" "+why+".")
+		fail("bulk-scope", "The "+map[string]string{"refs": "cases ticked", "filter": "filter"}[field]+" "+why+".")
 		return
 	}
 	reqID := con.requestID(c, "bulk-"+b.Action)

@@ -113,7 +113,8 @@ func TestBulkConsole(t *testing.T) {
 	// A transfer must say what happens to the assignees.
 	form = url.Values{"request_id": {"x2"}, "filter": {"family=open"}, "scope": {"filter"}, "action": {"transfer"}, "to": {"highways/drainage"}}
 	r := v.form("/cases", "/cases/bulk", form)
-	wantPage(t, "a transfer without saying", r, http.StatusUnprocessableEntity, "There is a problem", "#bulk-keep", "Nothing was changed")
+	wantPage(t, "a transfer without saying", r, http.StatusUnprocessableEntity, "There is a problem", `href="#bulk-keep-keep"`, "Nothing was changed",
+		`id="queue"`, `value="highways/drainage" selected`, `value="filter" checked`)
 	form.Set("keep", "keep")
 	r = v.form("/cases", "/cases/bulk", form)
 	wantPage(t, "a bulk transfer of the filter", r, http.StatusOK, "Transfer: 2 of 2 cases changed")

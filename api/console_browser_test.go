@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
 	"github.com/casebridge/casebridge/cases"
@@ -125,6 +127,15 @@ func (p *page) wantText(sel string, texts ...string) {
 			p.t.Errorf("%s says %q, want it to mention %q", sel, got, s)
 		}
 	}
+}
+
+func (h *consoleHarness) team(t *testing.T, ref string) string {
+	t.Helper()
+	k, err := h.engine.Get(context.Background(), ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k.Team
 }
 
 func (h *consoleHarness) status(t *testing.T, ref string) cases.Status {
@@ -356,5 +367,51 @@ func TestConsoleInBrowser(t *testing.T) {
 		p.submit("#transfer-form button", http.StatusOK)
 		p.wantText("#case-assignee", "amy")
 		p.wantText("#timeline li:first-child", "still assigned to amy")
+	})
+
+	t.Run("a bulk form's mistake shows on the queue, summarised at the top, without JavaScript", func(t *testing.T) {
+		ref := h.report("20", 48*time.Hour)
+		p := h.open(t, browser, "agent-token")
+		p.do(chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			_, err := cdp.Call(ctx, tg, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true})
+			return err
+		}))
+		p.navigate("/cases?family=open&sort=received&order=desc", http.StatusOK)
+		p.do(chromedp.Click(chromedp.CSS("#bulk summary")), chromedp.Click(chromedp.ID("select-"+ref)),
+			chromedp.SetValue(chromedp.ID("bulk-action-select"), "transfer"), chromedp.SetValue(chromedp.ID("bulk-to"), "highways/drainage"))
+		p.submit("#bulk-form button[type=submit]", http.StatusUnprocessableEntity)
+		p.wantText("#error-summary", "There is a problem", "Nothing was changed.", "Choose whether the cases' assignees stay assigned after the transfer.")
+		p.wantText("h1", "Work queue")
+		if p.eval(`document.activeElement === document.getElementById("error-summary")`) {
+			t.Fatal("the console's script moved the focus: this is meant to be the page without JavaScript")
+		}
+		if !p.eval(`document.getElementById("error-summary").getBoundingClientRect().top < document.querySelector("h1").getBoundingClientRect().top`) {
+			t.Error("the error summary is not at the top of the queue")
+		}
+		if !p.eval(`!!document.querySelector("#queue") && document.getElementById("bulk").open`) {
+			t.Error("the queue with its bulk form open is not shown again")
+		}
+		if !p.eval(`document.getElementById("select-` + ref + `").checked`) {
+			t.Errorf("%s is no longer ticked", ref)
+		}
+		if got := p.value("#bulk-to"); got != "highways/drainage" {
+			t.Errorf("the transfer's destination came back as %q", got)
+		}
+		if !p.eval(`document.getElementById("bulk-keep").classList.contains("field-invalid")`) {
+			t.Error("the field at fault is not marked")
+		}
+		p.do(chromedp.Click(chromedp.CSS("#error-summary a")))
+		if loc, _ := chromedp.Run(p.ctx, chromedp.Location()); !strings.HasSuffix(loc, "#bulk-keep-keep") {
+			t.Errorf("the summary's link leads to %s, not the field", loc)
+		}
+		if got := h.team(t, ref); got == "drainage" {
+			t.Fatal("the refused bulk change was made")
+		}
+		p.do(chromedp.Click(chromedp.ID("bulk-keep-keep")))
+		p.submit("#bulk-form button[type=submit]", http.StatusOK)
+		p.wantText("h1", "Transfer: 1 of 1 case changed")
+		if got := h.team(t, ref); got != "drainage" {
+			t.Errorf("%s is with team %q after the bulk transfer", ref, got)
+		}
 	})
 }

@@ -176,30 +176,64 @@ type queueData struct {
 	Transfers   []optionGroup
 	MaxAssignee int
 	BulkOpen    bool
-	Rows        []queueRow
-	Total       int64
-	From, To    int
-	FirstURL    string // when the page asked for is past the end
-	PrevURL     string
-	NextURL     string
-	SortLabel   string
+	// Bulk is the bulk form as it was sent, when its mistake sends the
+	// queue back with it (BulkOpen then too).
+	Bulk      formState
+	Rows      []queueRow
+	Total     int64
+	AtLeast   bool // Total is a floor
+	From, To  int
+	FirstURL  string // when the page asked for is past the end
+	PrevURL   string
+	NextURL   string
+	SortLabel string
 }
+
+// bulkFieldIDs are the ids of the bulk form's fields an error summary links
+// to, by the field at fault.
+var bulkFieldIDs = map[string]string{
+	"bulk-scope": "bulk-scope-selected", "bulk-action": "bulk-action-select", "bulk-assignee": "bulk-assignee-input",
+	"bulk-department": "bulk-to", "bulk-keep": "bulk-keep-keep", "bulk-status": "bulk-status-select", "bulk-note": "bulk-note-input",
+}
+
+// BulkSummary is the summary of the bulk form sent, if it was refused.
+func (d queueData) BulkSummary() *errorSummary {
+	if d.Bulk.Message == "" {
+		return nil
+	}
+	return &errorSummary{Message: d.Bulk.Message, Href: cmp.Or(bulkFieldIDs[d.Bulk.Field], "bulk-form"), Lead: "Nothing was changed."}
+}
+
+// Ticked says whether ref was ticked in the bulk form sent.
+func (d queueData) Ticked(ref string) bool { return slices.Contains(d.Bulk.Values["ref"], ref) }
 
 // queue serves GET /cases: the work queue from the read model, filtered,
 // sorted and paged.
 func (con *console) queue(c *gin.Context) {
+	con.showQueue(c, readQueueFilters(c), formState{})
+}
+
+// showQueue renders the work queue with filters f. bulk, when it was sent,
+// is the bulk form refused for a mistake: the queue shows it again, filled
+// in as sent, with an error summary at the top (status 422).
+func (con *console) showQueue(c *gin.Context, f queueFilters, bulk formState) {
 	now := con.deps.Now()
-	f := readQueueFilters(c)
 	d := queueData{Filters: f, Statuses: statusOptions(), Departments: con.departmentOptions(), ServiceGroups: con.serviceGroups(),
 		Levels: con.escalationLevels(), Sources: sourceOptions(),
-		RequestID: randomID(), Transfers: con.transferGroups(), MaxAssignee: cases.MaxLabel}
+		RequestID: randomID(), Transfers: con.transferGroups(), MaxAssignee: cases.MaxLabel, Bulk: bulk}
 	d.FilterQuery = strings.TrimPrefix(f.url(1), "/cases?")
-	d.BulkOpen = c.Query("bulk") != ""
+	d.BulkOpen = c.Query("bulk") != "" || bulk.Values != nil
 	d.HasMap, d.MapURL = con.deps.Areas != nil, strings.Replace(f.url(1), "/cases?", "/cases/map?", 1)
 	if con.deps.Areas != nil {
 		d.Areas = con.deps.Areas.Names()
 	}
-	v := view{Nav: "cases", Data: &d, Live: &liveView{Mode: "queue", Department: f.Department, URL: c.Request.URL.RequestURI()}}
+	status, live := http.StatusOK, c.Request.URL.RequestURI()
+	if bulk.Values != nil {
+		status, live = http.StatusUnprocessableEntity, f.url(f.Page)
+		// The same request id: the form sent again once put right is the one change.
+		d.RequestID = cmp.Or(bulk.Value("request_id"), d.RequestID)
+	}
+	v := view{Nav: "cases", Data: &d, Live: &liveView{Mode: "queue", Department: f.Department, URL: live}}
 	q, field, why := f.listQuery(now)
 	if why != "" {
 		d.Field, d.Message = field, why
@@ -227,7 +261,7 @@ func (con *console) queue(c *gin.Context) {
 			Received: k.ReceivedAt, Due: k.DueAt, SLA: badgeOf(k, now),
 		})
 	}
-	d.Total = page.Total
+	d.Total, d.AtLeast = page.Total, page.AtLeast
 	d.From, d.To = q.Offset+1, q.Offset+len(d.Rows)
 	if len(d.Rows) == 0 && page.Total > 0 {
 		d.FirstURL = f.url(1)
@@ -235,13 +269,13 @@ func (con *console) queue(c *gin.Context) {
 	if f.Page > 1 && len(d.Rows) > 0 {
 		d.PrevURL = f.url(f.Page - 1)
 	}
-	if int64(d.To) < page.Total && len(d.Rows) > 0 {
+	if (int64(d.To) < page.Total || page.Next != "") && len(d.Rows) > 0 {
 		d.NextURL = f.url(f.Page + 1)
 	}
 	d.Pages = pageLinks(f, page.Total)
 	d.SortLabel = "sorted by " + map[string]string{"due": "due time", "received": "time received", "updated": "last update"}[f.Sort] +
 		map[string]string{"asc": ", earliest first", "desc": ", latest first"}[f.Order]
-	con.render(c, http.StatusOK, "cases", v)
+	con.render(c, status, "cases", v)
 }
 
 // pageLink is one of the numbered page links; Gap marks an ellipsis.
@@ -429,7 +463,10 @@ func (d caseData) Form(name string) formState {
 
 // errorSummary is the message at the top of a page shown again with a
 // mistake, linking to the field at fault (or its form).
-type errorSummary struct{ Message, Href string }
+type errorSummary struct {
+	Message, Href string
+	Lead          string // said under the title, before the message
+}
 
 // fieldIDs are the case page's field ids by form and field.
 var fieldIDs = map[string]map[string]string{
@@ -452,14 +489,14 @@ func (d caseData) ErrorSummary() *errorSummary {
 		return nil
 	}
 	if f.Name == "ack" {
-		return &errorSummary{f.Message, "ack-note-" + f.Value("seq")}
+		return &errorSummary{Message: f.Message, Href: "ack-note-" + f.Value("seq")}
 	}
 	ids := fieldIDs[f.Name]
 	href := cmp.Or(ids[f.Field], ids[""], "main")
 	if f.Name == "transfer" && f.Field == "assignee" && f.Value("assigned") == "" {
 		href = ids[""]
 	}
-	return &errorSummary{f.Message, href}
+	return &errorSummary{Message: f.Message, Href: href}
 }
 
 // AckForm is the acknowledge form of escalation seq.
