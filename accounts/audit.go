@@ -19,9 +19,11 @@ const (
 	EventAccountCreated = "account_created"
 	EventAccountChanged = "account_changed"
 	EventPasswordReset  = "password_reset"
-	EventSessionRevoked = "session_revoked"
-	EventUnlocked       = "unlocked"
-	EventTokenUsed      = "token_used"
+	// EventPasswordChanged is a person changing their own password.
+	EventPasswordChanged = "password_changed"
+	EventSessionRevoked  = "session_revoked"
+	EventUnlocked        = "unlocked"
+	EventTokenUsed       = "token_used"
 )
 
 // Event is one line of the audit trail. It names people by sign-in name and

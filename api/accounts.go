@@ -118,6 +118,7 @@ func (con *console) accountRoutes(in *gin.RouterGroup) {
 	}
 	in.GET("/account", con.ownAccount)
 	in.POST("/account/sessions/revoke", con.revokeOwn)
+	in.POST("/account/password", con.changeOwnPassword)
 	admins := con.require(config.RoleAdmin)
 	in.GET("/admin/accounts", admins, con.accountList)
 	in.POST("/admin/accounts", admins, con.createAccount)
@@ -263,6 +264,9 @@ type accountData struct {
 	Field       string
 	Own         bool // the person's own page (/account)
 	Current     string
+	// HasPassword says the person's own account signs in with a password,
+	// which they may change.
+	HasPassword bool
 }
 
 func (con *console) accountPage(c *gin.Context) {
@@ -399,20 +403,120 @@ func (con *console) unlock(c *gin.Context) {
 }
 
 // ownAccount lists the signed-in person's own sessions, to end those they
-// left open elsewhere.
+// left open elsewhere, and lets them change their password.
 func (con *console) ownAccount(c *gin.Context) {
-	p := who(c)
-	list, err := con.sessions.store.List(c.Request.Context(), p.Subject, con.deps.Now())
+	con.showOwn(c, http.StatusOK, nil)
+}
+
+func (con *console) showOwn(c *gin.Context, status int, problem error) {
+	p, ctx := who(c), c.Request.Context()
+	list, err := con.sessions.store.List(ctx, p.Subject, con.deps.Now())
 	if err != nil {
 		con.storeDown(c, err)
 		return
 	}
-	v := view{Nav: "account", Data: accountData{Own: true, Sessions: list, Current: c.MustGet(sessionKey).(accounts.Session).ID,
-		Account: accounts.Account{Login: p.Name, Roles: p.Roles, Departments: p.Departments, Teams: p.Teams}}}
-	if c.Query("done") == "revoked" {
-		v.Flash = "The sessions were ended."
+	d := accountData{Own: true, Sessions: list, Current: c.MustGet(sessionKey).(accounts.Session).ID,
+		Account: accounts.Account{Login: p.Name, Roles: p.Roles, Departments: p.Departments, Teams: p.Teams}}
+	if login, ok := strings.CutPrefix(p.Subject, "account:"); ok {
+		a, err := con.accounts.Get(ctx, login)
+		if err != nil {
+			con.storeDown(c, err)
+			return
+		}
+		d.HasPassword = a.Password != ""
 	}
-	con.render(c, http.StatusOK, "account", v)
+	d.Field, d.Error = fieldOf(problem)
+	v := view{Nav: "account", Data: d}
+	switch c.Query("done") {
+	case "revoked":
+		v.Flash = "The sessions were ended."
+	case "password":
+		v.Flash = "Your password was changed, and every other session of yours was ended."
+	}
+	con.render(c, status, "account", v)
+}
+
+// changeOwnPassword is a person changing their own password: the current
+// one first (a wrong one counts towards the account's lockout, as at
+// sign-in), then the new one twice. Every other session of theirs ends, so a
+// session someone else opened with the old password ends with it.
+func (con *console) changeOwnPassword(c *gin.Context) {
+	p, ctx, now, addr := who(c), c.Request.Context(), con.deps.Now(), c.ClientIP()
+	login, ok := strings.CutPrefix(p.Subject, "account:")
+	if !ok {
+		con.errorPage(c, http.StatusConflict, "There is no password to change",
+			"You signed in with a staff token; tokens are changed in the configuration.", "/account", "Your sessions")
+		return
+	}
+	if wait := con.lockedOut(ctx, accounts.LoginKey(login)); wait > 0 {
+		c.Header("Retry-After", strconv.Itoa(retryAfter(wait)))
+		con.showOwn(c, http.StatusTooManyRequests, &accounts.FieldError{Field: "current",
+			Reason: fmt.Sprintf("Too many wrong passwords. Wait %s, then try again.", humanWait(wait))})
+		return
+	}
+	acc, err := con.accounts.Get(ctx, login)
+	if err != nil {
+		con.storeDown(c, err)
+		return
+	}
+	if acc.Password == "" {
+		con.showOwn(c, http.StatusConflict, &accounts.FieldError{Field: "current",
+			Reason: "Your account signs in through the council's identity provider: change your password there."})
+		return
+	}
+	if !accounts.CheckPassword(acc, c.PostForm("current")) {
+		con.record(ctx, accounts.Event{At: now, Kind: accounts.EventSignInFailed, Actor: p.Subject, Target: p.Subject, Addr: addr,
+			Detail: "wrong current password, changing the password"})
+		if wait := con.failed(ctx, accounts.LoginKey(login), accounts.PerLogin); wait > 0 {
+			con.record(ctx, accounts.Event{At: now, Kind: accounts.EventLockedOut, Target: p.Subject, Addr: addr,
+				Detail: fmt.Sprintf("locked out for %d s", retryAfter(wait))})
+		}
+		con.showOwn(c, http.StatusUnprocessableEntity, &accounts.FieldError{Field: "current", Reason: "That is not your current password."})
+		return
+	}
+	pw := c.PostForm("password")
+	switch {
+	case pw != c.PostForm("confirm"):
+		err = &accounts.FieldError{Field: "confirm", Reason: "The new password and its confirmation differ. Type the same password in both."}
+	case pw == c.PostForm("current"):
+		err = &accounts.FieldError{Field: "password", Reason: "The new password is the same as the current one. Choose another."}
+	}
+	a := *acc
+	if err == nil {
+		a.Password, err = accounts.HashPassword(pw)
+	}
+	if err == nil {
+		a, err = con.accounts.Put(ctx, a, p.Subject, now)
+	}
+	if err != nil {
+		con.accountError(c, err, func(status int) { con.showOwn(c, status, err) })
+		return
+	}
+	con.record(ctx, accounts.Event{At: now, Kind: accounts.EventPasswordChanged, Actor: p.Subject, Target: p.Subject, Addr: addr})
+	n, err := con.endOtherSessions(c, p.Subject)
+	if err != nil {
+		con.storeDown(c, err)
+		return
+	}
+	con.record(ctx, accounts.Event{At: now, Kind: accounts.EventSessionRevoked, Actor: p.Subject, Target: p.Subject, Addr: addr,
+		Detail: fmt.Sprintf("%d ended: the password was changed", n)})
+	c.Redirect(http.StatusSeeOther, "/account?done=password")
+}
+
+// endOtherSessions ends every session of subject but the request's own.
+func (con *console) endOtherSessions(c *gin.Context, subject string) (int, error) {
+	ctx, now := c.Request.Context(), con.deps.Now()
+	current := c.MustGet(sessionKey).(accounts.Session).ID
+	list, err := con.sessions.store.List(ctx, subject, now)
+	n := 0
+	for _, s := range list {
+		if err == nil && s.ID != current {
+			var k int
+			k, err = con.sessions.store.Revoke(ctx, subject, s.ID, now)
+			n += k
+		}
+	}
+	return n, err
 }
 
 func (con *console) revokeOwn(c *gin.Context) {
@@ -423,16 +527,7 @@ func (con *console) revokeOwn(c *gin.Context) {
 	var n int
 	var err error
 	if id == "" { // every other session
-		var list []accounts.Session
-		if list, err = con.sessions.store.List(ctx, p.Subject, con.deps.Now()); err == nil {
-			for _, s := range list {
-				if s.ID != current {
-					var k int
-					k, err = con.sessions.store.Revoke(ctx, p.Subject, s.ID, con.deps.Now())
-					n += k
-				}
-			}
-		}
+		n, err = con.endOtherSessions(c, p.Subject)
 	} else {
 		n, err = con.sessions.store.Revoke(ctx, p.Subject, id, con.deps.Now())
 	}
@@ -458,7 +553,7 @@ type auditData struct {
 }
 
 var auditKinds = []string{accounts.EventSignIn, accounts.EventSignInFailed, accounts.EventSignOut, accounts.EventLockedOut,
-	accounts.EventAccountCreated, accounts.EventAccountChanged, accounts.EventPasswordReset, accounts.EventSessionRevoked,
+	accounts.EventAccountCreated, accounts.EventAccountChanged, accounts.EventPasswordReset, accounts.EventPasswordChanged, accounts.EventSessionRevoked,
 	accounts.EventUnlocked, accounts.EventTokenUsed}
 
 func auditQuery(c *gin.Context) accounts.AuditQuery {

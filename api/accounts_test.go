@@ -210,3 +210,77 @@ func regexpAll(expr, s string) []string {
 	}
 	return out
 }
+
+// A person changes their own password: the current one is needed (a wrong
+// one counts towards the lockout), the form needs its token, and every other
+// session of theirs ends.
+func TestOwnPasswordChange(t *testing.T) {
+	h := newConsoleHarness(t)
+	admin := h.signIn(t, testToken)
+	h.newAccount(t, admin, url.Values{"login": {"amy"}, "name": {"Amy"}, "roles": {"agent"}, "password": {samPassword}})
+	a1, _ := h.signInWith(t, "amy", samPassword)
+	a2, _ := h.signInWith(t, "amy", samPassword)
+	const fresh = "a fresher pass phrase for amy"
+	wantPage(t, "amy's own page", a1.get("/account"), http.StatusOK, "Change your password", `id="change-password"`)
+
+	if r := a1.post("/account/password", url.Values{"current": {samPassword}, "password": {fresh}, "confirm": {fresh}}); r.status != http.StatusForbidden {
+		t.Errorf("a change without the form's token: %d, want 403", r.status)
+	}
+	for _, tc := range []struct {
+		fields url.Values
+		status int
+		says   string
+	}{
+		{url.Values{"current": {"not my password at all"}, "password": {fresh}, "confirm": {fresh}}, http.StatusUnprocessableEntity, "not your current password"},
+		{url.Values{"current": {samPassword}, "password": {fresh}, "confirm": {fresh + "!"}}, http.StatusUnprocessableEntity, "differ"},
+		{url.Values{"current": {samPassword}, "password": {"short"}, "confirm": {"short"}}, http.StatusUnprocessableEntity, "at least 12 characters"},
+		{url.Values{"current": {samPassword}, "password": {samPassword}, "confirm": {samPassword}}, http.StatusUnprocessableEntity, "same as the current one"},
+	} {
+		wantPage(t, "a change with "+tc.says, a1.form("/account", "/account/password", tc.fields), tc.status, tc.says)
+	}
+	if _, r := h.signInWith(t, "amy", fresh); r.status != http.StatusUnauthorized {
+		t.Fatalf("a refused change took effect: %d", r.status)
+	}
+	if r := a1.form("/account", "/account/password", url.Values{"current": {samPassword}, "password": {fresh}, "confirm": {fresh}}); r.status != http.StatusSeeOther || r.header.Get("Location") != "/account?done=password" {
+		t.Fatalf("the change: %d to %q %.300s", r.status, r.header.Get("Location"), r.body)
+	}
+	wantPage(t, "amy's own session after the change", a1.get("/account?done=password"), http.StatusOK, "Your password was changed")
+	if r := a2.get("/cases"); r.status != http.StatusSeeOther {
+		t.Errorf("amy's other session after the change: %d, want sent to sign in", r.status)
+	}
+	if _, r := h.signInWith(t, "amy", samPassword); r.status != http.StatusUnauthorized {
+		t.Errorf("the old password after the change: %d", r.status)
+	}
+	if _, r := h.signInWith(t, "amy", fresh); r.status != http.StatusSeeOther {
+		t.Errorf("the new password: %d", r.status)
+	}
+	ev := h.auditOf(t, "password_changed")
+	if len(ev) != 1 || ev[0].Actor != "account:amy" {
+		t.Errorf("the audit trail's password changes: %+v", ev)
+	}
+	if len(h.auditOf(t, "sign_in_failed")) < 2 { // the wrong current password, and the old one after the change
+		t.Error("the wrong current password is not in the audit trail")
+	}
+	all := string(h.staff("GET", "/api/v1/audit?limit=500", "", testToken).body)
+	if strings.Contains(all, fresh) || strings.Contains(all, samPassword) {
+		t.Error("the audit trail holds a password")
+	}
+
+	// Guessing the current password here locks the account as at sign-in.
+	for i := 0; i < 5; i++ {
+		a1.form("/account", "/account/password", url.Values{"current": {"guess " + strconv.Itoa(i) + " at it"}, "password": {fresh + "2"}, "confirm": {fresh + "2"}})
+	}
+	r := a1.form("/account", "/account/password", url.Values{"current": {fresh}, "password": {fresh + "2"}, "confirm": {fresh + "2"}})
+	wantPage(t, "the right password after five wrong ones", r, http.StatusTooManyRequests, "Too many wrong passwords")
+	if r.header.Get("Retry-After") == "" {
+		t.Error("no Retry-After")
+	}
+
+	// A token's holder has no password here.
+	if r := admin.form("/account", "/account/password", url.Values{"current": {"x"}, "password": {fresh}, "confirm": {fresh}}); r.status != http.StatusConflict {
+		t.Errorf("a token's holder changing a password: %d, want 409", r.status)
+	}
+	if strings.Contains(string(admin.get("/account").body), "change-password") {
+		t.Error("a token's holder is offered a password form")
+	}
+}
