@@ -39,7 +39,9 @@ func seedBench(b *testing.B) (*Store, []*cases.Case) {
 		b.Cleanup(func() { rdb.Close() })
 		s := New(rdb, fmt.Sprintf("bench%d:", benchCases))
 		if n, err := s.Count(context.Background()); err != nil || n != int64(benchCases) {
+			before := usedMemory(b, rdb)
 			project(b, s, all...)
+			b.Logf("Redis memory per case: %d bytes", (usedMemory(b, rdb)-before)/int64(benchCases))
 		}
 		return s, all
 	}

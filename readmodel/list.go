@@ -272,8 +272,29 @@ func (s *Store) scopeKey(ctx context.Context, sc Scope) (string, error) {
 	if sc.Assignee != "" {
 		keys = append(keys, s.assigneeKey(sc.Assignee))
 	}
-	if len(keys) == 0 {
+	// Most scopes are one department and a person with nothing assigned:
+	// the department's own set then is the scope, with no union to build.
+	cards := make([]*redis.IntCmd, len(keys))
+	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, k := range keys {
+			cards[i] = p.ZCard(ctx, k)
+		}
+		return nil
+	}); err != nil {
+		return "", fmt.Errorf("read model: scope: %w", err)
+	}
+	var held []string
+	for i, k := range keys {
+		if cards[i].Val() > 0 {
+			held = append(held, k)
+		}
+	}
+	keys = held
+	switch len(keys) {
+	case 0:
 		return "", nil
+	case 1:
+		return keys[0], nil
 	}
 	sum := sha256.Sum256([]byte(strings.Join(keys, "\x00")))
 	key := s.ns + "tmp:scope:" + hex.EncodeToString(sum[:8])

@@ -29,12 +29,13 @@ import (
 // model's filters in one step.
 //
 // Words are whole words: "pothole" finds "Pothole!" and "potholes" does not.
-// A word of the reference, an address or a reporter's name is also found
-// by its start, three letters or more ("acac" finds "Acacia Avenue", "7kq2"
-// finds CB-7KQ2M9): each such start is indexed as a word of its own, so a
-// search by a start costs what a search by a word does, one set, and never
-// a union over every word that starts so. Descriptions are not indexed by
-// starts: they hold most of a case's words, and would double the memory.
+// A word of an address or a reporter's name is also found by its start,
+// three letters or more ("acac" finds "Acacia Avenue"): each such start is
+// indexed as a word of its own, so a search by a start costs what a search
+// by a word does, one set, and never a union over every word that starts
+// so. Descriptions and references are not indexed by starts: descriptions
+// hold most of a case's words, and would double the memory; a reference's
+// starts are each a set of one or two cases, a key each.
 // Matching is on letters and digits, case and accents folded.
 //
 // Key names carry no words. Reporters' names and addresses would otherwise
@@ -91,15 +92,17 @@ const startFrom = 3
 
 // caseTerms are the words a case is found by: its reference, then each
 // report's address, reporter's name, title and description, and then the
-// starts of the words of the reference, addresses and names.
+// starts of the words of the addresses and names.
 func caseTerms(c *cases.Case) []string {
-	named := appendTerms(nil, c.Ref, MaxTerms)
+	ref := appendTerms(nil, c.Ref, MaxTerms)
+	named := slices.Clip(ref)
 	for _, r := range c.Reports {
 		l := r.Location
 		named = appendTerms(named, l.Address+" "+l.ClosestAddress+" "+l.Zipcode, MaxTerms)
 		named = appendTerms(named, r.Reporter.FirstName+" "+r.Reporter.LastName, MaxTerms)
 	}
 	out := slices.Clip(named)
+	named = named[len(ref):]
 	for _, r := range c.Reports {
 		out = appendTerms(out, r.Title, MaxTerms)
 		out = appendTerms(out, r.Description, MaxTerms)
