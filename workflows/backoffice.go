@@ -117,9 +117,14 @@ func (r *run) noteJob(e cases.Entry) {
 }
 
 // sendNotes sends the queued notes, each in the background, retried for a
-// day; a note that cannot be sent is recorded for staff.
+// day; a note that cannot be sent is recorded for staff. A note under way
+// when the case continues as new is carried over and sent again.
 func (r *run) sendNotes(ctx workflow.Context) {
 	for _, n := range r.notes {
+		if r.sending == nil {
+			r.sending = map[int]effects.NoteRequest{}
+		}
+		r.sending[n.Seq] = n
 		actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 			StartToCloseTimeout:    30 * time.Second,
 			ScheduleToCloseTimeout: 24 * time.Hour,
@@ -128,7 +133,12 @@ func (r *run) sendNotes(ctx workflow.Context) {
 		})
 		f := workflow.ExecuteActivity(actx, effects.ActivityNoteJob, n)
 		workflow.Go(ctx, func(ctx workflow.Context) {
-			if err := f.Get(ctx, nil); err != nil {
+			err := f.Get(ctx, nil)
+			// Only carryOver reads sending, and the case does not change, so
+			// the answer need not wake the loop (a history from before
+			// sending was kept has no task for it).
+			delete(r.sending, n.Seq)
+			if err != nil {
 				r.inbox.push(func(now time.Time) {
 					r.c.Append(cases.Entry{At: now, Actor: cases.BackOfficeActor(n.System), Kind: cases.KindBackOffice,
 						Note: "Could not send note " + strconv.Itoa(n.Seq) + " to " + n.System + ": " + errorText(err)})

@@ -4,13 +4,16 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/casebridge/casebridge/cases"
 	"github.com/casebridge/casebridge/effects"
@@ -27,8 +30,9 @@ type fakeBackOffice struct {
 	jobs      map[string]string // ref → job id
 	down      bool
 	n         int
-	// closeErr, if set, is how the system answers a close.
-	closeErr error
+	// closeErr and noteErr, if set, are how the system answers a close or
+	// a note.
+	closeErr, noteErr error
 }
 
 func (f *fakeBackOffice) open(ctx context.Context, req effects.JobRequest) (effects.JobOpened, error) {
@@ -62,6 +66,9 @@ func (f *fakeBackOffice) withdraw(ctx context.Context, req effects.WithdrawReque
 func (f *fakeBackOffice) note(ctx context.Context, req effects.NoteRequest) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.noteErr != nil {
+		return f.noteErr
+	}
 	f.notes = append(f.notes, req)
 	return nil
 }
@@ -313,5 +320,52 @@ func TestCloseNotSupportedIsRecordedNotRetried(t *testing.T) {
 	last := c.Timeline[len(c.Timeline)-1]
 	if last.Kind != cases.KindBackOffice || !strings.Contains(last.Note, "highways takes no status changes: job HW-1 is left as it is there") {
 		t.Errorf("last entry %q, want the refusal recorded", last.Note)
+	}
+}
+
+// A public note still being retried, and a close still under way, when the
+// case continues as new are not dropped: the note is carried in the input
+// and sent by the next run under the same key, and the next run closes the
+// job, as the case it carries asks.
+func TestBackOfficeWorkCarriedOverContinueAsNew(t *testing.T) {
+	h, f := backOfficeHarness(t)
+	f.noteErr = errors.New("highways: add note: HTTP 503")
+	f.closeErr = errors.New("highways: set job status: HTTP 503")
+	in := backOfficeInput()
+	var note, fix outcome
+	h.update(2*time.Minute, UpdateComment, cases.Comment{Note: "We will fill it this week", Public: true, Actor: "staff:amy"}, &note)
+	h.update(3*time.Minute, UpdateTransition, cases.Change{To: cases.StatusFixed, Actor: "staff:amy"}, &fix)
+	h.env.RegisterDelayedCallback(func() { h.env.SetCurrentHistoryLength(in.Settings.MaxHistoryEvents + 1) }, 3*time.Minute+30*time.Second)
+	h.env.ExecuteWorkflow(WorkflowName, in)
+	var can *workflow.ContinueAsNewError
+	if err := h.env.GetWorkflowError(); !errors.As(err, &can) {
+		t.Fatalf("workflow ended with %v, want continue-as-new", err)
+	}
+	if note.err != nil || fix.err != nil {
+		t.Fatal(note.err, fix.err)
+	}
+	var next Input
+	if err := converter.GetDefaultDataConverter().FromPayloads(can.Input, &next); err != nil {
+		t.Fatal(err)
+	}
+	if len(next.JobNotes) != 1 || next.JobNotes[0].Text != "We will fill it this week" || next.JobNotes[0].JobID != "HW-1" {
+		t.Fatalf("carried notes %+v, want the public note to HW-1", next.JobNotes)
+	}
+	if len(f.notes) != 0 || len(f.closes) == 0 || next.Case.Job == nil || next.Case.Job.Closed != "" {
+		t.Fatalf("before continue-as-new: notes %+v closes %d job %+v; want nothing through yet", f.notes, len(f.closes), next.Case.Job)
+	}
+
+	h2 := newHarness(t, nil)
+	f2 := &fakeBackOffice{jobs: map[string]string{"CB-TEST01": "HW-1"}, n: 1}
+	f2.register(h2)
+	var c cases.Case
+	h2.env.RegisterDelayedCallback(func() { c = h2.query() }, 5*time.Minute)
+	h2.env.RegisterDelayedCallback(func() { h2.env.CancelWorkflow() }, time.Hour)
+	h2.env.ExecuteWorkflow(WorkflowName, next)
+	if len(f2.notes) != 1 || f2.notes[0].Key() != next.JobNotes[0].Key() || f2.notes[0].Key() != "case-CB-TEST01:note:"+strconv.Itoa(next.JobNotes[0].Seq) {
+		t.Errorf("notes sent by the next run %+v, want the carried note under its key", f2.notes)
+	}
+	if len(f2.closes) != 1 || c.Job == nil || c.Job.Closed != cases.JobClosedThere {
+		t.Errorf("next run: closes %+v job %+v, want the job closed", f2.closes, c.Job)
 	}
 }

@@ -2,6 +2,8 @@ package workflows
 
 import (
 	"errors"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -48,6 +50,11 @@ type Input struct {
 	// Applied are the requests the case has applied recently, so a retry sent
 	// after continue-as-new is answered, not applied again.
 	Applied []Applied `json:"applied,omitempty"`
+	// JobNotes are the public notes still on their way to the case's job
+	// when the last run continued as new; this run sends them (each is
+	// idempotent by its key). The rest of the case's back-office work follows
+	// from the case itself (its job, status and department).
+	JobNotes []effects.NoteRequest `json:"job_notes,omitempty"`
 }
 
 // Workflows is the case workflow together with what it shares across the cases
@@ -117,6 +124,7 @@ func (w *Workflows) start(ctx workflow.Context, in Input, legacy bool) (*run, er
 	r.cal = cal
 	r.applied = newAppliedLog(in.Applied)
 	r.carried = in.Notices
+	r.notes = in.JobNotes
 	r.wantRoute = r.c.Routing == nil
 	return r, r.register(ctx)
 }
@@ -166,9 +174,10 @@ type run struct {
 	job        *jobCall
 	jobBlocked int64
 	// jobNotes: this run sends public staff notes to the job; notes are
-	// those still to send.
+	// those still to send, sending those under way (by timeline seq).
 	jobNotes bool
 	notes    []effects.NoteRequest
+	sending  map[int]effects.NoteRequest
 	// jobClose: this run closes the job as the case closes
 	// (versionBackOfficeClose).
 	jobClose bool
@@ -275,12 +284,16 @@ func (r *run) abandon(now time.Time) bool {
 }
 
 // carryOver is the input of the next run: the case as it stands, its clocks,
-// the notices still under way (the next run delivers them again: each is
-// idempotent by its key) and the requests applied recently.
+// the notices and back-office notes still under way (the next run sends them
+// again: each is idempotent by its key) and the requests applied recently.
 func (r *run) carryOver() Input {
 	in := Input{Case: r.c, Service: r.c.Service, SLA: r.sla, Settings: r.settings, Applied: r.applied.list()}
 	for _, key := range sortedKeys(r.notices) {
 		in.Notices = append(in.Notices, r.notices[key])
+	}
+	in.JobNotes = slices.Clone(r.notes)
+	for _, seq := range slices.Sorted(maps.Keys(r.sending)) {
+		in.JobNotes = append(in.JobNotes, r.sending[seq])
 	}
 	return in
 }

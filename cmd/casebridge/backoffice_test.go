@@ -682,3 +682,54 @@ func TestRecordBackOfficeCloseHistory(t *testing.T) {
 	}
 	save(t, r.c, c.Ref, "backoffice-close.json")
 }
+
+// TestRecordBackOfficeCarryOverHistory records a case that continues as new
+// while a public note to its job is still being retried (the system is
+// down): both runs, the second sending the carried note, for
+// workflows.TestReplay:
+//
+//	go test ./cmd/casebridge -run TestRecordBackOfficeCarryOverHistory -record
+func TestRecordBackOfficeCarryOverHistory(t *testing.T) {
+	if !*record {
+		t.Skip("pass -record to record histories")
+	}
+	ctx := context.Background()
+	r := startBackOfficeRig(t)
+	cfg := config.Demo()
+	flow := caseflow.New(r.c, workflows.TaskQueue, "CB-", workflows.Settings{ReopenWindow: 28 * 24 * time.Hour, MaxHistoryEvents: 80,
+		DefaultRoute: cases.Decision{RuleSet: "default", RuleID: "default", Department: "highways", Priority: cases.PriorityNormal},
+		Calendar:     cfg.Calendar, BackOffices: cfg.BackOfficeRoutes()})
+	c, err := flow.Start(ctx, r.report("record-bo-carry"), cases.Service{Code: "POT", Name: "Pothole"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.waitJob(t, c.Ref, 30*time.Second)
+	r.hw.SetFaults(sim.Faults{Down: true})
+	if _, err := flow.Comment(ctx, c.Ref, cases.Comment{Note: "The resident says it is getting deeper", Public: true, Actor: "staff:amy"}, ""); err != nil {
+		t.Fatal(err)
+	}
+	continued := func() bool {
+		d, err := r.c.DescribeWorkflowExecution(ctx, cases.WorkflowID(c.Ref), "")
+		return err == nil && d.GetWorkflowExecutionInfo().GetFirstRunId() != d.GetWorkflowExecutionInfo().GetExecution().GetRunId()
+	}
+	for i := 0; !continued(); i++ {
+		if i == 30 {
+			t.Fatal("the case did not continue as new")
+		}
+		if _, err := flow.Comment(ctx, c.Ref, cases.Comment{Note: "Chased the contractor " + strconv.Itoa(i), Actor: "staff:amy"}, ""); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	r.hw.SetFaults(sim.Faults{})
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		if jobs := r.hw.Jobs(); len(jobs) == 1 && len(jobs[0].Notes) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the job holds %+v, want the carried note once", r.hw.Jobs())
+		}
+	}
+	saveFirstRun(t, r.c, c.Ref, "backoffice-carry-first.json")
+	save(t, r.c, c.Ref, "backoffice-carry-next.json")
+}
