@@ -16,18 +16,15 @@ package accountarchive
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"strings"
 
-	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/api/serviceerror"
-	"go.temporal.io/api/workflowservice/v1"
+	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/casebridge/casebridge/accounts"
+	"github.com/casebridge/casebridge/durable"
 )
 
 // Names the worker registers and clients use. Changing one orphans what is kept.
@@ -52,20 +49,7 @@ func newer(have, got accounts.Account) accounts.Account {
 
 // Workflow holds an account's newest version.
 func Workflow(ctx workflow.Context, a accounts.Account) error {
-	keep := workflow.GetSignalChannel(ctx, SignalKeep)
-	for {
-		var got accounts.Account
-		keep.Receive(ctx, &got)
-		a = newer(a, got)
-		info := workflow.GetInfo(ctx)
-		if info.GetCurrentHistoryLength() < maxRunEvents && !info.GetContinueAsNewSuggested() {
-			continue
-		}
-		for keep.ReceiveAsync(&got) {
-			a = newer(a, got)
-		}
-		return workflow.NewContinueAsNewError(ctx, WorkflowName, a)
-	}
+	return durable.Fold(ctx, SignalKeep, WorkflowName, maxRunEvents, a, newer)
 }
 
 // Archive records accounts in Temporal and reads them back; it is the
@@ -97,55 +81,36 @@ func (a *Archive) Keep(ctx context.Context, acc accounts.Account) error {
 // Get reads one account's newest version from its workflow's history.
 func (a *Archive) Get(ctx context.Context, login string) (accounts.Account, error) {
 	var acc accounts.Account
-	it := a.temporal.GetWorkflowHistory(ctx, WorkflowID(login), "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-	for it.HasNext() {
-		ev, err := it.Next()
-		var nf *serviceerror.NotFound
-		if errors.As(err, &nf) {
-			return acc, fmt.Errorf("%s: %w", login, accounts.ErrNotFound)
-		}
-		if err != nil {
-			return acc, fmt.Errorf("read account %s from Temporal: %w", login, err)
-		}
+	err := durable.History(ctx, a.temporal, WorkflowID(login), accounts.ErrNotFound, func(ev *historypb.HistoryEvent) (bool, error) {
 		var got accounts.Account
+		var err error
 		if start := ev.GetWorkflowExecutionStartedEventAttributes(); start != nil {
 			err = a.data.FromPayloads(start.GetInput(), &got)
 		} else if sig := ev.GetWorkflowExecutionSignaledEventAttributes(); sig != nil && sig.GetSignalName() == SignalKeep {
 			err = a.data.FromPayloads(sig.GetInput(), &got)
 		}
-		if err != nil {
-			return acc, fmt.Errorf("read account %s from Temporal: %w", login, err)
-		}
 		acc = newer(acc, got)
+		return true, err
+	})
+	if err != nil {
+		return acc, fmt.Errorf("read account %s from Temporal: %w", login, err)
 	}
 	return acc, nil
 }
 
 // All reads every account Temporal keeps.
 func (a *Archive) All(ctx context.Context) ([]accounts.Account, error) {
-	var out []accounts.Account
-	var token []byte
-	for {
-		resp, err := a.temporal.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
-			Query:         fmt.Sprintf("WorkflowType = '%s' AND ExecutionStatus = 'Running'", WorkflowName),
-			NextPageToken: token,
-		})
-		if err != nil {
-			return nil, fmt.Errorf("list accounts in Temporal: %w", err)
-		}
-		for _, x := range resp.GetExecutions() {
-			login, ok := strings.CutPrefix(x.GetExecution().GetWorkflowId(), WorkflowID(""))
-			if !ok {
-				continue
-			}
-			acc, err := a.Get(ctx, login)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, acc)
-		}
-		if token = resp.GetNextPageToken(); len(token) == 0 {
-			return out, nil
-		}
+	logins, err := durable.Running(ctx, a.temporal, WorkflowName, WorkflowID(""))
+	if err != nil {
+		return nil, fmt.Errorf("list accounts in Temporal: %w", err)
 	}
+	out := make([]accounts.Account, 0, len(logins))
+	for _, login := range logins {
+		acc, err := a.Get(ctx, login)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, acc)
+	}
+	return out, nil
 }

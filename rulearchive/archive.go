@@ -4,15 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/api/serviceerror"
-	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 
+	"github.com/casebridge/casebridge/durable"
 	"github.com/casebridge/casebridge/rules"
 )
 
@@ -139,43 +138,14 @@ func (a *Archive) Latest(ctx context.Context, name string) (int, error) {
 // history calls each with the events of a workflow's latest run, in order,
 // until it returns false.
 func (a *Archive) history(ctx context.Context, id string, each func(*historypb.HistoryEvent) (bool, error)) error {
-	it := a.temporal.GetWorkflowHistory(ctx, id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-	for it.HasNext() {
-		ev, err := it.Next()
-		var nf *serviceerror.NotFound
-		if errors.As(err, &nf) {
-			return fmt.Errorf("%s: %w", id, rules.ErrNotFound)
-		}
-		if err != nil {
-			return err
-		}
-		more, err := each(ev)
-		if err != nil || !more {
-			return err
-		}
-	}
-	return nil
+	return durable.History(ctx, a.temporal, id, rules.ErrNotFound, each)
 }
 
 // Names lists the rule sets Temporal keeps.
 func (a *Archive) Names(ctx context.Context) ([]string, error) {
-	var names []string
-	var token []byte
-	for {
-		resp, err := a.temporal.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
-			Query:         fmt.Sprintf("WorkflowType = '%s' AND ExecutionStatus = 'Running'", SetWorkflowName),
-			NextPageToken: token,
-		})
-		if err != nil {
-			return nil, fmt.Errorf("list rule sets in Temporal: %w", err)
-		}
-		for _, x := range resp.GetExecutions() {
-			if name, ok := strings.CutPrefix(x.GetExecution().GetWorkflowId(), SetWorkflowID("")); ok {
-				names = append(names, name)
-			}
-		}
-		if token = resp.GetNextPageToken(); len(token) == 0 {
-			return names, nil
-		}
+	names, err := durable.Running(ctx, a.temporal, SetWorkflowName, SetWorkflowID(""))
+	if err != nil {
+		return nil, fmt.Errorf("list rule sets in Temporal: %w", err)
 	}
+	return names, nil
 }

@@ -23,6 +23,7 @@ import (
 
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/casebridge/casebridge/durable"
 	"github.com/casebridge/casebridge/rules"
 )
 
@@ -134,25 +135,10 @@ func (s Set) Active() int {
 // SetWorkflow keeps a rule set's version numbers and activation log, folding
 // in each record signalled, and continues as new before its history grows long.
 func SetWorkflow(ctx workflow.Context, s Set) error {
-	records := workflow.GetSignalChannel(ctx, SignalRecord)
-	for {
-		var r Record
-		records.Receive(ctx, &r)
+	return durable.Fold(ctx, SignalRecord, SetWorkflowName, maxRunEvents, s, func(s Set, r Record) Set {
 		s.apply(r)
-		info := workflow.GetInfo(ctx)
-		if info.GetCurrentHistoryLength() < maxRunEvents && !info.GetContinueAsNewSuggested() {
-			continue
-		}
-		// Every record delivered goes with the state: none may be left behind.
-		for {
-			var r Record
-			if !records.ReceiveAsync(&r) {
-				break
-			}
-			s.apply(r)
-		}
-		return workflow.NewContinueAsNewError(ctx, SetWorkflowName, s)
-	}
+		return s
+	})
 }
 
 // VersionInfo is a version without its text, which travels beside it as raw

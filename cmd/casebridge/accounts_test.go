@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
@@ -17,7 +16,6 @@ import (
 	"github.com/casebridge/casebridge/accounts"
 	"github.com/casebridge/casebridge/areas"
 	"github.com/casebridge/casebridge/config"
-	"github.com/casebridge/casebridge/devserver"
 	"github.com/casebridge/casebridge/internal/redistest"
 	"github.com/casebridge/casebridge/workflows"
 )
@@ -27,22 +25,9 @@ import (
 // its newest version, password included.
 func TestAccountsSurviveLosingRedis(t *testing.T) {
 	ctx := context.Background()
-	ts, err := devserver.Start(ctx, devserver.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ts.Stop()
-	c, err := client.Dial(client.Options{HostPort: ts.FrontendAddr(), Namespace: ts.Namespace()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	w := sdkworker.New(c, workflows.TaskQueue, sdkworker.Options{})
-	w.RegisterWorkflowWithOptions(accountarchive.Workflow, workflow.RegisterOptions{Name: accountarchive.WorkflowName})
-	if err := w.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer w.Stop()
+	ts, c := temporalWithWorker(t, func(w sdkworker.Worker) {
+		w.RegisterWorkflowWithOptions(accountarchive.Workflow, workflow.RegisterOptions{Name: accountarchive.WorkflowName})
+	})
 	rs := redistest.Start(t)
 
 	// The first admin, from the command line.

@@ -18,28 +18,39 @@ import (
 	"github.com/casebridge/casebridge/workflows"
 )
 
+// temporalWithWorker starts the embedded Temporal server and a worker on
+// casebridge's task queue with the workflows register adds, both stopped when
+// t ends, and returns a client of it.
+func temporalWithWorker(t *testing.T, register func(sdkworker.Worker)) (*devserver.Server, client.Client) {
+	t.Helper()
+	ts, err := devserver.Start(context.Background(), devserver.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ts.Stop() })
+	c, err := client.Dial(client.Options{HostPort: ts.FrontendAddr(), Namespace: ts.Namespace()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	w := sdkworker.New(c, workflows.TaskQueue, sdkworker.Options{})
+	register(w)
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
+	return ts, c
+}
+
 // TestRuleArchiveOnTemporal records versions and many activations on the real
 // server: the rule-set workflow continues as new along the way, and what is
 // read back is every record, whatever run it landed in.
 func TestRuleArchiveOnTemporal(t *testing.T) {
 	ctx := context.Background()
-	ts, err := devserver.Start(ctx, devserver.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ts.Stop()
-	c, err := client.Dial(client.Options{HostPort: ts.FrontendAddr(), Namespace: ts.Namespace()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	w := sdkworker.New(c, workflows.TaskQueue, sdkworker.Options{})
-	w.RegisterWorkflowWithOptions(rulearchive.SetWorkflow, workflow.RegisterOptions{Name: rulearchive.SetWorkflowName})
-	w.RegisterWorkflowWithOptions(rulearchive.VersionWorkflow, workflow.RegisterOptions{Name: rulearchive.VersionWorkflowName})
-	if err := w.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer w.Stop()
+	_, c := temporalWithWorker(t, func(w sdkworker.Worker) {
+		w.RegisterWorkflowWithOptions(rulearchive.SetWorkflow, workflow.RegisterOptions{Name: rulearchive.SetWorkflowName})
+		w.RegisterWorkflowWithOptions(rulearchive.VersionWorkflow, workflow.RegisterOptions{Name: rulearchive.VersionWorkflowName})
+	})
 	a := rulearchive.New(c, workflows.TaskQueue)
 
 	at := time.Date(2026, 6, 1, 9, 0, 0, 0, time.UTC)
@@ -69,6 +80,7 @@ func TestRuleArchiveOnTemporal(t *testing.T) {
 
 	var set rulearchive.Set
 	eventually(t, "every record read back", func() error {
+		var err error
 		set, err = a.Load(ctx, rules.Routing)
 		if err != nil {
 			return err
