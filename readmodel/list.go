@@ -612,8 +612,11 @@ local function countNulls()
   return nulls
 end
 
--- 3. Walk the order, when that reads less than intersecting costs.
-if mayWalk and cmode ~= 'n' then
+-- 3. Walk the order, when that reads less than intersecting costs. Not for
+-- Overdue in any order but due: overdue cases are the old ones, so they
+-- cluster at one end of every other order, and the overdue set built in
+-- step 1 already cost what sorting its members costs.
+if mayWalk and cmode ~= 'n' and (overdue == '' or sortDue) then
   local walk, checks = key, sets
   if sortReceived and #filters > 0 then
     -- The smallest filter set, in the same order, holds every match.
@@ -646,8 +649,11 @@ if mayWalk and cmode ~= 'n' then
   -- insertion per match, in C. The walk's estimate assumes the matches are
   -- spread evenly; its budget stops it when they are not.
   local want = skip + count + 1
+  local expect = want * ((last - first + 1) / total)
   local budget = math.max((small * #sets + 4 * total) / (3 * math.max(#checks, 1)), 256)
-  if want * ((last - first + 1) / total) <= budget then
+  if expect <= budget then
+    -- Matches far sparser here than on average: give up early.
+    budget = math.min(budget, math.max(4 * expect, 1024))
     local out, found, read = {total, 0, capped}, 0, 0
     -- The first chunk should fill the page; a capped total says too little
     -- about the density to size it by.
