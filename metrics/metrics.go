@@ -25,7 +25,8 @@ type Metrics struct {
 	http     *prometheus.HistogramVec
 	routing  *prometheus.CounterVec
 	backOff  *prometheus.CounterVec
-	cases    *casesCollector
+	cases    *countCollector
+	waiting  *countCollector
 	temporal *temporalCollector
 }
 
@@ -54,7 +55,8 @@ func New() *Metrics {
 			Name: "casebridge_backoffice_calls_total",
 			Help: "Calls to back-office systems by system, operation (find, create, cancel, status, note, poll) and outcome (ok, failed: retried, refused: final). A rising failed count is a system that is down; cases wait on it (waits in the staff API).",
 		}, []string{"system", "op", "outcome"}),
-		cases: newCasesCollector(2 * time.Second),
+		cases:   newCasesCollector(2 * time.Second),
+		waiting: newWaitingCollector(2 * time.Second),
 	}
 	conflicts := prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "casebridge_temporal_metric_conflicts_total",
@@ -64,7 +66,7 @@ func New() *Metrics {
 	reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.intake, m.http, m.routing, m.backOff, m.cases, m.temporal, conflicts,
+		m.intake, m.http, m.routing, m.backOff, m.cases, m.waiting, m.temporal, conflicts,
 	)
 	// ContinueOnError: one broken collector costs its own series, not the
 	// whole scrape; the failure is counted in promhttp_metric_handler_errors_total.

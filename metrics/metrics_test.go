@@ -457,3 +457,24 @@ func BenchmarkTemporalCounterWithTagsParallel(b *testing.B) {
 		}
 	})
 }
+
+func TestBackOfficeWaiting(t *testing.T) {
+	m := New()
+	m.BackOfficeWaiting(func(ctx context.Context) (map[string]int64, error) {
+		return map[string]int64{"highways": 4, "waste": 0}, nil
+	})
+	fams := scrape(t, m)
+	for system, want := range map[string]float64{"highways": 4, "waste": 0} {
+		if got := sample(t, fams, "casebridge_backoffice_waiting_cases", map[string]string{"system": system}).GetGauge().GetValue(); got != want {
+			t.Errorf("casebridge_backoffice_waiting_cases{system=%q} = %v, want %v", system, got, want)
+		}
+	}
+	m.BackOfficeWaiting(func(ctx context.Context) (map[string]int64, error) { return nil, errors.New("redis away") })
+	fams = serve(t, m) // one collection, one failure
+	if f := fams["casebridge_backoffice_waiting_cases"]; f != nil {
+		t.Errorf("with Redis away the gauge is %v, want absent", f.GetMetric())
+	}
+	if got := sample(t, fams, "casebridge_backoffice_waiting_scrape_errors_total", nil).GetCounter().GetValue(); got != 1 {
+		t.Errorf("scrape errors = %v, want 1", got)
+	}
+}

@@ -161,6 +161,11 @@ func (s *Store) project(ctx context.Context, c *cases.Case, rebuild bool) (int, 
 		}
 	}
 	s.indexSLA(c, index, register)
+	for _, w := range c.Waits {
+		if system, ok := strings.CutPrefix(w.On, cases.WaitBackOffice("")); ok {
+			index(s.backOfficeWaitKey(system), w.Since)
+		}
+	}
 	keys = append(keys, registries...)
 
 	args := make([]any, 0, 10+len(scores)+len(registered)+3*len(c.Timeline)*(1+len(c.Duplicates)))
@@ -250,4 +255,25 @@ func (s *Store) RebuildStored(ctx context.Context, progress func(done, total int
 			progress(len(refs), int(total))
 		}
 	}
+}
+
+func (s *Store) backOfficeWaitKey(system string) string { return s.ns + "idx:bowait:" + system }
+
+// WaitingOn counts the cases waiting on each of systems (a wait on
+// back_office:<system>, as the case last projected records it), in one round
+// trip, for casebridge_backoffice_waiting_cases. A system with none counts 0.
+func (s *Store) WaitingOn(ctx context.Context, systems []string) (map[string]int64, error) {
+	pipe := s.rdb.Pipeline()
+	counts := make([]*redis.IntCmd, len(systems))
+	for i, system := range systems {
+		counts[i] = pipe.ZCard(ctx, s.backOfficeWaitKey(system))
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, fmt.Errorf("read model: waiting on back offices: %w", err)
+	}
+	out := make(map[string]int64, len(systems))
+	for i, system := range systems {
+		out[system] = counts[i].Val()
+	}
+	return out, nil
 }

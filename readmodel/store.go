@@ -26,6 +26,7 @@
 //	P idx:source:<source>         zset ref → received µs, by the first report's source
 //	P idx:area:<area>             zset ref → received µs, by the areas (wards) of the case's point
 //	P idx:assignee:<name>         zset ref → received µs, by assignee (lower case)
+//	P idx:bowait:<system>         zset ref → since µs, cases waiting on a back office (wait back_office:<system>)
 //	P idx:due                     zset ref → due µs, open cases that have a due time
 //	P idx:deptdue:<department>    zset ref → due µs, the same, of one department
 //	P sla:clock:<department>      zset ref → due µs, open cases with a due time whose clocks run

@@ -330,3 +330,36 @@ func TestRebuildRepairsInPlaceAndNeverGoesBack(t *testing.T) {
 		t.Errorf("event after rebuilding a newer version = %v, %v; want v%d closed (the same-version rebuilds announced nothing)", msg, err, c.Version)
 	}
 }
+
+// The cases waiting on each back office are counted from what each case
+// last projected records: a wait that ends leaves the count, and a wait on
+// the read model itself is no back office's.
+func TestWaitingOn(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newStore(t)
+	a := newCase("CB-000001", "pothole", "highways", t0)
+	b := newCase("CB-000002", "pothole", "highways", t0)
+	a.Failed(cases.WaitBackOffice("highways"), "HTTP 503", t0)
+	a.Failed(cases.WaitReadModel, "connection refused", t0)
+	b.Failed(cases.WaitBackOffice("highways"), "HTTP 503", t0)
+	project(t, s, a, b)
+	want := func(when string, highways, waste int64) {
+		t.Helper()
+		got, err := s.WaitingOn(ctx, []string{"highways", "waste"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got["highways"] != highways || got["waste"] != waste || len(got) != 2 {
+			t.Errorf("%s: WaitingOn = %v, want highways %d, waste %d", when, got, highways, waste)
+		}
+	}
+	want("both waiting", 2, 0)
+	b.Answered(cases.WaitBackOffice("highways"))
+	b.Department = "waste"
+	b.Failed(cases.WaitBackOffice("waste"), "soap:Server", t0)
+	b.Version++
+	a.Answered(cases.WaitBackOffice("highways"))
+	a.Version++
+	project(t, s, a, b)
+	want("one answered, one moved", 0, 1)
+}

@@ -103,6 +103,13 @@ func connect(ctx context.Context, log *slog.Logger, cfg *config.Config, getenv f
 		}
 		return out, err
 	})
+	var systems []string
+	for _, b := range cfg.BackOffices {
+		systems = append(systems, b.Name)
+	}
+	e.metrics.BackOfficeWaiting(func(ctx context.Context) (map[string]int64, error) {
+		return e.store.WaitingOn(ctx, systems)
+	})
 	e.temporal, err = dialTemporal(ctx, log, client.Options{
 		HostPort:       temporalAddr,
 		Namespace:      namespace,
