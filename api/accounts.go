@@ -81,8 +81,8 @@ func (con *console) passwordSignIn(c *gin.Context, again func(int, string)) (*ac
 		con.storeDown(c, err)
 		return nil, false
 	}
-	if err != nil || acc.Disabled {
-		acc = nil
+	if err != nil || acc.Disabled || acc.SSO != "" {
+		acc = nil // an account the identity provider made signs in only there
 	}
 	if accounts.CheckPassword(acc, c.PostForm("password")) {
 		if err := con.throttle.Clear(ctx, accounts.LoginKey(login)); err != nil {
@@ -320,7 +320,7 @@ func (con *console) changeAccount(c *gin.Context) {
 		return
 	}
 	a := f.account()
-	a.Login, a.Password = cur.Login, cur.Password
+	a.Login, a.Password, a.SSO = cur.Login, cur.Password, cur.SSO
 	if err = a.Check(con.cfg); err == nil {
 		a, err = con.accounts.Put(ctx, a, who(c).Subject, con.deps.Now())
 	}
@@ -358,7 +358,9 @@ func (con *console) resetPassword(c *gin.Context) {
 		return
 	}
 	a := *cur
-	if a.Password, err = accounts.HashPassword(c.PostForm("password")); err == nil {
+	if a.SSO != "" {
+		err = &accounts.FieldError{Field: "password", Reason: "This account signs in through the council's identity provider, so it has no password here: its password is changed there."}
+	} else if a.Password, err = accounts.HashPassword(c.PostForm("password")); err == nil {
 		a, err = con.accounts.Put(ctx, a, who(c).Subject, con.deps.Now())
 	}
 	if err != nil {

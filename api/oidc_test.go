@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -141,8 +142,28 @@ func TestOIDCSignIn(t *testing.T) {
 		t.Errorf("a password sign-in to an SSO account: %d", r.status)
 	}
 
-	// What must be refused is, each with a line in the audit trail.
+	// The admin sees the account is the provider's: no password to set
+	// here, and an edit keeps it the provider's.
 	admin := h.signIn(t, testToken)
+	page := admin.get("/admin/accounts/sam.supervisor@council.example")
+	wantPage(t, "sam's account for the admin", page, http.StatusOK, "Signs in through the council's identity provider")
+	if strings.Contains(string(page.body), `id="reset-password"`) {
+		t.Error("the admin is offered to set a password on an SSO account")
+	}
+	wantPage(t, "a password set on an SSO account", admin.form("/admin/accounts/sam.supervisor@council.example",
+		"/admin/accounts/sam.supervisor@council.example/password", url.Values{"password": {samPassword}}), http.StatusUnprocessableEntity, "has no password here")
+	edit := url.Values{"name": {"Sam S"}, "roles": {"agent"}, "teams": {teamOf(t, h.cfg, "highways")}, "version": {strconv.FormatInt(h.account(t, "sam.supervisor@council.example").Version, 10)}}
+	if r := admin.form("/admin/accounts/sam.supervisor@council.example", "/admin/accounts/sam.supervisor@council.example", edit); r.status != http.StatusSeeOther {
+		t.Fatalf("the admin edits sam: %d %.300s", r.status, r.body)
+	}
+	if a := h.account(t, "sam.supervisor@council.example"); a.SSO == "" || a.Password != "" || a.Name != "Sam S" {
+		t.Errorf("sam's account after the admin's edit: %+v", a)
+	}
+	if r := sam.oidcSignIn(""); r.status != http.StatusSeeOther {
+		t.Errorf("sam signs in through the provider after the admin's edit: %d %.300s", r.status, r.body)
+	}
+
+	// What must be refused is, each with a line in the audit trail.
 	h.newAccount(t, admin, url.Values{"login": {"pat"}, "name": {"Pat"}, "roles": {"admin"}, "password": {samPassword}})
 	good := oidctest.Person{Subject: "s-1", Login: "lee", Name: "Lee", Groups: []string{"g-agents"}}
 	for _, tc := range []struct {
@@ -205,8 +226,8 @@ func TestOIDCSignIn(t *testing.T) {
 			signIns++
 		}
 	}
-	if signIns != 3 {
-		t.Errorf("%d sign-ins through the provider in the audit trail, want 3", signIns)
+	if signIns != 4 {
+		t.Errorf("%d sign-ins through the provider in the audit trail, want 4", signIns)
 	}
 	if ev := h.auditOf(t, accounts.EventAccountChanged); len(ev) == 0 || ev[0].Actor != ssoActor {
 		t.Errorf("the account change by the provider's groups is not in the audit trail: %+v", ev)
