@@ -6,13 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
 	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/casebridge/casebridge/cases"
 	"github.com/casebridge/casebridge/config"
 	"github.com/casebridge/casebridge/readmodel"
 )
@@ -94,7 +94,8 @@ func (l *liveStream) shutdown(r *http.Request) <-chan struct{} {
 func (l *liveStream) serve(c *gin.Context) {
 	ctx := c.Request.Context()
 	ref, dept := c.Query("ref"), c.Query("department")
-	// A scoped caller hears only of its departments' cases.
+	// A scoped caller hears only of the cases it sees: its departments', its
+	// teams' and those assigned to it.
 	me := who(c)
 	ps := l.src.Redis.Subscribe(ctx, l.src.Channel)
 	defer ps.Close()
@@ -149,7 +150,7 @@ func (l *liveStream) serve(c *gin.Context) {
 				continue
 			}
 			if (ref != "" && ev.Ref != ref) || (dept != "" && ev.Department != dept) ||
-				(me.scoped() && !slices.Contains(me.Departments, ev.Department)) {
+				!me.sees(&cases.Case{Department: ev.Department, Team: ev.Team, Assignee: ev.Assignee}) {
 				continue
 			}
 			// Encoded again from the known fields, so whatever else a

@@ -169,4 +169,21 @@ func TestEventsScope(t *testing.T) {
 	if strings.Contains(f, road) || !strings.Contains(f, bins) || !strings.Contains(f, `"department":"waste"`) {
 		t.Errorf("waste's supervisor heard %q first, want only the waste case", f)
 	}
+	// An agent of a team hears of the team's cases in a department not theirs.
+	const teamToken = "graffiti-agent-token-0123456789ab"
+	h.cfg.Staff.Tokens = append(h.cfg.Staff.Tokens,
+		config.Token{Name: "graffiti-agent", SHA256: config.HashToken(teamToken), Roles: []string{config.RoleAgent}, Teams: []string{"waste/graffiti"}})
+	g := openStream(t, h.srv.URL+"/api/v1/events", teamToken)
+	if f := g.next(); f != "retry: 5000\n: connected" {
+		t.Fatalf("first frame %q", f)
+	}
+	if r := admin.form("/cases/"+road, "/cases/"+road+"/note", url.Values{"note": {"not graffiti's"}}); r.status != http.StatusSeeOther {
+		t.Fatalf("note: %d", r.status)
+	}
+	if r := admin.form("/cases/"+bins, "/cases/"+bins+"/transfer", url.Values{"to": {"waste/graffiti"}, "note": {"graffiti"}}); r.status != http.StatusSeeOther {
+		t.Fatalf("transfer: %d", r.status)
+	}
+	if f := g.nextEvent(); strings.Contains(f, road) || !strings.Contains(f, bins) || !strings.Contains(f, `"team":"graffiti"`) {
+		t.Errorf("the graffiti agent heard %q first, want only the team's case", f)
+	}
 }

@@ -21,7 +21,11 @@ type Event struct {
 	Version    int64        `json:"version"`
 	Status     cases.Status `json:"status"`
 	Department string       `json:"department"`
-	At         time.Time    `json:"at"` // the case's UpdatedAt
+	// Team and Assignee say who else may hear of it (a team's agents, the
+	// person it is assigned to); both are staff's, nothing of the reporter.
+	Team     string    `json:"team,omitempty"`
+	Assignee string    `json:"assignee,omitempty"`
+	At       time.Time `json:"at"` // the case's UpdatedAt
 }
 
 // projectScript writes a case and all its index entries in one step, only when
@@ -113,7 +117,8 @@ func (s *Store) project(ctx context.Context, c *cases.Case, rebuild bool) (int, 
 		// A value JSON cannot hold (a NaN coordinate, say): no retry helps.
 		return 0, fmt.Errorf("read model: project %s: %w", c.Ref, &cases.InputError{Field: "case", Reason: err.Error()})
 	}
-	event, err := json.Marshal(Event{Ref: c.Ref, Version: c.Version, Status: c.Status, Department: c.Department, At: c.UpdatedAt})
+	event, err := json.Marshal(Event{Ref: c.Ref, Version: c.Version, Status: c.Status, Department: c.Department,
+		Team: c.Team, Assignee: c.Assignee, At: c.UpdatedAt})
 	if err != nil {
 		return 0, fmt.Errorf("read model: project %s: %w", c.Ref, err)
 	}
