@@ -58,11 +58,7 @@ var ladder = []string{"warning", "breach", "breach-plus-20s", "breach-plus-40s"}
 
 func check(ctx context.Context, t *testing.T, c *cluster.Cluster, l *load, began time.Time) counts {
 	t.Helper()
-	tc, err := client.DialContext(ctx, client.Options{HostPort: c.Frontend, Namespace: c.Namespace,
-		Logger: tlog.NewStructuredLogger(slog.New(slog.DiscardHandler))})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tc := dialTemporal(ctx, t, c)
 	defer tc.Close()
 	opt, _ := redis.ParseURL(c.RedisURL)
 	rdb := redis.NewClient(opt)
@@ -141,6 +137,17 @@ func check(ctx context.Context, t *testing.T, c *cluster.Cluster, l *load, began
 		time.Sleep(5 * time.Second)
 	}
 	return n
+}
+
+// dialTemporal is a Temporal client of the cluster's namespace, quiet.
+func dialTemporal(ctx context.Context, t *testing.T, c *cluster.Cluster) client.Client {
+	t.Helper()
+	tc, err := client.DialContext(ctx, client.Options{HostPort: c.Frontend, Namespace: c.Namespace,
+		Logger: tlog.NewStructuredLogger(slog.New(slog.DiscardHandler))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tc
 }
 
 // temporalCase asks the case's workflow for its state. A query is answered by

@@ -41,6 +41,8 @@ type Options struct {
 	Retention string
 	// WorkerArgs are added to every worker's command line (tuning flags).
 	WorkerArgs []string
+	// Sims are simulated back offices to run beside the cluster.
+	Sims Sims
 	// Logf reports progress; nil is quiet.
 	Logf func(format string, args ...any)
 }
@@ -53,6 +55,8 @@ type Cluster struct {
 	Redis    *Process
 	APIs     []*Process
 	Workers  []*Process
+	// Sims are the simulated back offices, by name (Options.Sims).
+	Sims map[string]*Process
 	// Frontend is Temporal's frontend (host:port) and Namespace casebridge's
 	// namespace on it.
 	Frontend, Namespace string
@@ -128,6 +132,14 @@ func Start(ctx context.Context, b Binaries, o Options) (c *Cluster, err error) {
 			return c, err
 		}
 	}
+	if len(o.Sims.Names) > 0 {
+		if len(c.APIs) == 0 {
+			return c, errors.New("simulated back offices push to an api's webhook: ask for one")
+		}
+		if err = c.startSims(ctx, c.APIs[0].URL); err != nil {
+			return c, err
+		}
+	}
 	return c, nil
 }
 
@@ -155,9 +167,6 @@ func (c *Cluster) configure(ctx context.Context) error {
 	areas := filepath.Join(c.Bin.Root, "areas", "demo.geojson")
 	yaml := regexp.MustCompile(`(?m)^areas: .*$`).ReplaceAllString(stdout.String(), "areas: "+strconv.Quote(areas))
 	path := filepath.Join(c.Dir, "casebridge.yaml")
-	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
-		return err
-	}
 	c.env = []string{
 		"CASEBRIDGE_CONFIG=" + path,
 		"TEMPORAL_ADDRESS=" + c.Frontend,
@@ -167,7 +176,11 @@ func (c *Cluster) configure(ctx context.Context) error {
 		"CASEBRIDGE_LOG_FORMAT=text",
 		"CASEBRIDGE_LOG_LEVEL=warn",
 	}
-	return nil
+	config, err := c.planSims([]byte(yaml))
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, config, 0o600)
 }
 
 // Casebridge runs a casebridge command to its end with the cluster's
@@ -275,6 +288,9 @@ func (c *Cluster) Close() error {
 		if err := p.Stop(30 * time.Second); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", p.Name, err))
 		}
+	}
+	for _, p := range c.Sims {
+		_ = p.Stop(30 * time.Second)
 	}
 	for _, p := range []*Process{c.Redis, c.Temporal} {
 		if p != nil {

@@ -152,6 +152,13 @@ func (s *system) Jobs() []Job {
 	return out
 }
 
+// Changes returns every change the system has recorded, in order.
+func (s *system) Changes() []Change {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.changes)
+}
+
 // Calls counts the calls answered, by operation.
 func (s *system) Calls() map[string]int {
 	s.mu.Lock()
@@ -421,6 +428,9 @@ func jsonPush(changes []Change) ([]byte, string, error) {
 func (s *system) admin(mux *http.ServeMux) {
 	mux.HandleFunc("GET /admin/jobs", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"jobs": s.Jobs()})
+	})
+	mux.HandleFunc("GET /admin/changes", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{"changes": s.Changes()})
 	})
 	mux.HandleFunc("GET /admin/calls", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, s.Calls())
