@@ -210,3 +210,57 @@ func TestApplyJobChangeOnce(t *testing.T) {
 		t.Errorf("a back office reopened a closed case: %s", c.Status)
 	}
 }
+
+// A change from a job the case has not recorded yet (its create timed out)
+// records the job and ends the wait; one from a withdrawn job changes nothing.
+func TestPublishJobChangeRecordsTheJobItComesFrom(t *testing.T) {
+	t0 := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	c := New("CB-1", Report{Source: SourceFixMyStreet}, Service{Code: "POT"}, t0)
+	c.Failed(WaitBackOffice("highways"), "no answer", t0)
+	done := JobChange{System: "highways", ID: "c4", JobID: "HW-7", Code: "DONE", Status: StatusFixed, Note: "Repaired", At: t0}
+	if !c.PublishJobChange(done, t0.Add(time.Minute)) || c.Status != StatusFixed {
+		t.Fatalf("DONE from the unrecorded job: status %s", c.Status)
+	}
+	if c.Job == nil || c.Job.ID != "HW-7" || c.Job.System != "highways" || len(c.Waits) != 0 {
+		t.Errorf("job %+v, waits %+v; want HW-7 recorded and no wait", c.Job, c.Waits)
+	}
+	// Withdrawn, the job's late changes change nothing.
+	c.JobWithdrawn("moved to parks", t0.Add(2*time.Minute))
+	n := len(c.Timeline)
+	if c.PublishJobChange(JobChange{System: "highways", ID: "c5", JobID: "HW-7", Code: "INSP", Status: StatusInvestigating}, t0.Add(3*time.Minute)) || len(c.Timeline) != n || c.Job != nil {
+		t.Errorf("a withdrawn job's change was applied: job %+v, timeline %d → %d", c.Job, n, len(c.Timeline))
+	}
+}
+
+// A code mapping to the status the case already holds (an escalation
+// published it first) changes no status, and PublishJobChange still tells
+// FixMyStreet, with the system's code; ApplyJobChange records it for staff.
+func TestPublishJobChangeOfTheStatusHeld(t *testing.T) {
+	t0 := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	for _, publish := range []bool{false, true} {
+		c := New("CB-1", Report{Source: SourceFixMyStreet}, Service{Code: "POT"}, t0)
+		c.JobRecorded(Job{System: "highways", ID: "HW-1", At: t0}, false, t0)
+		c.Apply(Change{To: StatusInvestigating, Note: "Sorry for the delay", Public: true, Actor: "escalation"}, t0)
+		insp := JobChange{System: "highways", ID: "c2", JobID: "HW-1", Code: "INSP", Status: StatusInvestigating, Note: "Inspected", At: t0}
+		apply := c.ApplyJobChange
+		if publish {
+			apply = c.PublishJobChange
+		}
+		before := len(c.PublicUpdates())
+		if apply(insp, t0.Add(time.Minute)) || c.Status != StatusInvestigating {
+			t.Fatalf("publish %t: the status moved (to %s)", publish, c.Status)
+		}
+		n := len(c.Timeline)
+		apply(insp, t0.Add(2*time.Minute))
+		if len(c.Timeline) != n {
+			t.Errorf("publish %t: the same change applied twice", publish)
+		}
+		ups := c.PublicUpdates()
+		switch last := ups[len(ups)-1]; {
+		case publish && (len(ups) != before+1 || last.ExternalStatusCode != "INSP" || last.Status != StatusInvestigating || last.Description != "Inspected"):
+			t.Errorf("PublishJobChange: updates %+v, want one more, investigating with external_status_code INSP", ups)
+		case !publish && (len(ups) != before || c.Timeline[n-1].Public || c.Timeline[n-1].ExternalStatusCode != "INSP"):
+			t.Errorf("ApplyJobChange: updates %+v, entry %+v; want it for staff only", ups, c.Timeline[n-1])
+		}
+	}
+}

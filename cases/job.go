@@ -1,6 +1,7 @@
 package cases
 
 import (
+	"slices"
 	"strings"
 	"time"
 )
@@ -155,8 +156,31 @@ func (c *Case) HasJobChange(ch JobChange) bool {
 // note, if any, is recorded for staff. It reports whether the status moved.
 // A change for a job the case no longer holds changes nothing.
 func (c *Case) ApplyJobChange(ch JobChange, now time.Time) (moved bool) {
+	return c.applyJobChange(ch, now, false)
+}
+
+// PublishJobChange applies a change as ApplyJobChange does, except that:
+//
+//   - a code mapping to the status the case already holds (an escalation
+//     published it first, say) is published too, as a public note with the
+//     system's code: FixMyStreet hears every status change the system makes;
+//   - a change from a job the case has not recorded yet (its create timed
+//     out, and the look-up that would find it is still to come) records that
+//     job first, ending the case's wait on the system, while a change from a
+//     job withdrawn earlier changes nothing.
+func (c *Case) PublishJobChange(ch JobChange, now time.Time) (moved bool) {
+	return c.applyJobChange(ch, now, true)
+}
+
+func (c *Case) applyJobChange(ch JobChange, now time.Time, current bool) (moved bool) {
 	if ch.ID == "" || c.HasJobChange(ch) {
 		return false
+	}
+	if current && c.Job == nil && ch.JobID != "" {
+		if slices.Contains(c.JobsIn(ch.System), ch.JobID) {
+			return false
+		}
+		c.JobRecorded(Job{System: ch.System, ID: ch.JobID, At: now}, true, now)
 	}
 	if c.Job != nil && ch.JobID != "" && ch.JobID != c.Job.ID {
 		return false
@@ -182,6 +206,11 @@ func (c *Case) ApplyJobChange(ch JobChange, now time.Time) (moved bool) {
 		if c.Job != nil && ch.Status.Closed() {
 			c.Job.Closed = JobClosedThere // the system closed it itself
 		}
+	case current && !echo && ch.Status != "" && ch.Status == c.Status && c.checkRoom("note", note) == nil:
+		if note == "" {
+			note = ch.Status.Label()
+		}
+		e = c.Append(Entry{At: now, Actor: actor, Kind: KindComment, Note: note, Public: true})
 	case ch.Code != "" || note != "":
 		what := ch.System
 		if ch.Code != "" {

@@ -97,6 +97,11 @@ func (r *run) openJob(ctx workflow.Context, system string) {
 				return // abandoned as the case completed
 			}
 			r.job = nil
+			if r.c.Job != nil && r.c.Job.System == system {
+				// A change from the system brought the job while the call
+				// was under way (cases.Case.PublishJobChange).
+				return
+			}
 			if err != nil {
 				r.jobFailed(system, err, now)
 				return
@@ -257,12 +262,33 @@ func (r *run) receiveJobChanges(ctx workflow.Context) {
 		if !ch.ReceiveAsync(&jc) {
 			return
 		}
+		apply := r.c.ApplyJobChange
+		if r.publishCodes(ctx) {
+			apply = r.c.PublishJobChange
+		}
 		r.inbox.push(func(now time.Time) {
-			if r.c.ApplyJobChange(jc, now) {
+			if apply(jc, now) {
 				r.statusChanged(now)
 			}
 		})
 	}
+}
+
+// versionJobCodes marks histories in which back-office changes apply as
+// cases.Case.PublishJobChange says: a code mapping to the status the case
+// already holds is published (before, it was recorded for staff only), and a
+// change from a job the case has not recorded yet records it (before, the
+// case waited on for the look-up, and a case the job's changes closed waited
+// for ever). Asked when the run receives its first change.
+const versionJobCodes = "backoffice-codes"
+
+// publishCodes reports whether this run publishes every status code.
+func (r *run) publishCodes(ctx workflow.Context) bool {
+	if !r.jobCodesAsked {
+		r.jobCodesAsked = true
+		r.jobCodes = workflow.GetVersion(ctx, versionJobCodes, workflow.DefaultVersion, 1) >= 1
+	}
+	return r.jobCodes
 }
 
 // jobChangesWaiting reports whether changes have been signalled and not yet

@@ -184,6 +184,51 @@ func TestJobChangeAppliedOnce(t *testing.T) {
 	}
 }
 
+// A create that timed out made the job after all: its first change, polled
+// while the system is otherwise down, records it and ends the case's wait,
+// and the look-up still under way changes nothing.
+func TestJobChangeRecordsTheJobItComesFrom(t *testing.T) {
+	h, f := backOfficeHarness(t)
+	f.down = true
+	insp := cases.JobChange{System: "highways", ID: "c2", JobID: "HW-7", Code: "INSP", Status: cases.StatusInvestigating, Note: "Inspected"}
+	h.env.RegisterDelayedCallback(func() { h.env.SignalWorkflow(effects.SignalJobChange, insp) }, 2*time.Minute)
+	h.env.RegisterDelayedCallback(func() { f.mu.Lock(); f.down = false; f.mu.Unlock() }, 10*time.Minute)
+	var during, after cases.Case
+	h.env.RegisterDelayedCallback(func() { during = h.query() }, 3*time.Minute)
+	h.env.RegisterDelayedCallback(func() { after = h.query() }, 15*time.Minute)
+	h.env.RegisterDelayedCallback(func() { h.env.CancelWorkflow() }, time.Hour)
+	h.env.ExecuteWorkflow(WorkflowName, backOfficeInput())
+	for when, c := range map[string]cases.Case{"at once": during, "after the system returned": after} {
+		if c.Job == nil || c.Job.ID != "HW-7" || len(c.Waits) != 0 || c.Status != cases.StatusInvestigating {
+			t.Errorf("%s: job %+v, waits %+v, status %s; want HW-7, no wait, investigating", when, c.Job, c.Waits, c.Status)
+		}
+	}
+	if f.n != 0 {
+		t.Errorf("%d jobs made besides the one the change came from", f.n)
+	}
+}
+
+// A code mapping to the status the case already holds still reaches
+// FixMyStreet, with the system's code (versionJobCodes).
+func TestJobChangeOfTheStatusHeldPublished(t *testing.T) {
+	h, _ := backOfficeHarness(t)
+	var moved outcome
+	h.update(2*time.Minute, UpdateTransition, cases.Change{To: cases.StatusInvestigating, Note: "Looking", Public: true, Actor: "staff:amy"}, &moved)
+	insp := cases.JobChange{System: "highways", ID: "c2", JobID: "HW-1", Code: "INSP", Status: cases.StatusInvestigating, Note: "Inspected"}
+	h.env.RegisterDelayedCallback(func() { h.env.SignalWorkflow(effects.SignalJobChange, insp) }, 3*time.Minute)
+	var c cases.Case
+	h.env.RegisterDelayedCallback(func() { c = h.query() }, 10*time.Minute)
+	h.env.RegisterDelayedCallback(func() { h.env.CancelWorkflow() }, time.Hour)
+	h.env.ExecuteWorkflow(WorkflowName, backOfficeInput())
+	if moved.err != nil {
+		t.Fatal(moved.err)
+	}
+	ups := c.PublicUpdates()
+	if last := ups[len(ups)-1]; c.Status != cases.StatusInvestigating || last.ExternalStatusCode != "INSP" || last.Description != "Inspected" {
+		t.Errorf("status %s, last public update %+v; want investigating, then Inspected with external_status_code INSP", c.Status, last)
+	}
+}
+
 // Moving the case to a department the system does not serve withdraws the
 // job; moving it back makes a new one under a new key.
 func TestTransferWithdrawsJob(t *testing.T) {

@@ -181,6 +181,9 @@ type run struct {
 	// jobClose: this run closes the job as the case closes
 	// (versionBackOfficeClose).
 	jobClose bool
+	// jobCodes: this run publishes every status code (publishCodes), once
+	// jobCodesAsked.
+	jobCodes, jobCodesAsked bool
 
 	saSent string // the search attributes last upserted
 

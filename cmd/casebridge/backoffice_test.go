@@ -338,6 +338,43 @@ func TestRecordBackOfficeHistories(t *testing.T) {
 	save(t, r.c, slow.Ref, "backoffice-slow-create.json")
 }
 
+// TestRecordBackOfficeCodesHistory records a case whose back office sends a
+// code mapping to the status staff already set, published to FixMyStreet with
+// its code (version 1 of backoffice-codes), for workflows.TestReplay:
+//
+//	go test ./cmd/casebridge -run TestRecordBackOfficeCodesHistory -record
+func TestRecordBackOfficeCodesHistory(t *testing.T) {
+	if !*record {
+		t.Skip("pass -record to record histories")
+	}
+	ctx := context.Background()
+	r := startBackOfficeRig(t)
+	k, err := r.flow.Start(ctx, r.report("record-bo-codes"), cases.Service{Code: "POT", Name: "Pothole"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := r.waitJob(t, k.Ref, 30*time.Second)
+	if _, err := r.flow.Transition(ctx, k.Ref, cases.Change{To: cases.StatusInvestigating, Note: "Looking at it", Public: true, Actor: "staff:amy"}, ""); err != nil {
+		t.Fatal(err)
+	}
+	insp := cases.JobChange{System: "highways", ID: "HW-c2", JobID: c.Job.ID, Code: "INSP", Status: cases.StatusInvestigating, Note: "Inspected", At: time.Now().UTC()}
+	for range 2 {
+		if err := r.c.SignalWorkflow(ctx, cases.WorkflowID(k.Ref), "", "backoffice-change", insp); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		c, err = r.flow.Get(ctx, k.Ref)
+		if err == nil && len(c.PublicUpdates()) > 0 && c.PublicUpdates()[len(c.PublicUpdates())-1].ExternalStatusCode == "INSP" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("INSP never reached the public updates: %v %+v", err, c)
+		}
+	}
+	save(t, r.c, k.Ref, "backoffice-codes.json")
+}
+
 // simURL is the simulated back office dev's banner names.
 func simURL(t testing.TB, banner, name string) string {
 	t.Helper()
