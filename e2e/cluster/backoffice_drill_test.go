@@ -762,7 +762,7 @@ func (n boCounts) String() string {
 	row("  cases without exactly one job", n.notOneJob, "0")
 	row("  cases recording another job than the system's", n.jobMismatch, "0")
 	row("  jobs in a system no case of ours is routed to", n.strayJobs, "0")
-	row("  jobs found by look-up after a create timed out", n.found, "")
+	row("  jobs found (by look-up or their first change) after a create timed out", n.found, "")
 	row("calls per case, highways / waste", fmt.Sprintf("%.1f / %.1f", perCase(n.calls["highways"], n.withSystem["highways"]), perCase(n.calls["waste"], n.withSystem["waste"])), "")
 	row("cases still waiting on a system", n.waiting, "0")
 	row("last outage case's job recorded after the system came back", n.caughtUp.Round(100*time.Millisecond), "")
