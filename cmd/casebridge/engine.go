@@ -18,7 +18,6 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
-	"go.temporal.io/sdk/temporal"
 	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/casebridge/casebridge/accountarchive"
@@ -334,41 +333,16 @@ func (e *engine) inbound() map[string]*backoffice.Inbound {
 }
 
 // pollSchedules makes sure each back office that is polled has its Temporal
-// Schedule, at its configured interval, retrying until Temporal answers.
+// Schedule, at its configured interval, retrying until Temporal answers (as
+// `casebridge setup` does, which also removes those of back offices no
+// longer configured).
 func (e *engine) pollSchedules(ctx context.Context) {
-	for _, b := range e.cfg.BackOffices {
-		every := time.Duration(*b.PollEvery)
-		log := e.log.With("back_office", b.Name)
-		id := workflows.PollScheduleID(b.Name)
-		err := retry(ctx, log, "could not set up the back office's poll schedule; retrying", 5*time.Minute, func() error {
-			h := e.temporal.ScheduleClient().GetHandle(ctx, id)
-			if every == 0 {
-				err := h.Delete(ctx)
-				var nf *serviceerror.NotFound
-				if errors.As(err, &nf) {
-					return nil
-				}
-				return err
-			}
-			_, err := e.temporal.ScheduleClient().Create(ctx, client.ScheduleOptions{
-				ID:      id,
-				Spec:    client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: every}}},
-				Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,
-				Action: &client.ScheduleWorkflowAction{ID: id, Workflow: effects.WorkflowPollBackOffice, Args: []any{b.Name},
-					TaskQueue: workflows.TaskQueue, WorkflowRunTimeout: 5 * time.Minute},
-			})
-			if !errors.Is(err, temporal.ErrScheduleAlreadyRunning) {
-				return err
-			}
-			// Kept from an earlier start: bring its interval up to date.
-			return h.Update(ctx, client.ScheduleUpdateOptions{DoUpdate: func(in client.ScheduleUpdateInput) (*client.ScheduleUpdate, error) {
-				in.Description.Schedule.Spec = &client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: every}}}
-				return &client.ScheduleUpdate{Schedule: &in.Description.Schedule}, nil
-			}})
-		})
-		if err != nil && ctx.Err() == nil {
-			log.Error("no poll schedule: changes come only by webhook", "error", err)
-		}
+	err := retry(ctx, e.log, "could not set up the back offices' poll schedules; retrying", 5*time.Minute, func() error {
+		_, err := syncPollSchedules(ctx, e.temporal.ScheduleClient(), e.cfg.BackOffices, false)
+		return err
+	})
+	if err != nil && ctx.Err() == nil {
+		e.log.Error("no poll schedules: back offices' changes come only by webhook", "error", err)
 	}
 }
 

@@ -20,6 +20,7 @@ import (
 	tlog "go.temporal.io/sdk/log"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/casebridge/casebridge/config"
 	"github.com/casebridge/casebridge/workflows"
 )
 
@@ -32,8 +33,10 @@ const defaultRetention = 90 * 24 * time.Hour
 // runSetup prepares a Temporal namespace for casebridge, as an operator does
 // once per deployment and again after an upgrade: it registers the namespace
 // with the retention asked for (or sets an existing namespace's retention to
-// it) and registers casebridge's search attributes. Running it again changes
-// nothing that is already right.
+// it) and registers casebridge's search attributes; given the configuration
+// (--config), it also makes the back offices' poll schedules match it,
+// removing those of back offices no longer configured. Running it again
+// changes nothing that is already right.
 func runSetup(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	retention := days(defaultRetention)
 	s, err := parseSettings("setup", args, getenv, stderr, false, func(fs *flag.FlagSet) {
@@ -76,7 +79,19 @@ func runSetup(ctx context.Context, args []string, getenv func(string) string, st
 		return fmt.Errorf("namespace %s: casebridge's search attributes are registered but not usable: %w", s.namespace, err)
 	}
 	fmt.Fprintf(stdout, "namespace %s: casebridge's search attributes are registered and usable\n", s.namespace)
-	return nil
+	if s.configPath == "" {
+		fmt.Fprintf(stdout, "no configuration given (--config, CASEBRIDGE_CONFIG): back offices' poll schedules left as they are\n")
+		return nil
+	}
+	cfg, err := config.Load(s.configPath)
+	if err != nil {
+		return err
+	}
+	done, err := syncPollSchedules(ctx, c.ScheduleClient(), cfg.BackOffices, true)
+	for _, line := range done {
+		fmt.Fprintf(stdout, "schedule %s\n", line)
+	}
+	return err
 }
 
 // searchAttributesUsable asks the frontend a visibility query naming every
