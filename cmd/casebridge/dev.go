@@ -61,6 +61,9 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 	if err != nil {
 		return err
 	}
+	if err := checkOIDC(cfg, getenv); err != nil {
+		return err
+	}
 	if getenv, err = devSessionSecret(getenv, s.dataDir); err != nil {
 		return err
 	}
@@ -124,9 +127,6 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 		return fmt.Errorf("seed the demo routing rules: %w", err)
 	} else if seeded {
 		log.Info("seeded the demo routing rules", "version", v.Number)
-	}
-	if err := e.checkOIDC(); err != nil {
-		return err
 	}
 	w := e.worker(ctx, sdkworker.Options{})
 	if err := w.Start(); err != nil {

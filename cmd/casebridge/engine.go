@@ -408,8 +408,8 @@ func (e *engine) oidcSecret() string {
 
 // checkOIDC refuses to serve sign-in with an identity provider without the
 // client secret it needs.
-func (e *engine) checkOIDC() error {
-	if o := e.cfg.Staff.OIDC; o.Enabled() && e.oidcSecret() == "" {
+func checkOIDC(cfg *config.Config, getenv func(string) string) error {
+	if o := cfg.Staff.OIDC; o.Enabled() && getenv(o.ClientSecretEnv) == "" {
 		return fmt.Errorf("staff.oidc.client_secret_env names %s, which is not set: give it the client secret registered with %s", o.ClientSecretEnv, o.Issuer)
 	}
 	return nil

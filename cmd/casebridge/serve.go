@@ -39,6 +39,11 @@ func prepare(name string, args []string, getenv func(string) string, stderr io.W
 	if err != nil {
 		return s, nil, nil, err
 	}
+	if name == "api" {
+		if err := checkOIDC(cfg, getenv); err != nil {
+			return s, nil, nil, err
+		}
+	}
 	return s, log, cfg, nil
 }
 
@@ -71,9 +76,6 @@ func runAPI(ctx context.Context, args []string, getenv func(string) string, stdo
 		return helpIsFine(err)
 	}
 	defer e.close()
-	if err := e.checkOIDC(); err != nil {
-		return err
-	}
 	log := e.log
 	var draining atomic.Bool
 	stop, err := serveHTTP(ctx, log, s.addr, e.api(s.namespace, &draining))

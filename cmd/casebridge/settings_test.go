@@ -35,3 +35,24 @@ func TestAdminTokenMinimumLength(t *testing.T) {
 		t.Errorf("a trusted proxy by name: %v, want an error naming it", err)
 	}
 }
+
+// api will not serve sign-in with an identity provider whose client secret
+// the environment does not give.
+func TestOIDCSecretRequired(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "casebridge.yaml")
+	oidc := "\n" + `  oidc: {issuer: "https://login.example/tenant/v2.0", client_id: casebridge, client_secret_env: CB_OIDC_SECRET,
+    redirect_url: "https://casebridge.example/login/oidc/callback", groups: [{group: g1, roles: [admin]}]}` + "\n"
+	yaml := strings.Replace(string(config.DemoYAML()), "\ncases:\n", oidc+"\ncases:\n", 1)
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"CASEBRIDGE_CONFIG": path, "REDIS_URL": "redis://127.0.0.1:1/0"}
+	_, _, cfg, err := prepare("api", nil, func(k string) string { return env[k] }, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "CB_OIDC_SECRET") {
+		t.Errorf("api without the client secret: %v, want an error naming its variable", err)
+	}
+	env["CB_OIDC_SECRET"] = "a secret from the provider"
+	if _, _, cfg, err = prepare("api", nil, func(k string) string { return env[k] }, io.Discard); err != nil || !cfg.Staff.OIDC.Enabled() {
+		t.Errorf("api with the client secret: %v (oidc %+v)", err, cfg)
+	}
+}
