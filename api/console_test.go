@@ -764,13 +764,16 @@ func TestConsoleCaseBackOffice(t *testing.T) {
 	ref := h.report("1", 0)
 	since := time.Date(2026, 11, 2, 9, 30, 0, 0, time.UTC)
 	if err := h.engine.Edit(context.Background(), ref, func(c *cases.Case) {
-		c.Job = &cases.Job{System: "highways", ID: "HW-00042", Code: "INSP"}
+		c.Job = &cases.Job{System: "highways", ID: "HW-00042", Code: "INSP", Closed: cases.JobLeftOpen}
+		c.PastJobs = []cases.Job{{System: "highways", ID: "HW-00007", Closed: cases.JobClosedThere}, {System: "waste", ID: "WST-00001"}}
 		c.Failed(cases.WaitBackOffice("waste"), "waste: create job: HTTP 503: Service Unavailable", since)
 	}); err != nil {
 		t.Fatal(err)
 	}
 	r := h.signIn(t, "agent-token").get("/cases/" + ref)
-	for _, want := range []string{`id="job">HW-00042 in highways`, "(its status there: INSP)", "back_office:waste since", "1 failed attempt: waste: create job: HTTP 503"} {
+	for _, want := range []string{`id="job">HW-00042 in highways`, "(its status there: INSP)", "left open there: the system takes no status changes",
+		"<dt>Closed earlier</dt><dd>HW-00007 in highways", "<dt>Withdrawn</dt><dd>WST-00001 in waste",
+		"back_office:waste since", "1 failed attempt: waste: create job: HTTP 503"} {
 		if !strings.Contains(string(r.body), want) {
 			t.Errorf("case page lacks %q", want)
 		}
