@@ -102,10 +102,10 @@ var countLimit = CountLimit
 // A cursor resumes after the last case of its page even if cases were added
 // since; offsets shift when they are.
 func (s *Store) List(ctx context.Context, q ListQuery) (ListPage, error) {
-	sets, overdue, err := s.listFilters(q)
-	if err != nil {
+	if _, _, err := s.listFilters(q); err != nil {
 		return ListPage{}, err
 	}
+	var scope string
 	if q.Scope != nil {
 		key, err := s.scopeKey(ctx, *q.Scope)
 		if err != nil {
@@ -114,7 +114,21 @@ func (s *Store) List(ctx context.Context, q ListQuery) (ListPage, error) {
 		if key == "" {
 			return ListPage{}, nil // a scope with nothing in it
 		}
-		sets = append(sets, key)
+		if d, ok := strings.CutPrefix(key, s.departmentKey("")); ok && (q.Department == "" || q.Department == d) {
+			// The scope is one department's cases, which is what the
+			// department filter says: its own indexes (by due, open or
+			// closed) answer, often as one range.
+			q.Department, q.Scope = d, nil
+		} else {
+			scope = key
+		}
+	}
+	sets, overdue, err := s.listFilters(q)
+	if err != nil {
+		return ListPage{}, err
+	}
+	if scope != "" {
+		sets = append(sets, scope)
 	}
 	sortBy := q.Sort
 	if sortBy == "" {

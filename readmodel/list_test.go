@@ -56,7 +56,8 @@ func expectList(all []*cases.Case, q ListQuery) []string {
 			(q.Assignee != "" && !strings.EqualFold(c.Assignee, q.Assignee)) ||
 			(q.Area != "" && !slices.Contains(bandAreas{}.Lookup(*c.Report().Location.Lat, *c.Report().Location.Long), q.Area)) ||
 			(q.Escalation != "" && (c.Status.Closed() || c.Promise == nil || len(c.Promise.Escalations) == 0 ||
-				(q.Escalation != "any" && c.Promise.Escalations[len(c.Promise.Escalations)-1].Level != q.Escalation))) {
+				(q.Escalation != "any" && c.Promise.Escalations[len(c.Promise.Escalations)-1].Level != q.Escalation))) ||
+			(q.Scope != nil && !slices.Contains(q.Scope.Departments, c.Department) && (q.Scope.Assignee == "" || !strings.EqualFold(c.Assignee, q.Scope.Assignee))) {
 			continue
 		}
 		out = append(out, c)

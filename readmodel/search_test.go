@@ -103,6 +103,11 @@ func TestListFindingAgreesWithTheCases(t *testing.T) {
 		{Area: "north", Department: "parks", Family: "open", Overdue: true, Now: now},
 		{Source: cases.SourcePhone, ServiceCode: "svc1", Family: "open", Overdue: true, Now: now},
 		{Escalation: "any", Department: "streetcare", Sort: SortDue},
+		// A scope of one department is answered as that department; with
+		// someone's assigned cases, through a union.
+		{Family: "open", Overdue: true, Now: now, Sort: SortDue, Scope: &Scope{Departments: []string{"parks"}, Assignee: "nobody"}},
+		{Family: "open", Department: "highways", Scope: &Scope{Departments: []string{"parks"}}},
+		{Search: "pothole", Scope: &Scope{Departments: []string{"parks"}, Assignee: "amy"}},
 	}
 	var queries []ListQuery
 	for _, q := range base {
