@@ -8,6 +8,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/casebridge/casebridge/activities/backoffice"
+	"github.com/casebridge/casebridge/internal/signing"
 )
 
 // BackOffices receives back offices' webhook calls.
@@ -28,8 +29,8 @@ func (s *Server) backOfficeRoutes(g *gin.RouterGroup) {
 	g.POST("/backoffices/:name/events", s.backOfficeEvents)
 }
 
-// backOfficeEvents takes the changes a back office posts: signed (HMAC-SHA256
-// over timestamp, nonce and body), within the replay window, each nonce once.
+// backOfficeEvents takes the changes a back office posts: signed as
+// internal/signing says, within the replay window, each nonce once.
 // Every change is signalled to its case until the case has it; a repeat is
 // answered 200 and changes nothing.
 func (s *Server) backOfficeEvents(c *gin.Context) {
@@ -45,10 +46,8 @@ func (s *Server) backOfficeEvents(c *gin.Context) {
 		problem(c, http.StatusRequestEntityTooLarge, "Body too large", "a webhook call is at most 1 MiB", "body")
 		return
 	}
-	h := c.Request.Header
-	err = bo.Store.Verify(c.Request.Context(), name, bo.Secret(name), h.Get(backoffice.HeaderTimestamp), h.Get(backoffice.HeaderNonce),
-		h.Get(backoffice.HeaderSignature), body, s.deps.Now())
-	var se *backoffice.SignatureError
+	err = bo.Store.Verify(c.Request.Context(), name, bo.Secret(name), c.Request.Header, body, s.deps.Now())
+	var se *signing.Error
 	switch {
 	case errors.As(err, &se):
 		problem(c, http.StatusUnauthorized, "Signature refused", se.Reason, se.Header)

@@ -16,6 +16,7 @@ import (
 	"github.com/casebridge/casebridge/cases"
 	"github.com/casebridge/casebridge/config"
 	"github.com/casebridge/casebridge/internal/redistest"
+	"github.com/casebridge/casebridge/internal/signing"
 	"github.com/casebridge/casebridge/metrics"
 )
 
@@ -51,9 +52,9 @@ func TestBackOfficeWebhook(t *testing.T) {
 		req, _ := http.NewRequest(http.MethodPost, srv.URL+path, bytes.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
 		s := strconv.FormatInt(ts, 10)
-		req.Header.Set(backoffice.HeaderTimestamp, s)
-		req.Header.Set(backoffice.HeaderNonce, nonce)
-		req.Header.Set(backoffice.HeaderSignature, backoffice.Sign(secret, s, nonce, body))
+		req.Header.Set(signing.HeaderTimestamp, s)
+		req.Header.Set(signing.HeaderNonce, nonce)
+		req.Header.Set(signing.HeaderSignature, signing.Sign(secret, s, nonce, body))
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)

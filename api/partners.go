@@ -11,6 +11,7 @@ import (
 
 	"github.com/casebridge/casebridge/caseflow"
 	"github.com/casebridge/casebridge/cases"
+	"github.com/casebridge/casebridge/internal/signing"
 	"github.com/casebridge/casebridge/partners"
 )
 
@@ -22,7 +23,7 @@ type Handoffs interface {
 // PartnerCallbacks checks partners' callbacks and remembers their nonces
 // (partners.Verifier).
 type PartnerCallbacks interface {
-	Verify(ctx context.Context, partner, timestamp, signature string, body []byte) (partners.Callback, error)
+	Verify(ctx context.Context, partner string, h http.Header, body []byte) (partners.Callback, error)
 	Release(ctx context.Context, partner, nonce string) error
 }
 
@@ -46,20 +47,18 @@ func (s *Server) partnerCallback(c *gin.Context) {
 		return
 	}
 	ctx := c.Request.Context()
-	cb, err := s.deps.Partners.Verify(ctx, partner, c.GetHeader(partners.HeaderTimestamp), c.GetHeader(partners.HeaderSignature), body)
+	cb, err := s.deps.Partners.Verify(ctx, partner, c.Request.Header, body)
 	var ie *cases.InputError
+	var se *signing.Error
 	switch {
 	case errors.Is(err, partners.ErrUnknownPartner):
 		problem(c, http.StatusNotFound, "No such partner", "no partner "+partner+" takes hand-offs here", "partner")
 		return
-	case errors.Is(err, partners.ErrBadSignature):
-		problem(c, http.StatusUnauthorized, "Bad signature", err.Error(), partners.HeaderSignature)
-		return
-	case errors.Is(err, partners.ErrStale):
-		problem(c, http.StatusUnauthorized, "Stale timestamp", err.Error(), partners.HeaderTimestamp)
-		return
 	case errors.Is(err, partners.ErrReplayed):
-		problem(c, http.StatusConflict, "Replayed callback", "this nonce has been used already; send each callback with a new nonce", "nonce")
+		problem(c, http.StatusConflict, "Replayed callback", "this nonce has been used already; send each callback with a new nonce", signing.HeaderNonce)
+		return
+	case errors.As(err, &se):
+		problem(c, http.StatusUnauthorized, "Signature refused", se.Reason, se.Header)
 		return
 	case errors.As(err, &ie):
 		problem(c, http.StatusUnprocessableEntity, "Invalid callback", ie.Reason, ie.Field)

@@ -17,8 +17,8 @@ import (
 	"github.com/casebridge/casebridge/cases"
 	"github.com/casebridge/casebridge/config"
 	"github.com/casebridge/casebridge/internal/redistest"
+	"github.com/casebridge/casebridge/internal/signing"
 	"github.com/casebridge/casebridge/metrics"
-	"github.com/casebridge/casebridge/notify"
 	"github.com/casebridge/casebridge/partners"
 )
 
@@ -62,12 +62,16 @@ func TestPartnerCallbacks(t *testing.T) {
 	srv := httptest.NewServer(s)
 	defer srv.Close()
 
-	send := func(partner, ts, sig, body string) (int, Problem) {
+	// send posts a callback signed with secret at the time given, as
+	// internal/signing says.
+	send := func(partner, secret string, at time.Time, nonce, body string) (int, Problem) {
 		t.Helper()
 		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/api/v1/partners/"+partner+"/callbacks", strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set(partners.HeaderTimestamp, ts)
-		req.Header.Set(partners.HeaderSignature, sig)
+		ts := strconv.FormatInt(at.Unix(), 10)
+		req.Header.Set(signing.HeaderTimestamp, ts)
+		req.Header.Set(signing.HeaderNonce, nonce)
+		req.Header.Set(signing.HeaderSignature, signing.Sign(secret, ts, nonce, []byte(body)))
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -77,30 +81,31 @@ func TestPartnerCallbacks(t *testing.T) {
 		_ = json.NewDecoder(resp.Body).Decode(&p)
 		return resp.StatusCode, p
 	}
-	ts := strconv.FormatInt(now.Unix(), 10)
-	old := strconv.FormatInt(now.Add(-time.Hour).Unix(), 10)
-	cb := func(handoff, event, note, nonce string) string {
-		b, _ := json.Marshal(partners.Callback{Handoff: handoff, Event: event, Note: note, Nonce: nonce})
+	cb := func(handoff, event, note string) string {
+		b, _ := json.Marshal(partners.Callback{Handoff: handoff, Event: event, Note: note})
 		return string(b)
 	}
-	good := cb("handoff-CB-1-4", "rejected", "Not a stolen vehicle", "nonce-good-1")
+	good := cb("handoff-CB-1-4", "rejected", "Not a stolen vehicle")
 	for _, tc := range []struct {
-		name                   string
-		partner, ts, sig, body string
-		status                 int
-		field                  string
+		name            string
+		partner, secret string
+		at              time.Time
+		nonce, body     string
+		status          int
+		field           string
 	}{
-		{"bad signature", "met-police", ts, notify.Sign("not the secret", ts, good), good, 401, partners.HeaderSignature},
-		{"old timestamp", "met-police", old, notify.Sign(secret, old, good), good, 401, partners.HeaderTimestamp},
-		{"partner without hand-offs", "ukpn", ts, notify.Sign(secret, ts, good), good, 404, "partner"},
-		{"no reason", "met-police", ts, notify.Sign(secret, ts, cb("handoff-CB-1-4", "rejected", "", "nonce-nr-1")), cb("handoff-CB-1-4", "rejected", "", "nonce-nr-1"), 422, "note"},
-		{"good", "met-police", ts, notify.Sign(secret, ts, good), good, 200, ""},
-		{"replayed nonce", "met-police", ts, notify.Sign(secret, ts, good), good, 409, "nonce"},
-		{"not a hand-off", "met-police", ts, notify.Sign(secret, ts, cb("case-CB-1", "accepted", "", "nonce-case-1")), cb("case-CB-1", "accepted", "", "nonce-case-1"), 404, "handoff"},
-		{"hand-off over", "met-police", ts, notify.Sign(secret, ts, cb("handoff-over", "progress", "more", "nonce-over-1")), cb("handoff-over", "progress", "more", "nonce-over-1"), 409, "handoff"},
-		{"unknown hand-off", "met-police", ts, notify.Sign(secret, ts, cb("handoff-none", "accepted", "", "nonce-none-1")), cb("handoff-none", "accepted", "", "nonce-none-1"), 404, "handoff"},
+		{"bad signature", "met-police", "not the secret", now, "nonce-good-0001-x", good, 401, signing.HeaderSignature},
+		{"old timestamp", "met-police", secret, now.Add(-time.Hour), "nonce-good-0001-x", good, 401, signing.HeaderTimestamp},
+		{"short nonce", "met-police", secret, now, "nonce-1", good, 401, signing.HeaderNonce},
+		{"partner without hand-offs", "ukpn", secret, now, "nonce-good-0001-x", good, 404, "partner"},
+		{"no reason", "met-police", secret, now, "nonce-noreason-01", cb("handoff-CB-1-4", "rejected", ""), 422, "note"},
+		{"good", "met-police", secret, now, "nonce-good-0001-x", good, 200, ""},
+		{"replayed nonce", "met-police", secret, now, "nonce-good-0001-x", good, 409, signing.HeaderNonce},
+		{"not a hand-off", "met-police", secret, now, "nonce-case-0001-x", cb("case-CB-1", "accepted", ""), 404, "handoff"},
+		{"hand-off over", "met-police", secret, now, "nonce-over-0001-x", cb("handoff-over", "progress", "more"), 409, "handoff"},
+		{"unknown hand-off", "met-police", secret, now, "nonce-none-0001-x", cb("handoff-none", "accepted", ""), 404, "handoff"},
 	} {
-		code, p := send(tc.partner, tc.ts, tc.sig, tc.body)
+		code, p := send(tc.partner, tc.secret, tc.at, tc.nonce, tc.body)
 		if code != tc.status || p.Field != tc.field {
 			t.Errorf("%s: %d %+v, want %d naming %q", tc.name, code, p, tc.status, tc.field)
 		}
@@ -111,12 +116,12 @@ func TestPartnerCallbacks(t *testing.T) {
 
 	// The engine away: 503, and the nonce stays usable for the retry.
 	rec.fail = fmt.Errorf("temporal unavailable")
-	retry := cb("handoff-CB-1-4", "progress", "on it", "nonce-retry-1")
-	if code, _ := send("met-police", ts, notify.Sign(secret, ts, retry), retry); code != 503 {
+	retry := cb("handoff-CB-1-4", "progress", "on it")
+	if code, _ := send("met-police", secret, now, "nonce-retry-0001-x", retry); code != 503 {
 		t.Fatalf("engine down: %d, want 503", code)
 	}
 	rec.fail = nil
-	if code, p := send("met-police", ts, notify.Sign(secret, ts, retry), retry); code != 200 {
+	if code, p := send("met-police", secret, now, "nonce-retry-0001-x", retry); code != 200 {
 		t.Fatalf("retry after the engine came back: %d %+v", code, p)
 	}
 }

@@ -202,8 +202,8 @@ type Partner struct {
 	Name string `yaml:"name"`
 	URL  string `yaml:"url"`
 	// Secret signs the hand-off and checks the partner's callbacks (HMAC-SHA256
-	// over timestamp and body); SecretEnv names an environment variable holding
-	// it instead.
+	// over timestamp, nonce and body: internal/signing); SecretEnv names an
+	// environment variable holding it instead.
 	Secret    string `yaml:"secret"`
 	SecretEnv string `yaml:"secret_env"`
 	// Deadline is how long the partner may stay silent (after the hand-off or

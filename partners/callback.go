@@ -2,34 +2,30 @@ package partners
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/casebridge/casebridge/cases"
 	"github.com/casebridge/casebridge/config"
-	"github.com/casebridge/casebridge/notify"
+	"github.com/casebridge/casebridge/internal/signing"
 )
 
 // Why a callback is refused; Verify's errors wrap one of them (or are a
 // *cases.InputError naming the field at fault).
 var (
 	ErrUnknownPartner = errors.New("unknown partner")
-	ErrBadSignature   = notify.ErrBadSignature
-	ErrStale          = notify.ErrStaleSignature
-	ErrReplayed       = errors.New("nonce already used")
+	ErrBadSignature   = signing.ErrBadSignature
+	ErrStale          = signing.ErrStale
+	ErrReplayed       = signing.ErrReplayed
 )
 
-// Window is how far a callback's timestamp may be from now either way.
-const Window = notify.DefaultMaxSkew
-
-// Nonces remembers the nonces partners have used, each for twice the replay
-// window (a callback older than the window is refused for its timestamp).
+// Nonces remembers the nonces partners have used, in Redis, so that every
+// api process refuses a replayed callback.
 type Nonces struct {
 	rdb redis.UniversalClient
 	ns  string
@@ -40,27 +36,9 @@ func NewNonces(rdb redis.UniversalClient, prefix string) *Nonces {
 	return &Nonces{rdb: rdb, ns: prefix + "partners:nonce:"}
 }
 
-func (n *Nonces) key(partner, nonce string) string {
-	h := sha256.Sum256([]byte(nonce))
-	return n.ns + partner + ":" + hex.EncodeToString(h[:16])
-}
-
-// Claim records a nonce, reporting ErrReplayed if it was seen before.
-func (n *Nonces) Claim(ctx context.Context, partner, nonce string) error {
-	ok, err := n.rdb.SetNX(ctx, n.key(partner, nonce), "1", 2*Window).Result()
-	if err != nil {
-		return fmt.Errorf("record partner nonce: %w", err)
-	}
-	if !ok {
-		return ErrReplayed
-	}
-	return nil
-}
-
-// Release forgets a nonce whose callback could not be applied, so the
-// partner's retry of it is not refused as a replay.
-func (n *Nonces) Release(ctx context.Context, partner, nonce string) error {
-	return n.rdb.Del(ctx, n.key(partner, nonce)).Err()
+// of is one partner's nonces.
+func (n *Nonces) of(partner string) signing.RedisNonces {
+	return signing.RedisNonces{RDB: n.rdb, Prefix: n.ns + partner + ":"}
 }
 
 // Verifier checks partners' callbacks.
@@ -74,15 +52,15 @@ type Verifier struct {
 // Release forgets a callback's nonce, for a callback that could not be
 // applied: the partner's retry of it must not be refused as a replay.
 func (v *Verifier) Release(ctx context.Context, partner, nonce string) error {
-	return v.Nonces.Release(ctx, partner, nonce)
+	return v.Nonces.of(partner).Release(ctx, nonce)
 }
 
-// Verify checks a callback from partner as it arrived (the timestamp and
-// signature headers and the raw body) and claims its nonce: a bad signature,
+// Verify checks a callback from partner as it arrived (its headers and raw
+// body, signed as internal/signing says) and claims its nonce: a bad signature,
 // a timestamp outside the window, a nonce seen before or a body that does not
 // say what happened is refused, and nothing about the case is read. The
 // signature is checked before anything in the body is trusted.
-func (v *Verifier) Verify(ctx context.Context, partner, timestamp, signature string, body []byte) (Callback, error) {
+func (v *Verifier) Verify(ctx context.Context, partner string, h http.Header, body []byte) (Callback, error) {
 	p, ok := v.Config.Partner(partner)
 	if !ok || p.URL == "" {
 		return Callback{}, fmt.Errorf("%w %q", ErrUnknownPartner, partner)
@@ -91,7 +69,8 @@ func (v *Verifier) Verify(ctx context.Context, partner, timestamp, signature str
 	if v.Now != nil {
 		now = v.Now
 	}
-	if err := notify.VerifySignature(Secret(p, v.Getenv), timestamp, string(body), signature, now(), Window); err != nil {
+	nonce, err := signing.Check(Secret(p, v.Getenv), h, body, now())
+	if err != nil {
 		return Callback{}, err
 	}
 	var cb Callback
@@ -101,14 +80,18 @@ func (v *Verifier) Verify(ctx context.Context, partner, timestamp, signature str
 	if err := cases.CheckLine("handoff", cb.Handoff, cases.MaxID); err != nil || cb.Handoff == "" {
 		return Callback{}, &cases.InputError{Field: "handoff", Reason: "the hand-off id the hand-off carried is required"}
 	}
-	if err := cases.CheckLine("nonce", cb.Nonce, cases.MaxID); err != nil || len(cb.Nonce) < 8 {
-		return Callback{}, &cases.InputError{Field: "nonce", Reason: "a unique id of 8 to 100 characters is required"}
-	}
 	if err := cases.CheckCallback(cb.Event, cb.Note); err != nil {
 		return Callback{}, err
 	}
-	if err := v.Nonces.Claim(ctx, partner, cb.Nonce); err != nil {
-		return Callback{}, err
+	// Claimed only once the body is checked: a refused callback does not use
+	// up its nonce.
+	first, err := v.Nonces.of(partner).Claim(ctx, nonce)
+	switch {
+	case err != nil:
+		return Callback{}, fmt.Errorf("record partner nonce: %w", err)
+	case !first:
+		return Callback{}, &signing.Error{Header: signing.HeaderNonce, Reason: "already used; send each callback with a new nonce", Err: ErrReplayed}
 	}
+	cb.Nonce = nonce
 	return cb, nil
 }

@@ -1,7 +1,8 @@
 // Package partners speaks to partner agencies (the police, a utility, a
 // housing association): it posts a signed hand-off to a partner's webhook and
-// checks the signed callbacks partners send back (HMAC-SHA256 over timestamp
-// and body, a replay window, each nonce once). Sim is a partner agency that
+// checks the signed callbacks partners send back, both signed as
+// internal/signing says (HMAC-SHA256 over timestamp, nonce and body, a replay
+// window, each nonce once). Sim is a partner agency that
 // behaves like one, for `dev` and tests.
 package partners
 
@@ -14,19 +15,17 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strconv"
 	"time"
 
 	"github.com/casebridge/casebridge/cases"
 	"github.com/casebridge/casebridge/config"
+	"github.com/casebridge/casebridge/internal/signing"
 	"github.com/casebridge/casebridge/notify"
 )
 
-// The headers of a hand-off and of a callback: the same as escalation
-// webhooks carry, so one verifier serves partners and receivers alike.
+// The headers of a hand-off besides the signature's (internal/signing): the
+// same as escalation webhooks carry.
 const (
-	HeaderTimestamp   = notify.HeaderTimestamp
-	HeaderSignature   = notify.HeaderSignature
 	HeaderIdempotency = notify.HeaderIdempotency
 	userAgent         = "casebridge-partners/1"
 )
@@ -74,8 +73,9 @@ type Callback struct {
 	Note string `json:"note,omitempty"`
 	// Public puts a progress note on the citizen's report.
 	Public bool `json:"public,omitempty"`
-	// Nonce is the partner's unique id for this callback; each is accepted once.
-	Nonce string `json:"nonce"`
+	// Nonce is the callback's X-Casebridge-Nonce (internal/signing); each is
+	// accepted once, and the case applies a callback once by it.
+	Nonce string `json:"-"`
 }
 
 // Poster posts hand-offs to partners' webhooks.
@@ -159,15 +159,13 @@ func (p *Poster) Post(ctx context.Context, h Handoff) (time.Duration, error) {
 	if p.Now != nil {
 		now = p.Now
 	}
-	ts := strconv.FormatInt(now().Unix(), 10)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, pc.URL, bytes.NewReader(body))
 	if err != nil {
 		return 0, &permanentError{fmt.Errorf("partner %s: %w", h.Partner, err)}
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", userAgent)
-	req.Header.Set(HeaderTimestamp, ts)
-	req.Header.Set(HeaderSignature, notify.Sign(secret, ts, string(body)))
+	signing.Headers(req.Header, secret, body, now())
 	req.Header.Set(HeaderIdempotency, h.ID)
 	hc := p.HTTP
 	if hc == nil {

@@ -16,7 +16,7 @@ import (
 	"github.com/casebridge/casebridge/cases"
 	"github.com/casebridge/casebridge/config"
 	"github.com/casebridge/casebridge/internal/redistest"
-	"github.com/casebridge/casebridge/notify"
+	"github.com/casebridge/casebridge/internal/signing"
 )
 
 const secret = "a-partner-secret-of-some-length"
@@ -37,7 +37,7 @@ func TestPostReachesTheSimulatorSignedAndItCallsBack(t *testing.T) {
 	v := &Verifier{Config: cfg, Nonces: NewNonces(rs.Client(), "test:")}
 	cbSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
-		cb, err := v.Verify(r.Context(), "met-police", r.Header.Get(HeaderTimestamp), r.Header.Get(HeaderSignature), body)
+		cb, err := v.Verify(r.Context(), "met-police", r.Header, body)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusUnauthorized)
 			return
@@ -113,25 +113,36 @@ func TestVerifyRefusesBadOldAndReplayedCallbacks(t *testing.T) {
 	now := time.Date(2030, 1, 2, 10, 0, 0, 0, time.UTC)
 	v := &Verifier{Config: partnerConfig("https://police.example/handoffs"), Nonces: NewNonces(rs.Client(), "test:"), Now: func() time.Time { return now }}
 	ctx := context.Background()
-	body := `{"handoff":"handoff-CB-1-3","event":"accepted","nonce":"nonce-0001"}`
-	ts := strconv.FormatInt(now.Unix(), 10)
-	old := strconv.FormatInt(now.Add(-10*time.Minute).Unix(), 10)
+	body := `{"handoff":"handoff-CB-1-3","event":"accepted"}`
+	const nonce = "nonce-0001-of-the-partner"
+	signed := func(secret string, at time.Time, body string) http.Header {
+		h := http.Header{}
+		ts := strconv.FormatInt(at.Unix(), 10)
+		h.Set(signing.HeaderTimestamp, ts)
+		h.Set(signing.HeaderNonce, nonce)
+		h.Set(signing.HeaderSignature, signing.Sign(secret, ts, nonce, []byte(body)))
+		return h
+	}
 	for _, tc := range []struct {
-		name, partner, ts, sig, body string
-		want                         error
-		field                        string
+		name, partner string
+		h             http.Header
+		body          string
+		want          error
+		field         string
 	}{
-		{"unknown partner", "ukpn", ts, notify.Sign(secret, ts, body), body, ErrUnknownPartner, ""},
-		{"bad signature", "met-police", ts, notify.Sign("another secret", ts, body), body, ErrBadSignature, ""},
-		{"no signature", "met-police", ts, "", body, ErrBadSignature, ""},
-		{"body changed", "met-police", ts, notify.Sign(secret, ts, body), body + " ", ErrBadSignature, ""},
-		{"old timestamp", "met-police", old, notify.Sign(secret, old, body), body, ErrStale, ""},
-		{"bad event", "met-police", ts, notify.Sign(secret, ts, `{"handoff":"handoff-x","event":"maybe","nonce":"nonce-0002"}`), `{"handoff":"handoff-x","event":"maybe","nonce":"nonce-0002"}`, nil, "event"},
-		{"short nonce", "met-police", ts, notify.Sign(secret, ts, `{"handoff":"handoff-x","event":"accepted","nonce":"x"}`), `{"handoff":"handoff-x","event":"accepted","nonce":"x"}`, nil, "nonce"},
+		{"unknown partner", "ukpn", signed(secret, now, body), body, ErrUnknownPartner, ""},
+		{"bad signature", "met-police", signed("another secret", now, body), body, ErrBadSignature, ""},
+		{"no signature", "met-police", http.Header{}, body, ErrBadSignature, ""},
+		{"body changed", "met-police", signed(secret, now, body), body + " ", ErrBadSignature, ""},
+		{"old timestamp", "met-police", signed(secret, now.Add(-10*time.Minute), body), body, ErrStale, ""},
+		{"bad event", "met-police", signed(secret, now, `{"handoff":"handoff-x","event":"maybe"}`), `{"handoff":"handoff-x","event":"maybe"}`, nil, "event"},
+		{"no hand-off", "met-police", signed(secret, now, `{"event":"accepted"}`), `{"event":"accepted"}`, nil, "handoff"},
 	} {
-		_, err := v.Verify(ctx, tc.partner, tc.ts, tc.sig, []byte(tc.body))
+		_, err := v.Verify(ctx, tc.partner, tc.h, []byte(tc.body))
 		var ie *cases.InputError
 		switch {
+		case err == nil:
+			t.Errorf("%s: accepted", tc.name)
 		case tc.want != nil && !errors.Is(err, tc.want):
 			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
 		case tc.field != "" && (!errors.As(err, &ie) || ie.Field != tc.field):
@@ -139,18 +150,18 @@ func TestVerifyRefusesBadOldAndReplayedCallbacks(t *testing.T) {
 		}
 	}
 	// None of the refused ones used up the nonce: the good one passes, once.
-	cb, err := v.Verify(ctx, "met-police", ts, notify.Sign(secret, ts, body), []byte(body))
-	if err != nil || cb.Event != "accepted" || cb.Handoff != "handoff-CB-1-3" {
+	cb, err := v.Verify(ctx, "met-police", signed(secret, now, body), []byte(body))
+	if err != nil || cb.Event != "accepted" || cb.Handoff != "handoff-CB-1-3" || cb.Nonce != nonce {
 		t.Fatalf("good callback: %+v, %v", cb, err)
 	}
-	if _, err := v.Verify(ctx, "met-police", ts, notify.Sign(secret, ts, body), []byte(body)); !errors.Is(err, ErrReplayed) {
+	if _, err := v.Verify(ctx, "met-police", signed(secret, now, body), []byte(body)); !errors.Is(err, ErrReplayed) {
 		t.Fatalf("replayed: %v, want ErrReplayed", err)
 	}
 	// A nonce released (its callback could not be applied) may be sent again.
-	if err := v.Release(ctx, "met-police", "nonce-0001"); err != nil {
+	if err := v.Release(ctx, "met-police", nonce); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := v.Verify(ctx, "met-police", ts, notify.Sign(secret, ts, body), []byte(body)); err != nil {
+	if _, err := v.Verify(ctx, "met-police", signed(secret, now, body), []byte(body)); err != nil {
 		t.Fatalf("after release: %v", err)
 	}
 }

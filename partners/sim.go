@@ -3,16 +3,13 @@ package partners
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http"
-	"strconv"
 	"sync"
 	"time"
 
-	"github.com/casebridge/casebridge/notify"
+	"github.com/casebridge/casebridge/internal/signing"
 )
 
 // Sim is a partner agency's system as casebridge meets it: it takes signed
@@ -45,6 +42,7 @@ type Sim struct {
 	handoffs map[string]*SimHandoff
 	order    []string
 	attempts map[string]int
+	nonces   signing.MemoryNonces
 	ctx      context.Context
 	wg       sync.WaitGroup
 }
@@ -145,7 +143,7 @@ func (s *Sim) take(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return
 	}
-	if err := notify.VerifySignature(secret, r.Header.Get(HeaderTimestamp), string(body), r.Header.Get(HeaderSignature), time.Now(), Window); err != nil {
+	if _, err := signing.Verify(r.Context(), secret, r.Header, body, time.Now(), &s.nonces); err != nil {
 		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": err.Error()})
 		return
 	}
@@ -213,19 +211,12 @@ func (s *Sim) Reply(id string, cb Callback) (SimCallback, bool) {
 		return SimCallback{}, false
 	}
 	cb.Handoff = id
-	if cb.Nonce == "" {
-		b := make([]byte, 12)
-		_, _ = rand.Read(b)
-		cb.Nonce = hex.EncodeToString(b)
-	}
-	sent := SimCallback{Callback: cb}
 	body, _ := json.Marshal(cb)
-	ts := strconv.FormatInt(time.Now().Unix(), 10)
 	req, err := http.NewRequestWithContext(s.ctx, http.MethodPost, target.CallbackURL, bytes.NewReader(body))
+	sent := SimCallback{Callback: cb}
 	if err == nil {
 		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set(HeaderTimestamp, ts)
-		req.Header.Set(HeaderSignature, notify.Sign(s.Secrets[target.Partner], ts, string(body)))
+		sent.Callback.Nonce = signing.Headers(req.Header, s.Secrets[target.Partner], body, time.Now())
 		var resp *http.Response
 		if resp, err = s.HTTP.Do(req); err == nil {
 			sent.Status = resp.StatusCode

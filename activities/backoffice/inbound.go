@@ -2,18 +2,16 @@ package backoffice
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"strconv"
+	"net/http"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/casebridge/casebridge/cases"
 	"github.com/casebridge/casebridge/config"
+	"github.com/casebridge/casebridge/internal/signing"
 )
 
 // Inbound brings one back office's changes to the cases they concern: from
@@ -160,61 +158,10 @@ func (s *Store) MarkSeen(ctx context.Context, system, id string) error {
 	return s.rdb.Set(ctx, s.prefix+"seen:"+system+":"+id, "1", seenFor).Err()
 }
 
-// UseNonce records a webhook nonce, reporting false if it was used before.
-func (s *Store) UseNonce(ctx context.Context, system, nonce string, ttl time.Duration) (bool, error) {
-	return s.rdb.SetNX(ctx, s.prefix+"nonce:"+system+":"+nonce, "1", ttl).Result()
-}
-
-// Webhook signatures: a system signs each call with HMAC-SHA256 over
-// timestamp "." nonce "." body, hex-encoded, sent as X-Casebridge-Signature
-// with X-Casebridge-Timestamp (Unix seconds) and X-Casebridge-Nonce.
-const (
-	HeaderTimestamp = "X-Casebridge-Timestamp"
-	HeaderNonce     = "X-Casebridge-Nonce"
-	HeaderSignature = "X-Casebridge-Signature"
-	// Window is how far a call's timestamp may be from now.
-	Window = 5 * time.Minute
-)
-
-// Sign is the signature of a webhook call.
-func Sign(secret, timestamp, nonce string, body []byte) string {
-	m := hmac.New(sha256.New, []byte(secret))
-	m.Write([]byte(timestamp + "." + nonce + "."))
-	m.Write(body)
-	return hex.EncodeToString(m.Sum(nil))
-}
-
-// SignatureError says which part of a webhook call's signature is wrong.
-type SignatureError struct{ Header, Reason string }
-
-func (e *SignatureError) Error() string { return e.Header + ": " + e.Reason }
-
-// Verify checks a webhook call's signature and timestamp, and uses its nonce
-// once: a call replayed, late, or signed with another secret is refused.
-func (s *Store) Verify(ctx context.Context, system, secret, timestamp, nonce, signature string, body []byte, now time.Time) error {
-	if secret == "" {
-		return &SignatureError{Header: HeaderSignature, Reason: "this back office has no webhook secret configured"}
-	}
-	sec, err := strconv.ParseInt(timestamp, 10, 64)
-	if err != nil {
-		return &SignatureError{Header: HeaderTimestamp, Reason: "must be Unix seconds"}
-	}
-	if d := now.Sub(time.Unix(sec, 0)); d > Window || d < -Window {
-		return &SignatureError{Header: HeaderTimestamp, Reason: "outside the " + Window.String() + " window"}
-	}
-	if len(nonce) < 16 || len(nonce) > 128 {
-		return &SignatureError{Header: HeaderNonce, Reason: "must be 16 to 128 characters"}
-	}
-	want := Sign(secret, timestamp, nonce, body)
-	if !hmac.Equal([]byte(want), []byte(signature)) {
-		return &SignatureError{Header: HeaderSignature, Reason: "does not match"}
-	}
-	first, err := s.UseNonce(ctx, system, nonce, 2*Window)
-	if err != nil {
-		return err
-	}
-	if !first {
-		return &SignatureError{Header: HeaderNonce, Reason: "already used"}
-	}
-	return nil
+// Verify checks a webhook call as internal/signing says (its headers and raw
+// body) and uses its nonce once: a call replayed, late, or signed with
+// another secret is refused with a *signing.Error.
+func (s *Store) Verify(ctx context.Context, system, secret string, h http.Header, body []byte, now time.Time) error {
+	_, err := signing.Verify(ctx, secret, h, body, now, signing.RedisNonces{RDB: s.rdb, Prefix: s.prefix + "nonce:" + system + ":"})
+	return err
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/casebridge/casebridge/areas"
 	"github.com/casebridge/casebridge/internal/redistest"
+	"github.com/casebridge/casebridge/internal/signing"
 	"github.com/casebridge/casebridge/notify"
 )
 
@@ -26,14 +27,14 @@ type receiver struct {
 	byKey  map[string]int
 	levels []string
 	bad    []string
+	nonces signing.MemoryNonces
 }
 
 func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
-	err := notify.VerifySignature("demo-webhook-secret", r.Header.Get("X-Casebridge-Timestamp"), string(body),
-		r.Header.Get("X-Casebridge-Signature"), time.Now(), notify.DefaultMaxSkew)
+	_, err := signing.Verify(r.Context(), "demo-webhook-secret", r.Header, body, time.Now(), &rc.nonces)
 	if err != nil {
 		rc.bad = append(rc.bad, err.Error())
 		http.Error(w, "bad signature", http.StatusUnauthorized)

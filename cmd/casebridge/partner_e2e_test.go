@@ -17,7 +17,7 @@ import (
 
 	"github.com/casebridge/casebridge/areas"
 	"github.com/casebridge/casebridge/internal/redistest"
-	"github.com/casebridge/casebridge/notify"
+	"github.com/casebridge/casebridge/internal/signing"
 )
 
 const policeSecret = "police-secret-for-the-e2e-test"
@@ -144,11 +144,12 @@ func TestDevPartnerHandoffs(t *testing.T) {
 		t.Fatalf("case %+v", c)
 	}
 	before := len(c.Timeline)
-	callback := func(ts, secret, body string) (int, string) {
+	callback := func(ts, secret, nonce, body string) (int, string) {
 		req, _ := http.NewRequest(http.MethodPost, d.base+"/api/v1/partners/met-police/callbacks", strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set(notify.HeaderTimestamp, ts)
-		req.Header.Set(notify.HeaderSignature, notify.Sign(secret, ts, body))
+		req.Header.Set(signing.HeaderTimestamp, ts)
+		req.Header.Set(signing.HeaderNonce, nonce)
+		req.Header.Set(signing.HeaderSignature, signing.Sign(secret, ts, nonce, []byte(body)))
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -159,7 +160,7 @@ func TestDevPartnerHandoffs(t *testing.T) {
 	}
 	now := strconv.FormatInt(time.Now().Unix(), 10)
 	old := strconv.FormatInt(time.Now().Add(-time.Hour).Unix(), 10)
-	accepted := `{"handoff":"` + c.Handoff.ID + `","event":"accepted","note":"Crime ref 99","nonce":"e2e-nonce-accept-1"}`
+	accepted := `{"handoff":"` + c.Handoff.ID + `","event":"accepted","note":"Crime ref 99"}`
 	for _, tc := range []struct {
 		name, ts, secret string
 		want             int
@@ -169,7 +170,7 @@ func TestDevPartnerHandoffs(t *testing.T) {
 		{"good", now, policeSecret, 200},
 		{"replayed nonce", now, policeSecret, 409},
 	} {
-		if code, body := callback(tc.ts, tc.secret, accepted); code != tc.want {
+		if code, body := callback(tc.ts, tc.secret, "e2e-nonce-accept-1", accepted); code != tc.want {
 			t.Errorf("%s: %d %s, want %d", tc.name, code, body, tc.want)
 		}
 	}
@@ -238,8 +239,8 @@ func TestDevPartnerHandoffs(t *testing.T) {
 		t.Errorf("no escalation on the quiet case's timeline: %+v", c.Timeline)
 	}
 	// A late word from the partner is refused: the hand-off is over.
-	late := `{"handoff":"` + c.Handoff.ID + `","event":"accepted","nonce":"e2e-nonce-late-1"}`
-	if code, body := callback(strconv.FormatInt(time.Now().Unix(), 10), policeSecret, late); code != 409 {
+	late := `{"handoff":"` + c.Handoff.ID + `","event":"accepted"}`
+	if code, body := callback(strconv.FormatInt(time.Now().Unix(), 10), policeSecret, "e2e-nonce-late-1", late); code != 409 {
 		t.Errorf("late callback: %d %s, want 409", code, body)
 	}
 }

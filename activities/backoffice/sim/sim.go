@@ -10,8 +10,6 @@ package sim
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	mrand "math/rand/v2"
@@ -21,7 +19,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/casebridge/casebridge/activities/backoffice"
+	"github.com/casebridge/casebridge/internal/signing"
 )
 
 // Faults are how a simulator misbehaves. Rates are between 0 and 1.
@@ -389,8 +387,8 @@ func (s *system) Advance(now time.Time) {
 	}
 }
 
-// push posts changes to casebridge's webhook, signed as backoffice.Verify
-// expects.
+// push posts changes to casebridge's webhook, signed as internal/signing
+// says.
 func (s *system) push(url, secret string, changes []Change) error {
 	body, ctype, err := s.encodePush(changes)
 	if err != nil {
@@ -400,14 +398,8 @@ func (s *system) push(url, secret string, changes []Change) error {
 	if err != nil {
 		return err
 	}
-	ts := strconv.FormatInt(time.Now().Unix(), 10)
-	nonce := make([]byte, 16)
-	rand.Read(nonce)
-	n := hex.EncodeToString(nonce)
 	req.Header.Set("Content-Type", ctype)
-	req.Header.Set(backoffice.HeaderTimestamp, ts)
-	req.Header.Set(backoffice.HeaderNonce, n)
-	req.Header.Set(backoffice.HeaderSignature, backoffice.Sign(secret, ts, n, body))
+	signing.Headers(req.Header, secret, body, time.Now())
 	resp, err := s.client.Do(req)
 	if err != nil {
 		return err
