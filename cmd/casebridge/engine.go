@@ -65,6 +65,20 @@ type engine struct {
 	trustedProxies []string
 }
 
+// searchKey is the secret the read model names its search words' sets by,
+// from the variable search_key_env names; nil when the configuration names
+// none (readmodel then uses its fixed salt).
+func searchKey(cfg *config.Config, getenv func(string) string) ([]byte, error) {
+	name := cfg.SearchKeyEnv
+	if name == "" {
+		return nil, nil
+	}
+	if key := getenv(name); len(key) >= 16 {
+		return []byte(key), nil
+	}
+	return nil, fmt.Errorf("search_key_env: set %s to a secret of 16 bytes or more, the same for every api, worker and reindex", name)
+}
+
 // connect dials Temporal and Redis and builds the shared pieces.
 func connect(ctx context.Context, log *slog.Logger, cfg *config.Config, getenv func(string) string, temporalAddr, namespace, redisURL string) (*engine, error) {
 	opt, err := redis.ParseURL(redisURL)
@@ -81,13 +95,13 @@ func connect(ctx context.Context, log *slog.Logger, cfg *config.Config, getenv f
 		}
 	}
 	e.store = readmodel.New(e.redis, redisPrefix)
-	if name := cfg.SearchKeyEnv; name != "" {
-		key := getenv(name)
-		if len(key) < 16 {
-			e.redis.Close()
-			return nil, fmt.Errorf("search_key_env: %s holds %d bytes; give the read model's search key 16 or more", name, len(key))
-		}
-		e.store.UseSearchKey([]byte(key))
+	key, err := searchKey(cfg, getenv)
+	if err != nil {
+		e.redis.Close()
+		return nil, err
+	}
+	if key != nil {
+		e.store.UseSearchKey(key)
 	}
 	if e.areas != nil {
 		e.store.UseAreas(e.areas) // for the console's area filter

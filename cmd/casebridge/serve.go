@@ -44,6 +44,9 @@ func prepare(name string, args []string, getenv func(string) string, stderr io.W
 			return s, nil, nil, err
 		}
 	}
+	if _, err := searchKey(cfg, getenv); err != nil {
+		return s, nil, nil, err
+	}
 	return s, log, cfg, nil
 }
 

@@ -56,3 +56,26 @@ func TestOIDCSecretRequired(t *testing.T) {
 		t.Errorf("api with the client secret: %v (oidc %+v)", err, cfg)
 	}
 }
+
+// api, worker and reindex will not start with a search key the environment
+// does not give, or one too short to be a secret.
+func TestSearchKeyRequired(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "casebridge.yaml")
+	yaml := strings.Replace(string(config.DemoYAML()), "\ncases:\n", "\nsearch_key_env: CB_SEARCH_KEY\ncases:\n", 1)
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"CASEBRIDGE_CONFIG": path, "REDIS_URL": "redis://127.0.0.1:1/0"}
+	for _, name := range []string{"api", "worker", "reindex"} {
+		for key, ok := range map[string]bool{"": false, "too short": false, "sixteen bytes, ok": true} {
+			env["CB_SEARCH_KEY"] = key
+			_, _, cfg, err := prepare(name, nil, func(k string) string { return env[k] }, io.Discard)
+			switch {
+			case ok && (err != nil || cfg.SearchKeyEnv != "CB_SEARCH_KEY"):
+				t.Errorf("%s with a search key of %d bytes: %v", name, len(key), err)
+			case !ok && (err == nil || !strings.Contains(err.Error(), "CB_SEARCH_KEY")):
+				t.Errorf("%s with a search key of %d bytes: %v, want an error naming its variable", name, len(key), err)
+			}
+		}
+	}
+}
