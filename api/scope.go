@@ -57,15 +57,27 @@ func compliance(p principal, res readmodel.Compliance) readmodel.Compliance {
 	return res.Departments(p.Departments)
 }
 
-// scopeDashboard narrows the dashboard to the departments a principal sees:
-// their rows, the overall figures summed from them, and the chart counted in
-// their indexes. A team's or an assignee's cases outside those departments
-// are not in its figures (the work queue lists them).
+// scopeDashboard narrows the dashboard to what a principal sees. A
+// supervisor's picture is their departments: their rows, the overall figures
+// summed from them, and the chart counted in their indexes. An agent's is
+// their own work: the rows of their departments, and overall and in the
+// chart the cases of their departments, their teams and those assigned to
+// them together (readmodel.ScopeFigures).
 func (s *Server) scopeDashboard(ctx context.Context, p principal, d *readmodel.Dashboard) error {
 	if !p.scoped() {
 		return nil
 	}
 	d.Departments = slices.DeleteFunc(d.Departments, func(f readmodel.Figures) bool { return !slices.Contains(p.Departments, f.Department) })
+	if !p.has(config.RoleSupervisor) {
+		f, days, capped, err := s.deps.ReadModel.ScopeFigures(ctx,
+			readmodel.Scope{Departments: p.Departments, Teams: p.Teams, Assignee: p.Name}, d.At, d.Today, d.WeekStart)
+		if capped {
+			s.log.Warn("dashboard: due soon, breached and paused judged from the first of an agent's open cases only",
+				"staff", p.Subject, "open", f.Open, "judged", readmodel.MaxScopeCases)
+		}
+		d.Overall, d.Days = f, days
+		return err
+	}
 	all := readmodel.Figures{}
 	for _, f := range d.Departments {
 		all.Open += f.Open

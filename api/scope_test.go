@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/casebridge/casebridge/config"
 )
@@ -73,15 +74,33 @@ func TestStaffAPIScope(t *testing.T) {
 	if l := string(h.staff("GET", "/api/v1/cases", "", hwyToken).body); !strings.Contains(l, road) || strings.Contains(l, bins) {
 		t.Errorf("the roads-north agent lists %s", l)
 	}
-	// The dashboard and compliance count only the caller's departments.
-	if r := h.staff("POST", "/api/v1/cases/"+road+"/transitions", `{"status":"fixed"}`, testToken); r.status != 200 {
-		t.Fatalf("fix the road: %d %s", r.status, r.body)
-	}
-	var dash struct {
-		Overall     struct{ Open, ClosedToday int64 } `json:"overall"`
+	// The dashboard and compliance count only the caller's departments; an
+	// agent's, their own work: here the team's one case.
+	type dashboard struct {
+		Overall struct {
+			Open        int64                 `json:"open"`
+			ClosedToday int64                 `json:"closed_today"`
+			Oldest      *struct{ Ref string } `json:"oldest_open"`
+		} `json:"overall"`
 		Departments []struct{ Department string }
 		Days        []struct{ Opened, Closed int64 }
 	}
+	agentDash := func() (d dashboard) {
+		if err := json.Unmarshal(h.staff("GET", "/api/v1/dashboard", "", hwyToken).body, &d); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	if d := agentDash(); d.Overall.Open != 1 || d.Overall.Oldest == nil || d.Overall.Oldest.Ref != road || len(d.Departments) != 0 || d.Days[len(d.Days)-1].Opened != 1 {
+		t.Errorf("the roads-north agent's dashboard: %+v", d)
+	}
+	if r := h.staff("POST", "/api/v1/cases/"+road+"/transitions", `{"status":"fixed"}`, testToken); r.status != 200 {
+		t.Fatalf("fix the road: %d %s", r.status, r.body)
+	}
+	if d := agentDash(); d.Overall.Open != 0 || d.Overall.ClosedToday != 1 || d.Days[len(d.Days)-1].Closed != 1 {
+		t.Errorf("the roads-north agent's dashboard once the road is fixed: %+v", d)
+	}
+	var dash dashboard
 	if err := json.Unmarshal(h.staff("GET", "/api/v1/dashboard", "", wasteToken).body, &dash); err != nil {
 		t.Fatal(err)
 	}
@@ -185,5 +204,36 @@ func TestEventsScope(t *testing.T) {
 	}
 	if f := g.nextEvent(); strings.Contains(f, road) || !strings.Contains(f, bins) || !strings.Contains(f, `"team":"graffiti"`) {
 		t.Errorf("the graffiti agent heard %q first, want only the team's case", f)
+	}
+}
+
+// An agent's dashboard judges the promises of their own work: the team's
+// case that is late is breached, the one assigned to them is due soon, and
+// nothing of the rest of the department is counted.
+func TestAgentDashboard(t *testing.T) {
+	h := newConsoleHarness(t)
+	const teamToken = "roads-north-agent-token-0123456789"
+	h.cfg.Staff.Tokens = append(h.cfg.Staff.Tokens,
+		config.Token{Name: "nia", SHA256: config.HashToken(teamToken), Roles: []string{config.RoleAgent}, Teams: []string{"highways/roads-north"}})
+	late := h.report("1", time.Hour)      // due at 11:00
+	soon := h.report("2", 3*time.Hour)    // due at 13:00, due soon from 12:15
+	elsewhere := h.report("3", time.Hour) // late too, but the department's, not nia's
+	h.report("4", 48*time.Hour)           // on track, the department's
+	h.change(late, "transfer", `{"department":"highways","team":"roads-north"}`)
+	h.change(soon, "assignment", `{"assignee":"nia"}`)
+	h.now = h.now.Add(150 * time.Minute) // 12:30
+	var d struct {
+		Overall struct {
+			Open     int64 `json:"open"`
+			DueSoon  int64 `json:"due_soon"`
+			Breached int64 `json:"breached"`
+		} `json:"overall"`
+	}
+	r := h.staff("GET", "/api/v1/dashboard", "", teamToken)
+	if err := json.Unmarshal(r.body, &d); err != nil || r.status != http.StatusOK {
+		t.Fatalf("nia's dashboard: %d %v", r.status, err)
+	}
+	if d.Overall.Open != 2 || d.Overall.Breached != 1 || d.Overall.DueSoon != 1 {
+		t.Errorf("nia's dashboard: %+v, want 2 open (%s, %s), 1 breached, 1 due soon, and nothing of %s", d.Overall, late, soon, elsewhere)
 	}
 }

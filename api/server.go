@@ -53,6 +53,8 @@ type ReadModel interface {
 	Dashboard(ctx context.Context, now time.Time, loc *time.Location) (readmodel.Dashboard, error)
 	// DepartmentDays is the dashboard's chart of some departments only.
 	DepartmentDays(ctx context.Context, today time.Time, depts []string) ([]readmodel.Day, error)
+	// ScopeFigures is the dashboard of one person's work.
+	ScopeFigures(ctx context.Context, sc readmodel.Scope, now, today, week time.Time) (readmodel.Figures, []readmodel.Day, bool, error)
 }
 
 // Metrics records what the API does (metrics.Metrics).

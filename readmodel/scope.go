@@ -2,6 +2,8 @@ package readmodel
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -68,4 +70,91 @@ func (s *Store) DepartmentDays(ctx context.Context, today time.Time, depts []str
 		out[i] = Day{Day: today.AddDate(0, 0, i-DashboardDays+1), Opened: sum(d.opened), Closed: sum(d.closed)}
 	}
 	return out, nil
+}
+
+// MaxScopeCases is how many of a scope's open cases ScopeFigures reads to
+// judge their promises (due soon, breached, paused); its other figures are
+// counts, whatever the number.
+const MaxScopeCases = 2000
+
+// ScopeFigures is the dashboard of the cases in a scope, one person's work
+// (an agent's departments, teams and their own cases together): the figures
+// at now and the chart of the DashboardDays up to today, days starting at
+// local midnight. Every figure is a count of the scope's union with an index
+// but due soon, breached and paused, which are judged from the snapshots of
+// the scope's open cases (the first MaxScopeCases by received time; Capped
+// says when there were more). Compliance is left out: the dashboard gives it
+// only to supervisors, whose scope is their departments.
+func (s *Store) ScopeFigures(ctx context.Context, sc Scope, now, today, week time.Time) (f Figures, days []Day, capped bool, err error) {
+	key, err := s.scopeKey(ctx, sc)
+	if err != nil || key == "" {
+		return Figures{}, emptyDays(today), false, err
+	}
+	// Working sets of its own: the scope's key may be an index itself.
+	sum := sha256.Sum256([]byte(key))
+	tmp := s.ns + "tmp:figures:" + hex.EncodeToString(sum[:8])
+	open, closed := tmp+":open", tmp+":closed"
+	nowS := maxScore(now)
+	var card, escalated, openedToday, openedWeek, closedToday, closedWeek *redis.IntCmd
+	var first *redis.ZSliceCmd
+	var refs *redis.StringSliceCmd
+	perDay := make([][2]*redis.IntCmd, DashboardDays)
+	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.ZInterStore(ctx, open, &redis.ZStore{Keys: []string{key, s.familyKey("open")}, Weights: []float64{1, 0}})
+		// Closed cases scored by when they closed, to count closures by day.
+		p.ZInterStore(ctx, closed, &redis.ZStore{Keys: []string{key, s.closedKey()}, Weights: []float64{0, 1}})
+		p.Expire(ctx, open, 10*time.Second)
+		p.Expire(ctx, closed, 10*time.Second)
+		card = p.ZCard(ctx, open)
+		escalated = p.ZInterCard(ctx, 0, open, s.escalatedKey())
+		openedToday = p.ZCount(ctx, key, minScore(today), nowS)
+		openedWeek = p.ZCount(ctx, key, minScore(week), nowS)
+		closedToday = p.ZCount(ctx, closed, minScore(today), nowS)
+		closedWeek = p.ZCount(ctx, closed, minScore(week), nowS)
+		first = p.ZRangeWithScores(ctx, open, 0, 0)
+		refs = p.ZRange(ctx, open, 0, MaxScopeCases-1)
+		for i := range perDay {
+			from := today.AddDate(0, 0, i-DashboardDays+1)
+			lo, hi := minScore(from), "("+strconv.FormatInt(from.AddDate(0, 0, 1).UnixMicro(), 10)
+			perDay[i] = [2]*redis.IntCmd{p.ZCount(ctx, key, lo, hi), p.ZCount(ctx, closed, lo, hi)}
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return Figures{}, nil, false, fmt.Errorf("read model: scope figures: %w", err)
+	}
+	f = Figures{Open: card.Val(), Escalated: escalated.Val(), OpenedToday: openedToday.Val(), OpenedWeek: openedWeek.Val(),
+		ClosedToday: closedToday.Val(), ClosedWeek: closedWeek.Val()}
+	if z := first.Val(); len(z) == 1 {
+		f.Oldest = &Oldest{Ref: z[0].Member.(string), ReceivedAt: time.UnixMicro(int64(z[0].Score)).UTC()}
+	}
+	for i, c := range perDay {
+		days = append(days, Day{Day: today.AddDate(0, 0, i-DashboardDays+1), Opened: c[0].Val(), Closed: c[1].Val()})
+	}
+	list, err := s.load(ctx, refs.Val())
+	if err != nil {
+		return Figures{}, nil, false, err
+	}
+	// As Standing judges them: routed cases only; a paused clock first.
+	for _, c := range list {
+		switch {
+		case c.Department == "" || c.Status.Closed():
+		case clockPaused(c):
+			f.Paused++
+		case c.DueAt.IsZero():
+		case c.DueAt.Before(now):
+			f.Breached++
+		case amberAt(c).Before(now):
+			f.DueSoon++
+		}
+	}
+	return f, days, f.Open > MaxScopeCases, nil
+}
+
+func emptyDays(today time.Time) []Day {
+	days := make([]Day, DashboardDays)
+	for i := range days {
+		days[i].Day = today.AddDate(0, 0, i-DashboardDays+1)
+	}
+	return days
 }
