@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/client"
-	tlog "go.temporal.io/sdk/log"
 	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/casebridge/casebridge/activities"
@@ -26,7 +25,6 @@ import (
 	"github.com/casebridge/casebridge/caseflow"
 	"github.com/casebridge/casebridge/cases"
 	"github.com/casebridge/casebridge/config"
-	"github.com/casebridge/casebridge/devserver"
 	"github.com/casebridge/casebridge/internal/redistest"
 	"github.com/casebridge/casebridge/notify"
 	"github.com/casebridge/casebridge/readmodel"
@@ -47,18 +45,8 @@ type backOfficeRig struct {
 
 func startBackOfficeRig(t *testing.T) *backOfficeRig {
 	t.Helper()
-	ctx := context.Background()
 	rs := redistest.Start(t)
-	ts, err := devserver.Start(ctx, devserver.Options{SearchAttributes: workflows.SearchAttributes})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ts.Stop() })
-	c, err := client.Dial(client.Options{HostPort: ts.FrontendAddr(), Namespace: ts.Namespace(), Logger: tlog.NewStructuredLogger(slog.New(slog.DiscardHandler))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
+	_, c := embeddedTemporal(t)
 	hw := sim.NewHighways("hw-token", time.Hour, 7)
 	srv := httptest.NewServer(hw.Handler())
 	t.Cleanup(srv.Close)

@@ -303,9 +303,16 @@ func recorder(t *testing.T) (context.Context, *redistest.Server, client.Client) 
 	if !*record {
 		t.Skip("pass -record to record histories")
 	}
-	ctx := context.Background()
 	rs := redistest.Start(t)
-	ts, err := devserver.Start(ctx, devserver.Options{SearchAttributes: workflows.SearchAttributes})
+	_, c := embeddedTemporal(t)
+	return context.Background(), rs, c
+}
+
+// embeddedTemporal starts the embedded Temporal server with casebridge's
+// search attributes and a client of it, both stopped when t ends.
+func embeddedTemporal(t *testing.T) (*devserver.Server, client.Client) {
+	t.Helper()
+	ts, err := devserver.Start(context.Background(), devserver.Options{SearchAttributes: workflows.SearchAttributes})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -315,7 +322,7 @@ func recorder(t *testing.T) (context.Context, *redistest.Server, client.Client) 
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
-	return ctx, rs, c
+	return ts, c
 }
 
 // writeWorkflow saves the history of any workflow by its ID.

@@ -3,17 +3,11 @@ package main
 import (
 	"context"
 	"io"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
-	"go.temporal.io/sdk/client"
-	tlog "go.temporal.io/sdk/log"
-
 	"github.com/casebridge/casebridge/config"
-	"github.com/casebridge/casebridge/devserver"
-	"github.com/casebridge/casebridge/workflows"
 )
 
 // `casebridge setup --config` makes the back offices' poll schedules match
@@ -25,21 +19,13 @@ func TestSetupSyncsPollSchedules(t *testing.T) {
 		t.Skip("end to end")
 	}
 	ctx := context.Background()
-	ts, err := devserver.Start(ctx, devserver.Options{SearchAttributes: workflows.SearchAttributes})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ts.Stop() })
-	c, err := client.Dial(client.Options{HostPort: ts.FrontendAddr(), Namespace: ts.Namespace(), Logger: tlog.NewStructuredLogger(slog.New(slog.DiscardHandler))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
+	ts, c := embeddedTemporal(t)
 	sc := c.ScheduleClient()
 	// What an older configuration left: highways polled every 5 minutes, and
 	// a back office since removed.
 	five, none := config.Duration(5*time.Minute), config.Duration(time.Minute)
-	if _, err := syncPollSchedules(ctx, sc, []config.BackOffice{{Name: "highways", PollEvery: &five}, {Name: "roads", PollEvery: &none}}, false); err != nil {
+	_, err := syncPollSchedules(ctx, sc, []config.BackOffice{{Name: "highways", PollEvery: &five}, {Name: "roads", PollEvery: &none}}, false)
+	if err != nil {
 		t.Fatal(err)
 	}
 
