@@ -264,3 +264,38 @@ func TestPublishJobChangeOfTheStatusHeld(t *testing.T) {
 		}
 	}
 }
+
+// A job closed as the case closed: the system's echo of the code casebridge
+// set moves nothing (here DONE, which maps to fixed, on a case staff closed
+// as no further action), a case the system itself closes counts its job
+// closed there, and reopening sets a closed job aside but keeps one left open.
+func TestJobClosedEchoAndReopen(t *testing.T) {
+	t0 := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	c := New("CB-1", Report{Source: SourceFixMyStreet}, Service{Code: "POT"}, t0)
+	c.JobRecorded(Job{System: "highways", ID: "HW-1", At: t0}, false, t0)
+	c.Apply(Change{To: StatusNoFurtherAction, Actor: "staff"}, t0)
+	c.JobClosed(JobClosedThere, "DONE", "", t0)
+	if c.Job.Closed != JobClosedThere || c.Job.Code != "DONE" || c.Timeline[len(c.Timeline)-1].Note != "Job HW-1 closed in highways (DONE)" {
+		t.Fatalf("closed: job %+v, last entry %q", c.Job, c.Timeline[len(c.Timeline)-1].Note)
+	}
+	echo := JobChange{System: "highways", ID: "c9", JobID: "HW-1", Code: "DONE", Status: StatusFixed, Note: "Status set to DONE"}
+	if c.ApplyJobChange(echo, t0.Add(time.Minute)) || c.Status != StatusNoFurtherAction {
+		t.Errorf("the echo of our own close moved the case to %s", c.Status)
+	}
+	if e := c.Timeline[len(c.Timeline)-1]; e.Public || e.ChangeID != "highways:c9" {
+		t.Errorf("the echo was recorded as %+v, want a staff-only entry", e)
+	}
+
+	if !c.JobReopened(t0.Add(2*time.Minute)) || c.Job != nil || len(c.PastJobs) != 1 || c.PastJobs[0].ID != "HW-1" {
+		t.Fatalf("reopened: job %+v past %+v; want HW-1 set aside", c.Job, c.PastJobs)
+	}
+	c.JobRecorded(Job{System: "highways", ID: "HW-2", At: t0}, false, t0)
+	if c.ApplyJobChange(JobChange{System: "highways", ID: "c10", JobID: "HW-2", Code: "DONE", Status: StatusFixed}, t0.Add(3*time.Minute)); c.Status != StatusFixed || c.Job.Closed != JobClosedThere {
+		t.Errorf("closed by the system: status %s job %+v; want fixed with the job closed there", c.Status, c.Job)
+	}
+
+	c.Job.Closed = JobLeftOpen
+	if c.JobReopened(t0.Add(4*time.Minute)) || c.Job == nil || c.Job.Closed != "" {
+		t.Errorf("a job left open was set aside, or still marked: %+v", c.Job)
+	}
+}
