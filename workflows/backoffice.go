@@ -2,7 +2,9 @@ package workflows
 
 import (
 	"errors"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -63,7 +65,17 @@ func (r *run) startJob(ctx workflow.Context) {
 	}
 	want := r.settings.BackOffices[r.c.Department]
 	if r.c.Status.Closed() {
-		if r.jobClose && r.c.Job != nil && r.c.Job.Closed == "" && r.c.Job.System == want {
+		switch now := workflow.Now(ctx); {
+		case !r.jobClose:
+		case r.finished(now):
+			// The reopen window is over and the case is finishing: it
+			// asks its back office nothing more, and waits on it no more.
+			for _, w := range slices.Clone(r.c.Waits) {
+				if system, ok := strings.CutPrefix(w.On, cases.WaitBackOffice("")); ok {
+					r.stopWaiting(system, now)
+				}
+			}
+		case r.c.Job != nil && r.c.Job.Closed == "" && r.c.Job.System == want:
 			r.closeJob(ctx)
 		}
 		return
@@ -218,6 +230,13 @@ func (r *run) closeJob(ctx workflow.Context) {
 func isUnsupported(err error) bool {
 	var ae *temporal.ApplicationError
 	return errors.As(err, &ae) && ae.Type() == effects.ErrTypeBackOfficeUnsupported
+}
+
+// stopWaiting records that the case, completing, gives up on a back office.
+func (r *run) stopWaiting(system string, now time.Time) {
+	r.c.Answered(cases.WaitBackOffice(system))
+	r.c.Append(cases.Entry{At: now, Actor: cases.BackOfficeActor(system), Kind: cases.KindBackOffice,
+		Note: "Stopped waiting for " + system + " as the case completed"})
 }
 
 // jobFailed records that the case waits on a back office. The wait is part

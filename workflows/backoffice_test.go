@@ -414,3 +414,27 @@ func TestBackOfficeWorkCarriedOverContinueAsNew(t *testing.T) {
 		t.Errorf("next run: closes %+v job %+v, want the job closed", f2.closes, c.Job)
 	}
 }
+
+// A case that completes while its back office is still down stops waiting on
+// it: the timeline says so and the case no longer counts as waiting (its
+// wait leaves the read model, and casebridge_backoffice_waiting_cases).
+func TestCompletionStopsWaitingOnTheBackOffice(t *testing.T) {
+	h, f := backOfficeHarness(t)
+	f.closeErr = errors.New("highways: set job status: HTTP 503")
+	in := backOfficeInput()
+	in.Settings.ReopenWindow = 10 * time.Minute
+	in.Settings.FinishGrace = 5 * time.Minute
+	var fix outcome
+	h.update(2*time.Minute, UpdateTransition, cases.Change{To: cases.StatusFixed, Actor: "staff:amy"}, &fix)
+	h.env.ExecuteWorkflow(WorkflowName, in)
+	if !h.env.IsWorkflowCompleted() || h.env.GetWorkflowError() != nil || fix.err != nil {
+		t.Fatalf("completed %v err %v (fix %v)", h.env.IsWorkflowCompleted(), h.env.GetWorkflowError(), fix.err)
+	}
+	last := h.rm.latest.Timeline[len(h.rm.latest.Timeline)-1]
+	if last.Note != "Stopped waiting for highways as the case completed" {
+		t.Errorf("read model's last entry %q, want the back office given up", last.Note)
+	}
+	if len(h.rm.latest.Waits) != 0 {
+		t.Errorf("the completed case still waits: %+v", h.rm.latest.Waits)
+	}
+}

@@ -274,9 +274,7 @@ func (r *run) abandon(now time.Time) bool {
 		return false
 	}
 	if r.job != nil {
-		r.c.Answered(cases.WaitBackOffice(r.job.system)) // it waits no more
-		r.c.Append(cases.Entry{At: now, Actor: cases.BackOfficeActor(r.job.system), Kind: cases.KindBackOffice,
-			Note: "Stopped waiting for " + r.job.system + " as the case completed"})
+		r.stopWaiting(r.job.system, now)
 		r.job = nil
 	}
 	for _, key := range sortedKeys(r.notices) {
