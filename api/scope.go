@@ -72,7 +72,7 @@ func (s *Server) scopeDashboard(ctx context.Context, p principal, d *readmodel.D
 		f, days, capped, err := s.deps.ReadModel.ScopeFigures(ctx,
 			readmodel.Scope{Departments: p.Departments, Teams: p.Teams, Assignee: p.Name}, d.At, d.Today, d.WeekStart)
 		if capped {
-			s.log.Warn("dashboard: due soon, breached and paused judged from the first of an agent's open cases only",
+			s.log.Warn("dashboard: due soon, breached and paused judged from the first of an agent's open cases outside their departments only",
 				"staff", p.Subject, "open", f.Open, "judged", readmodel.MaxScopeCases)
 		}
 		d.Overall, d.Days = f, days

@@ -222,18 +222,30 @@ func TestAgentDashboard(t *testing.T) {
 	h.change(late, "transfer", `{"department":"highways","team":"roads-north"}`)
 	h.change(soon, "assignment", `{"assignee":"nia"}`)
 	h.now = h.now.Add(150 * time.Minute) // 12:30
-	var d struct {
-		Overall struct {
-			Open     int64 `json:"open"`
-			DueSoon  int64 `json:"due_soon"`
-			Breached int64 `json:"breached"`
-		} `json:"overall"`
+	type figures struct {
+		Open     int64 `json:"open"`
+		DueSoon  int64 `json:"due_soon"`
+		Breached int64 `json:"breached"`
 	}
-	r := h.staff("GET", "/api/v1/dashboard", "", teamToken)
-	if err := json.Unmarshal(r.body, &d); err != nil || r.status != http.StatusOK {
-		t.Fatalf("nia's dashboard: %d %v", r.status, err)
+	overall := func(token string) figures {
+		var d struct{ Overall figures }
+		r := h.staff("GET", "/api/v1/dashboard", "", token)
+		if err := json.Unmarshal(r.body, &d); err != nil || r.status != http.StatusOK {
+			t.Fatalf("dashboard: %d %v", r.status, err)
+		}
+		return d.Overall
 	}
-	if d.Overall.Open != 2 || d.Overall.Breached != 1 || d.Overall.DueSoon != 1 {
-		t.Errorf("nia's dashboard: %+v, want 2 open (%s, %s), 1 breached, 1 due soon, and nothing of %s", d.Overall, late, soon, elsewhere)
+	if f := overall(teamToken); f != (figures{Open: 2, Breached: 1, DueSoon: 1}) {
+		t.Errorf("nia's dashboard: %+v, want 2 open (%s, %s), 1 breached, 1 due soon, and nothing of %s", f, late, soon, elsewhere)
+	}
+	// An agent of waste, and of roads-north: waste's late case (assigned to
+	// them too, counted once) and the team's.
+	const nedToken = "waste-and-roads-agent-token-01234"
+	h.cfg.Staff.Tokens = append(h.cfg.Staff.Tokens, config.Token{Name: "ned", SHA256: config.HashToken(nedToken),
+		Roles: []string{config.RoleAgent}, Departments: []string{"waste"}, Teams: []string{"highways/roads-north"}})
+	h.change(elsewhere, "transfer", `{"department":"waste"}`)
+	h.change(elsewhere, "assignment", `{"assignee":"ned"}`)
+	if f := overall(nedToken); f != (figures{Open: 2, Breached: 2}) {
+		t.Errorf("ned's dashboard: %+v, want 2 open (%s, %s), both breached", f, late, elsewhere)
 	}
 }

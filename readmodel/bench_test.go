@@ -280,3 +280,26 @@ func BenchmarkDashboard(b *testing.B) {
 	b.ReportMetric(float64(open), "open")
 	reportPercentiles(b, took)
 }
+
+// BenchmarkScopeFigures is an agent's dashboard (api: an agent's overall
+// figures and chart): one department, a team of another and what is assigned
+// to them, counted in the scope's union and judged from its open snapshots.
+func BenchmarkScopeFigures(b *testing.B) {
+	ctx := context.Background()
+	s, _ := seedBench(b)
+	today := time.Date(t0.Year(), t0.Month(), t0.Day(), 0, 0, 0, 0, time.UTC)
+	sc := Scope{Departments: []string{"dept3"}, Teams: []string{"dept4/team1"}, Assignee: "amy"}
+	var took []time.Duration
+	var open int64
+	for b.Loop() {
+		start := time.Now()
+		f, _, _, err := s.ScopeFigures(ctx, sc, t0, today, today.AddDate(0, 0, -3))
+		if err != nil {
+			b.Fatal(err)
+		}
+		took = append(took, time.Since(start))
+		open = f.Open
+	}
+	b.ReportMetric(float64(open), "open")
+	reportPercentiles(b, took)
+}

@@ -72,19 +72,21 @@ func (s *Store) DepartmentDays(ctx context.Context, today time.Time, depts []str
 	return out, nil
 }
 
-// MaxScopeCases is how many of a scope's open cases ScopeFigures reads to
-// judge their promises (due soon, breached, paused); its other figures are
-// counts, whatever the number.
+// MaxScopeCases is how many of a scope's open cases outside its departments
+// (its teams' elsewhere, those assigned to it elsewhere) ScopeFigures reads
+// to judge their promises; every other figure is a count, whatever the
+// number.
 const MaxScopeCases = 2000
 
 // ScopeFigures is the dashboard of the cases in a scope, one person's work
 // (an agent's departments, teams and their own cases together): the figures
 // at now and the chart of the DashboardDays up to today, days starting at
-// local midnight. Every figure is a count of the scope's union with an index
-// but due soon, breached and paused, which are judged from the snapshots of
-// the scope's open cases (the first MaxScopeCases by received time; Capped
-// says when there were more). Compliance is left out: the dashboard gives it
-// only to supervisors, whose scope is their departments.
+// local midnight. Every figure is a count of the scope's union with an index,
+// and due soon, breached and paused of its departments are counted as
+// Standing counts them; those of its open cases outside its departments are
+// judged from their snapshots (the first MaxScopeCases by received time;
+// capped says when there were more). Compliance is left out: the dashboard
+// gives it only to supervisors, whose scope is their departments.
 func (s *Store) ScopeFigures(ctx context.Context, sc Scope, now, today, week time.Time) (f Figures, days []Day, capped bool, err error) {
 	key, err := s.scopeKey(ctx, sc)
 	if err != nil || key == "" {
@@ -93,18 +95,29 @@ func (s *Store) ScopeFigures(ctx context.Context, sc Scope, now, today, week tim
 	// Working sets of its own: the scope's key may be an index itself.
 	sum := sha256.Sum256([]byte(key))
 	tmp := s.ns + "tmp:figures:" + hex.EncodeToString(sum[:8])
-	open, closed := tmp+":open", tmp+":closed"
-	nowS := maxScore(now)
+	open, closed, extra := tmp+":open", tmp+":closed", tmp+":extra"
+	var others []string
+	for _, t := range sc.Teams {
+		others = append(others, s.teamKey(t))
+	}
+	if sc.Assignee != "" {
+		others = append(others, s.assigneeKey(sc.Assignee))
+	}
+	var depts []string
+	for _, d := range sc.Departments {
+		depts = append(depts, s.departmentKey(d))
+	}
+	nowS, before := maxScore(now), strconv.FormatInt(now.UnixMicro()-1, 10)
 	var card, escalated, openedToday, openedWeek, closedToday, closedWeek *redis.IntCmd
 	var first *redis.ZSliceCmd
 	var refs *redis.StringSliceCmd
+	type standing struct{ late, amber, paused *redis.IntCmd }
+	per := make([]standing, len(sc.Departments))
 	perDay := make([][2]*redis.IntCmd, DashboardDays)
 	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.ZInterStore(ctx, open, &redis.ZStore{Keys: []string{key, s.familyKey("open")}, Weights: []float64{1, 0}})
 		// Closed cases scored by when they closed, to count closures by day.
 		p.ZInterStore(ctx, closed, &redis.ZStore{Keys: []string{key, s.closedKey()}, Weights: []float64{0, 1}})
-		p.Expire(ctx, open, 10*time.Second)
-		p.Expire(ctx, closed, 10*time.Second)
 		card = p.ZCard(ctx, open)
 		escalated = p.ZInterCard(ctx, 0, open, s.escalatedKey())
 		openedToday = p.ZCount(ctx, key, minScore(today), nowS)
@@ -112,7 +125,20 @@ func (s *Store) ScopeFigures(ctx context.Context, sc Scope, now, today, week tim
 		closedToday = p.ZCount(ctx, closed, minScore(today), nowS)
 		closedWeek = p.ZCount(ctx, closed, minScore(week), nowS)
 		first = p.ZRangeWithScores(ctx, open, 0, 0)
-		refs = p.ZRange(ctx, open, 0, MaxScopeCases-1)
+		for i, d := range sc.Departments {
+			per[i] = standing{p.ZCount(ctx, s.clockKey(d), "-inf", before), p.ZCount(ctx, s.soonKey(d), "-inf", before), p.ZCard(ctx, s.pausedKey(d))}
+		}
+		if len(others) > 0 {
+			p.ZUnionStore(ctx, extra, &redis.ZStore{Keys: others, Aggregate: "MAX"})
+			p.ZInterStore(ctx, extra, &redis.ZStore{Keys: []string{extra, open}, Weights: []float64{1, 0}})
+			if len(depts) > 0 {
+				p.ZDiffStore(ctx, extra, append([]string{extra}, depts...)...)
+			}
+			refs = p.ZRange(ctx, extra, 0, MaxScopeCases-1)
+			p.Expire(ctx, extra, 10*time.Second)
+		}
+		p.Expire(ctx, open, 10*time.Second)
+		p.Expire(ctx, closed, 10*time.Second)
 		for i := range perDay {
 			from := today.AddDate(0, 0, i-DashboardDays+1)
 			lo, hi := minScore(from), "("+strconv.FormatInt(from.AddDate(0, 0, 1).UnixMicro(), 10)
@@ -131,6 +157,14 @@ func (s *Store) ScopeFigures(ctx context.Context, sc Scope, now, today, week tim
 	for i, c := range perDay {
 		days = append(days, Day{Day: today.AddDate(0, 0, i-DashboardDays+1), Opened: c[0].Val(), Closed: c[1].Val()})
 	}
+	for _, st := range per {
+		f.DueSoon += st.amber.Val() - st.late.Val()
+		f.Breached += st.late.Val()
+		f.Paused += st.paused.Val()
+	}
+	if refs == nil {
+		return f, days, false, nil
+	}
 	list, err := s.load(ctx, refs.Val())
 	if err != nil {
 		return Figures{}, nil, false, err
@@ -148,7 +182,7 @@ func (s *Store) ScopeFigures(ctx context.Context, sc Scope, now, today, week tim
 			f.DueSoon++
 		}
 	}
-	return f, days, f.Open > MaxScopeCases, nil
+	return f, days, len(refs.Val()) == MaxScopeCases, nil
 }
 
 func emptyDays(today time.Time) []Day {
