@@ -218,7 +218,7 @@ func (s *Store) List(ctx context.Context, q ListQuery) (ListPage, error) {
 	}
 	keys := append([]string{sortKey, dueKey, s.tmpKey("o"), s.tmpKey("s"), s.tmpKey("a")}, sets...)
 	res, err = listPlanScript.Run(ctx, s.rdb, keys, desc, q.Offset, limit, cur.mode, cur.score, cur.ref, overdue,
-		boolArg(sortBy == SortDue), boolArg(listWalk), boolArg(sortBy == SortReceived), countLimit).Slice()
+		boolArg(sortBy == SortDue), boolArg(listWalk), boolArg(sortBy == SortReceived), countLimit, listWalkCap).Slice()
 	if err != nil {
 		return ListPage{}, fmt.Errorf("read model: list: %w", err)
 	}
@@ -260,6 +260,11 @@ func boolArg(b bool) string {
 // listWalk lets List walk an order (listPlanScript, step 3); tests turn it
 // off to check the intersection answers the same.
 var listWalk = true
+
+// listWalkCap, when 0 or more, is the most candidates a walk reads before it
+// gives up (a chunk at least); tests set it to reach the intersection after
+// a walk that gave up.
+var listWalkCap = -1
 
 // tmpKey names the sets listPlanScript builds while it answers: written and
 // deleted within the one script, so no other command ever sees them.
@@ -518,7 +523,12 @@ return rangePage(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3] == '1', tonumber(AR
 // listPlanScript answers a list no one sorted set holds, reading no more than
 // the smallest set involved, and then in Redis's own C loops where it can:
 //
-//  1. Overdue becomes a set: the overdue range of the due index copied aside
+//  1. Overdue in an order other than due is left to the walk (step 3), which
+//     asks each candidate's due time (ZMSCORE of the due index), and counted
+//     the same way, a chunk at a time, from the smaller of the overdue range
+//     and the smallest filter set, to CountLimit; with no filter it is the
+//     overdue range's ZCOUNT. Otherwise, and when that walk gives up,
+//     Overdue becomes a set: the overdue range of the due index copied aside
 //     (ZRANGESTORE) when it is smaller than every filter set, else the
 //     filters intersected with the due index, scored by due time, less those
 //     not yet due (ZINTERSTORE, ZREMRANGEBYSCORE). Either costs the smaller.
@@ -533,7 +543,9 @@ return rangePage(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3] == '1', tonumber(AR
 //     through the (department's) due index, and a page that reaches the
 //     matches with no due time is left to step 4. A walk that reads more
 //     than its budget (the matches cluster at the far end) stops and leaves
-//     it to step 4.
+//     it to step 4. An Overdue walk's budget is twice the smaller of the
+//     overdue range and the smallest filter set: overdue cases are the old
+//     ones, so the newest end of any order holds few of them.
 //  4. Otherwise the matches are intersected into a set scored by the order
 //     (ZINTERSTORE with weight 0 for the filters) and the page read from it
 //     as from any index (rangePage): O(S·k + M·log M) inside Redis for S
@@ -544,7 +556,8 @@ return rangePage(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3] == '1', tonumber(AR
 // all), then the filter sets (none only with Overdue).
 // ARGV: desc, offset, count, cursor mode, score, ref, overdue max (empty for
 // none), whether the sort set is the due set, whether to walk at all,
-// whether the sort set is scored by received time, CountLimit.
+// whether the sort set is scored by received time, CountLimit, the most
+// candidates a walk may read before it gives up (-1: as it judges).
 // Returns total, 1 if matches follow the page (else 0), 1 if the total is
 // a floor (CountLimit reached), then ref and score (empty for a case with no
 // due time) per case.
@@ -553,7 +566,7 @@ local key, due, tmpO, tmpS, tmpA = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local desc, offset, count = ARGV[1] == '1', tonumber(ARGV[2]), tonumber(ARGV[3])
 local cmode, cscore, cref = ARGV[4], ARGV[5], ARGV[6]
 local overdue, sortDue, mayWalk = ARGV[7], ARGV[8] == '1', ARGV[9] == '1'
-local sortReceived, countLimit = ARGV[10] == '1', tonumber(ARGV[11])
+local sortReceived, countLimit, walkCap = ARGV[10] == '1', tonumber(ARGV[11]), tonumber(ARGV[12])
 local filters = {}
 for i = 6, #KEYS do filters[#filters + 1] = KEYS[i] end
 local function finish(out)
@@ -588,12 +601,34 @@ table.sort(filters, function(a, b) return size[a] < size[b] end)
 local small = math.huge
 if #filters > 0 then small = size[filters[1]] end
 
--- 1. Overdue as a set.
+-- Which of members (a ZRANGE reply, WITHSCORES when step is 2) are in
+-- every set of checks and, when bound is given, in the due set with a score
+-- of at most bound, asking each only about the survivors: their indexes.
+local function survivors(members, step, checks, bound)
+  local idx = {}
+  for i = 1, #members, step do idx[#idx + 1] = i end
+  local function keep(set, ok)
+    if #idx == 0 then return end
+    local ask = {}
+    for j, i in ipairs(idx) do ask[j] = members[i] end
+    local sc = redis.call('ZMSCORE', set, unpack(ask))
+    local kept = {}
+    for j, i in ipairs(idx) do if sc[j] and ok(sc[j]) then kept[#kept + 1] = i end end
+    idx = kept
+  end
+  if bound then keep(due, function(v) return tonumber(v) <= bound end) end
+  for _, set in ipairs(checks) do keep(set, function() return true end) end
+  return idx
+end
+
+-- 1. Overdue. In an order other than due, the walk (step 3) asks each
+-- candidate's due time (lateWalk) and the total is counted from the smaller
+-- of the overdue range and the smallest filter set, the same way; a walk
+-- that gives up builds the set below. Otherwise Overdue becomes a set.
 local sets = {}
 for _, k in ipairs(filters) do sets[#sets + 1] = k end
-if overdue ~= '' then
-  local late = redis.call('ZCOUNT', due, '-inf', overdue)
-  if late == 0 or small == 0 then return {0, 0, 0} end
+local total, capped, late, lateWalk = nil, 0, 0, false
+local function overdueSet()
   if late <= small then
     redis.call('ZRANGESTORE', tmpO, due, '-inf', overdue, 'BYSCORE')
     table.insert(sets, 1, tmpO)
@@ -602,16 +637,45 @@ if overdue ~= '' then
     redis.call('ZREMRANGEBYSCORE', tmpO, '(' .. overdue, '+inf')
     sets = {tmpO}
   end
+end
+if overdue ~= '' then
+  late = redis.call('ZCOUNT', due, '-inf', overdue)
+  if late == 0 or small == 0 then return {0, 0, 0} end
+  if mayWalk and not sortDue and cmode ~= 'n' then
+    lateWalk = true
+    if #filters == 0 then
+      total = late
+    else
+      -- Count to countLimit, a chunk of the smaller side at a time.
+      local bound, from, checks = tonumber(overdue), filters[1], {unpack(filters, 2)}
+      if late <= small then from, checks, bound = due, filters, nil end
+      total = 0
+      local pos = 0
+      while total < countLimit do
+        local stop = pos + 1023
+        if from == due then stop = math.min(stop, late - 1) end
+        if stop < pos then break end
+        local batch = redis.call('ZRANGE', from, pos, stop)
+        if #batch == 0 then break end
+        total = total + #survivors(batch, 1, checks, bound)
+        pos = pos + #batch
+      end
+      if total >= countLimit then total, capped = countLimit, 1 end
+    end
+  else
+    overdueSet()
+  end
   small = math.min(late, small)
 end
 
 -- 2. The total.
 -- Counting stops at countLimit: past it, the total is a floor (capped), and
 -- a walk reads no further than the page and the count need.
-local total = interCard(sets, countLimit)
+if not total then
+  total = interCard(sets, countLimit)
+  if #sets > 1 and total >= countLimit then capped = 1 end
+end
 if total == 0 then return finish({0, 0, 0}) end
-local capped = 0
-if #sets > 1 and total >= countLimit then capped = 1 end
 -- Sorted by due, matches with no due time come last, after the due index.
 local nulls = nil
 local function countNulls()
@@ -630,7 +694,7 @@ end
 -- Overdue in any order but due: overdue cases are the old ones, so they
 -- cluster at one end of every other order, and the overdue set built in
 -- step 1 already cost what sorting its members costs.
-if mayWalk and cmode ~= 'n' and (overdue == '' or sortDue) then
+if mayWalk and cmode ~= 'n' and (overdue == '' or sortDue or lateWalk) then
   local walk, checks = key, sets
   if sortReceived and #filters > 0 then
     -- The smallest filter set, in the same order, holds every match.
@@ -665,9 +729,19 @@ if mayWalk and cmode ~= 'n' and (overdue == '' or sortDue) then
   local want = skip + count + 1
   local expect = want * ((last - first + 1) / total)
   local budget = math.max((small * #sets + 4 * total) / (3 * math.max(#checks, 1)), 256)
+  local bound = nil
+  if lateWalk then
+    -- The overdue matches cluster away from the newest cases, so the
+    -- density says little; giving up costs building the overdue set and
+    -- sorting it, more per match than a candidate walked.
+    bound = tonumber(overdue)
+    budget = math.max(2 * small, 1024)
+    expect = 0
+  end
   if expect <= budget then
     -- Matches far sparser here than on average: give up early.
-    budget = math.min(budget, math.max(4 * expect, 1024))
+    if not lateWalk then budget = math.min(budget, math.max(4 * expect, 1024)) end
+    if walkCap >= 0 then budget = math.min(budget, walkCap) end
     local out, found, read = {total, 0, capped}, 0, 0
     -- The first chunk should fill the page; a capped total says too little
     -- about the density to size it by.
@@ -683,19 +757,7 @@ if mayWalk and cmode ~= 'n' and (overdue == '' or sortDue) then
       end
       if #batch == 0 then break end
       read = read + #batch / 2
-      -- Keep those in every set, asking each set only about the survivors.
-      local idx = {}
-      for i = 1, #batch, 2 do idx[#idx + 1] = i end
-      for _, set in ipairs(checks) do
-        if #idx == 0 then break end
-        local members = {}
-        for j, i in ipairs(idx) do members[j] = batch[i] end
-        local sc = redis.call('ZMSCORE', set, unpack(members))
-        local kept = {}
-        for j, i in ipairs(idx) do if sc[j] then kept[#kept + 1] = i end end
-        idx = kept
-      end
-      for _, i in ipairs(idx) do
+      for _, i in ipairs(survivors(batch, 2, checks, bound)) do
         found = found + 1
         if found > skip + count then
           out[2] = 1
@@ -716,6 +778,7 @@ if mayWalk and cmode ~= 'n' and (overdue == '' or sortDue) then
 end
 
 -- 4. Intersect into a set sorted by the order, and page through it.
+if lateWalk then overdueSet() end
 weighted('ZINTERSTORE', tmpS, key, sets, 1)
 local rest = nil
 if countNulls() > 0 then
