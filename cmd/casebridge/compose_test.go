@@ -85,6 +85,11 @@ func TestDockerCompose(t *testing.T) {
 	} else if err := new(days).Set(setup.Command[2]); err != nil {
 		t.Errorf("temporal-setup: %v", err)
 	}
+	// ... and, given the configuration the api and workers read, the back
+	// offices' poll schedules.
+	if cfg := envOf(setup, "CASEBRIDGE_CONFIG"); cfg == "" || cfg != envOf(svc("api"), "CASEBRIDGE_CONFIG") || !mounts(setup, "casebridge.yaml", cfg) {
+		t.Errorf("temporal-setup reads configuration %q with volumes %v: want the api's, mounted", cfg, setup.Volumes)
+	}
 	ui := svc("temporal-ui")
 	if envOf(ui, "TEMPORAL_ADDRESS") != "temporal:7233" {
 		t.Errorf("temporal-ui points at %q", envOf(ui, "TEMPORAL_ADDRESS"))
