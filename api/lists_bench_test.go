@@ -61,7 +61,10 @@ func BenchmarkListsOverHTTP(b *testing.B) {
 	cfg := config.Demo()
 	cfg.Staff.Tokens = append(cfg.Staff.Tokens,
 		config.Token{Name: "sam", SHA256: config.HashToken(supervisorToken), Roles: []string{config.RoleSupervisor}},
-		config.Token{Name: "sue", SHA256: config.HashToken("dept3-token"), Roles: []string{config.RoleSupervisor}, Departments: []string{"dept3"}})
+		config.Token{Name: "sue", SHA256: config.HashToken("dept3-token"), Roles: []string{config.RoleSupervisor}, Departments: []string{"dept3"}},
+		// An agent of dept3 with cases assigned to them in every department:
+		// a scope of two sets, answered through their union.
+		config.Token{Name: "amy", SHA256: config.HashToken("amy-token"), Roles: []string{config.RoleAgent}, Departments: []string{"dept3"}})
 	engine := caseflowtest.New(cfg.Council.RefPrefix, cases.Decision{RuleSet: "routing", Version: 1, RuleID: "r1", Department: "dept0"})
 	srv := httptest.NewServer(NewServer(slog.New(slog.DiscardHandler), cfg, Deps{
 		Cases: engine, ReadModel: store, Metrics: metrics.New(), Now: func() time.Time { return now },
@@ -81,6 +84,8 @@ func BenchmarkListsOverHTTP(b *testing.B) {
 		{"api-source-assignee-open", "/api/v1/cases?source=phone&assignee=amy&family=open&limit=25", supervisorToken},
 		{"api-escalated-dept-by-due", "/api/v1/cases?escalation=any&department=dept3&sort=due&limit=25", supervisorToken},
 		{"api-scoped-open-overdue-by-due", "/api/v1/cases?family=open&overdue=true&sort=due&limit=25", "dept3-token"},
+		{"api-agent-open-overdue-by-due", "/api/v1/cases?family=open&overdue=true&sort=due&limit=25", "amy-token"},
+		{"api-agent-open-by-updated", "/api/v1/cases?family=open&sort=updated&order=desc&limit=25", "amy-token"},
 		{"api-dashboard", "/api/v1/dashboard", supervisorToken},
 		{"queue-default", "/cases", ""},
 		{"queue-dept-overdue-by-updated", "/cases?department=dept3&overdue=1&sort=updated&order=desc", ""},
