@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -278,8 +279,14 @@ type Scope struct {
 	Assignee    string
 }
 
-// scopeKey returns a short-lived sorted set of the cases in scope, scored by
-// received time like the indexes it joins; "" when the scope holds nothing.
+// scopeKey returns a sorted set of the cases in scope, scored by received
+// time like the indexes it joins; "" when the scope holds nothing.
+//
+// A scope of one non-empty set is that set. A union of several is kept
+// (scopeUnionScript) under a name that holds the scope generation, which
+// every projection moving a case into or out of a department, team or
+// assignee's set moves on (projectScript): a union is reused, exact, until
+// such a change, and a stale one is never read again, only left to expire.
 func (s *Store) scopeKey(ctx context.Context, sc Scope) (string, error) {
 	var keys []string
 	for _, d := range sc.Departments {
@@ -294,12 +301,14 @@ func (s *Store) scopeKey(ctx context.Context, sc Scope) (string, error) {
 	// Most scopes are one department and a person with nothing assigned:
 	// the department's own set then is the scope, with no union to build.
 	cards := make([]*redis.IntCmd, len(keys))
+	var gen *redis.StringCmd
 	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, k := range keys {
 			cards[i] = p.ZCard(ctx, k)
 		}
+		gen = p.Get(ctx, s.scopeGenKey()) // last: a real error is returned before its redis.Nil
 		return nil
-	}); err != nil {
+	}); err != nil && !errors.Is(err, redis.Nil) {
 		return "", fmt.Errorf("read model: scope: %w", err)
 	}
 	var held []string
@@ -315,16 +324,35 @@ func (s *Store) scopeKey(ctx context.Context, sc Scope) (string, error) {
 	case 1:
 		return keys[0], nil
 	}
+	slices.Sort(keys)
+	keys = slices.Compact(keys)
 	sum := sha256.Sum256([]byte(strings.Join(keys, "\x00")))
-	key := s.ns + "tmp:scope:" + hex.EncodeToString(sum[:8])
-	pipe := s.rdb.TxPipeline()
-	pipe.ZUnionStore(ctx, key, &redis.ZStore{Keys: keys, Aggregate: "MAX"})
-	pipe.Expire(ctx, key, 10*time.Second)
-	if _, err := pipe.Exec(ctx); err != nil {
+	key := s.ns + "tmp:scope:" + hex.EncodeToString(sum[:8]) + ":" + gen.Val()
+	if err := scopeUnionScript.Run(ctx, s.rdb, append([]string{key}, keys...), int(scopeUnionTTL/time.Second)).Err(); err != nil && !errors.Is(err, redis.Nil) {
 		return "", fmt.Errorf("read model: scope: %w", err)
 	}
 	return key, nil
 }
+
+// scopeUnionTTL is how long a scope's union outlives its last use: it is
+// exact while the scope generation stands, so this bounds only the memory
+// of agents gone quiet.
+const scopeUnionTTL = 60 * time.Second
+
+// scopeUnionScript keeps KEYS[1] as the union of the other keys (MAX: every
+// one scores a case by its received time): built if it is not there, its
+// expiry (ARGV[1] seconds) renewed if it is, in one step, so it cannot
+// expire between being found and being read.
+var scopeUnionScript = redis.NewScript(`
+if redis.call('EXPIRE', KEYS[1], ARGV[1]) == 1 then return 1 end
+local args = {'ZUNIONSTORE', KEYS[1], #KEYS - 1}
+for i = 2, #KEYS do args[#args + 1] = KEYS[i] end
+args[#args + 1] = 'AGGREGATE'
+args[#args + 1] = 'MAX'
+redis.call(unpack(args))
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+return 0
+`)
 
 func (s *Store) sortKey(f SortField) (string, error) {
 	switch f {

@@ -34,11 +34,12 @@ type Event struct {
 // what is stored. It returns 0 when it changed nothing, 1 when it stored a
 // newer version (and announced it), 2 when it rewrote the stored version.
 //
-// KEYS: case hash, feed, feed docs, then the index keys the case belongs in:
-// n sorted sets, m registry sets and, if there is one more key, its geo set.
-// ARGV: ref, version, doc, channel, event, n, m, rebuild ("1" or "0"),
-// n scores, m registry members, long, lat, then a (member, score, doc) triple
-// per public update.
+// KEYS: case hash, feed, feed docs, scope generation, then the index keys the
+// case belongs in: n sorted sets, m registry sets and, if there is one more
+// key, its geo set.
+// ARGV: ref, version, doc, channel, event, n, m, rebuild ("1" or "0"), the
+// scope sets it is in (scopeSets), n scores, m registry members, long, lat,
+// then a (member, score, doc) triple per public update.
 //
 // Registries (the departments and groups the SLA sets exist for) only grow,
 // so they stay out of the case's list of index keys that a newer version
@@ -53,9 +54,9 @@ local newer = not stored or tonumber(stored) < tonumber(ARGV[2])
 if not newer and (ARGV[8] ~= '1' or tonumber(stored) > tonumber(ARGV[2])) then return 0 end
 
 local n, m = tonumber(ARGV[6]), tonumber(ARGV[7])
-local geo = KEYS[4 + n + m]
+local geo = KEYS[5 + n + m]
 local now = {}
-for i = 4, 3 + n do now[#now + 1] = KEYS[i] end
+for i = 5, 4 + n do now[#now + 1] = KEYS[i] end
 if geo then now[#now + 1] = geo end
 local keep = {}
 for _, k in ipairs(now) do keep[k] = true end
@@ -65,9 +66,15 @@ if was then
     if not keep[k] then redis.call('ZREM', k, ref) end
   end
 end
-for i = 1, n do redis.call('ZADD', KEYS[3 + i], ARGV[8 + i], ref) end
-for i = 1, m do redis.call('SADD', KEYS[3 + n + i], ARGV[8 + n + i]) end
-local a = 9 + n + m
+for i = 1, n do redis.call('ZADD', KEYS[4 + i], ARGV[9 + i], ref) end
+for i = 1, m do redis.call('SADD', KEYS[4 + n + i], ARGV[9 + n + i]) end
+local a = 10 + n + m
+-- A case that joins or leaves a department, team or assignee's set moves
+-- every scope's generation on, so no cached union of them (scopeKey) is
+-- read again.
+if redis.call('HGET', KEYS[1], 'scope') ~= ARGV[9] then
+  redis.call('INCR', KEYS[4])
+end
 if geo then redis.call('GEOADD', geo, ARGV[a], ARGV[a + 1], ref) end
 
 -- NX: an update keeps the place it was first given, however often it is re-projected.
@@ -77,7 +84,7 @@ for u = a + 2, #ARGV, 3 do
   end
 end
 
-redis.call('HSET', KEYS[1], 'v', ARGV[2], 'doc', ARGV[3], 'idx', cjson.encode(now))
+redis.call('HSET', KEYS[1], 'v', ARGV[2], 'doc', ARGV[3], 'idx', cjson.encode(now), 'scope', ARGV[9])
 if not newer then return 2 end
 redis.call('PUBLISH', ARGV[4], ARGV[5])
 return 1
@@ -123,7 +130,7 @@ func (s *Store) project(ctx context.Context, c *cases.Case, rebuild bool) (int, 
 		return 0, fmt.Errorf("read model: project %s: %w", c.Ref, err)
 	}
 
-	keys := []string{s.caseKey(c.Ref), s.feedKey(), s.feedDocKey()}
+	keys := []string{s.caseKey(c.Ref), s.feedKey(), s.feedDocKey(), s.scopeGenKey()}
 	var scores []any
 	index := func(key string, t time.Time) {
 		keys = append(keys, key)
@@ -174,7 +181,7 @@ func (s *Store) project(ctx context.Context, c *cases.Case, rebuild bool) (int, 
 	keys = append(keys, registries...)
 
 	args := make([]any, 0, 10+len(scores)+len(registered)+3*len(c.Timeline)*(1+len(c.Duplicates)))
-	args = append(args, c.Ref, c.Version, doc, s.events, event, len(scores), len(registered), rebuild)
+	args = append(args, c.Ref, c.Version, doc, s.events, event, len(scores), len(registered), rebuild, s.scopeSets(c))
 	args = append(args, scores...)
 	args = append(args, registered...)
 	lat, long, ok := point(c.Report().Location)

@@ -8,10 +8,33 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/casebridge/casebridge/cases"
 )
+
+// scopeGenKey counts the projections that moved a case into or out of a
+// department, team or assignee's set: the generation of every scope's union.
+func (s *Store) scopeGenKey() string { return s.ns + "scope:gen" }
+
+// scopeSets names the sets a scope can be made of that c is in, as one
+// string: a projection that changes it moves the scope generation on.
+func (s *Store) scopeSets(c *cases.Case) string {
+	var keys []string
+	if c.Department != "" {
+		keys = append(keys, s.departmentKey(c.Department))
+		if c.Team != "" {
+			keys = append(keys, s.teamKey(c.Department+"/"+c.Team))
+		}
+	}
+	if c.Assignee != "" {
+		keys = append(keys, s.assigneeKey(c.Assignee))
+	}
+	return strings.Join(keys, "\n")
+}
 
 // teamKey is a team's cases ("department/team"), so that an agent's team's
 // cases outside their own departments are listed too.

@@ -327,3 +327,79 @@ func TestSearchByStartsAndKeyedNames(t *testing.T) {
 		t.Errorf("the sets under the old key outlive the rebuild: %d, %v", n, err)
 	}
 }
+
+// A scope of several sets is answered from a union kept until a projection
+// moves a case into or out of one of them: a list sees such a change at once,
+// and the union is rebuilt only then.
+func TestListScopeUnionFollowsProjections(t *testing.T) {
+	ctx := context.Background()
+	s, all := findingFixture(t, 120)
+	sc := &Scope{Departments: []string{"parks"}, Assignee: "amy"}
+	now := t0.Add(200 * time.Minute)
+	unions := func() []string {
+		t.Helper()
+		keys, err := s.rdb.Keys(ctx, s.ns+"tmp:scope:*").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		slices.Sort(keys)
+		return keys
+	}
+	check := func(when string) {
+		t.Helper()
+		for _, q := range []ListQuery{
+			{Scope: sc},
+			{Scope: sc, Family: "open", Sort: SortUpdated, Desc: true},
+			{Scope: sc, Overdue: true, Now: now},
+		} {
+			q.Limit = MaxPageSize
+			p, err := s.List(ctx, q)
+			if err != nil {
+				t.Fatalf("%s: List(%+v): %v", when, q, err)
+			}
+			if got, want := refsOf(p.Cases), expectList(all, q); len(want) == 0 || !slices.Equal(got, want) {
+				t.Errorf("%s: List(%+v) = %v\nwant %v", when, q, got, want)
+			}
+		}
+	}
+	check("first")
+	first := unions()
+	check("again")
+	if got := unions(); len(first) != 1 || !slices.Equal(got, first) {
+		t.Fatalf("unions after two rounds of lists = %v, want the one %v", got, first)
+	}
+
+	// A case of another department assigned to amy, and one of parks moved
+	// to another department: both are in or out of scope at once.
+	var in, out *cases.Case
+	for _, c := range all {
+		switch {
+		case in == nil && c.Department != "parks" && c.Assignee == "" && !c.Status.Closed():
+			in = c
+		case out == nil && c.Department == "parks" && c.Assignee == "" && !c.Status.Closed():
+			out = c
+		}
+	}
+	in.Assignee = "Amy"
+	out.Department = "highways"
+	for _, c := range []*cases.Case{in, out} {
+		c.Version++
+		c.UpdatedAt = now
+		project(t, s, c)
+	}
+	check("after the projections")
+	if got := unions(); len(got) != 2 || !slices.Contains(got, first[0]) {
+		t.Errorf("unions after a change = %v, want %v and a new one", got, first)
+	}
+
+	// A projection that changes nothing a scope is made of keeps the union.
+	before := unions()
+	in.Version++
+	in.UpdatedAt = now.Add(time.Minute)
+	in.Priority = cases.PriorityHigh
+	project(t, s, in)
+	check("after a change of priority")
+	if got := unions(); !slices.Equal(got, before) {
+		t.Errorf("unions after a change of priority = %v, want %v", got, before)
+	}
+}

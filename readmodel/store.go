@@ -7,7 +7,10 @@
 //
 // Key layout, with P = prefix + "rm:" (prefix defaults to "cb:"):
 //
-//	P case:<ref>                  hash: v (version), doc (case JSON), idx (JSON list of the index keys holding ref)
+//	P case:<ref>                  hash: v (version), doc (case JSON), idx (JSON list of the index keys holding ref),
+//	                              scope (the department, team and assignee sets holding ref)
+//	P scope:gen                   counter, moved on when a case joins or leaves a scope's set (scope.go)
+//	P tmp:scope:<hash>:<gen>      zset, a scope's union of those sets at that generation, kept 60 s after its last use
 //	P idx:received                zset ref → received µs, every case
 //	P idx:updated                 zset ref → updated µs, every case
 //	P idx:family:<open|closed>    zset ref → received µs
