@@ -677,8 +677,12 @@ func checkBackOffices(ctx context.Context, t *testing.T, c *cluster.Cluster, l *
 		}
 		for i, level := range ladder {
 			due := k.ReceivedAt.Add([]time.Duration{30, 60, 80, 100}[i] * time.Second)
-			if k.ClosedAt != nil && !due.Before(k.ClosedAt.Add(-2*time.Second)) {
-				continue // closed (its job done) before the level was due
+			// A level due less than the late limit before the case closed (its
+			// job done) may be overtaken by the close: the loop applies what
+			// arrived before it fires what is due, and a fixed case escalates
+			// no further.
+			if k.ClosedAt != nil && !due.Before(k.ClosedAt.Add(-lateLimit)) {
+				continue
 			}
 			n.levelsWanted++
 			e, ok := fired[level]
@@ -775,7 +779,7 @@ func (n boCounts) String() string {
 	row("    twice in a servicerequestupdates window", n.feedTwice, "0")
 	row("    with another external_status_code", n.feedWrongCode, "0")
 	row("escalating cases (demo-seconds, routed to a system)", n.escalating, "")
-	row("  ladder levels fired", fmt.Sprintf("%d of %d due before the case closed", n.levelsFired, n.levelsWanted), "all")
+	row("  ladder levels fired", fmt.Sprintf("%d of %d due well before the case closed", n.levelsFired, n.levelsWanted), "all")
 	row("  lateness p50 / p99 / max", fmt.Sprintf("%s / %s / %s", n.lateP50.Round(time.Millisecond), n.lateP99.Round(time.Millisecond), n.lateMax.Round(time.Millisecond)), "")
 	row("  lateness max, cases opened while highways was down", n.outageLateMax.Round(time.Millisecond), "")
 	w.Flush()
