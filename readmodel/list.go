@@ -649,10 +649,11 @@ local function survivors(members, step, checks, bound)
   return idx
 end
 
--- 1. Overdue. In an order other than due, the walk (step 3) asks each
--- candidate's due time (lateWalk) and the total is counted from the smaller
--- of the overdue range and the smallest filter set, the same way; a walk
--- that gives up builds the set below. Otherwise Overdue becomes a set.
+-- 1. Overdue. The walk (step 3) goes through the overdue range of the due
+-- index or, in another order, asks each candidate's due time (lateWalk), and
+-- the total is counted from the smaller of the overdue range and the
+-- smallest filter set, the same way; a walk that gives up builds the set
+-- below. Otherwise Overdue becomes a set.
 local sets = {}
 for _, k in ipairs(filters) do sets[#sets + 1] = k end
 local total, capped, late, lateWalk = nil, 0, 0, false
@@ -669,7 +670,7 @@ end
 if overdue ~= '' then
   late = redis.call('ZCOUNT', due, '-inf', overdue)
   if late == 0 or small == 0 then return {0, 0, 0} end
-  if mayWalk and not sortDue and cmode ~= 'n' then
+  if mayWalk and cmode ~= 'n' then
     lateWalk = true
     if #filters == 0 then
       total = late
@@ -718,10 +719,7 @@ local function countNulls()
   return nulls
 end
 
--- 3. Walk the order, when that reads less than intersecting costs. Not for
--- Overdue in any order but due: overdue cases are the old ones, so they
--- cluster at one end of every other order, and the overdue set built in
--- step 1 already cost what sorting its members costs.
+-- 3. Walk the order, when that reads less than intersecting costs.
 if mayWalk and cmode ~= 'n' and (overdue == '' or sortDue or lateWalk) then
   local walk, checks = key, sets
   if sortReceived and #filters > 0 then
@@ -758,7 +756,7 @@ if mayWalk and cmode ~= 'n' and (overdue == '' or sortDue or lateWalk) then
   local expect = want * ((last - first + 1) / total)
   local budget = math.max((small * #sets + 4 * total) / (3 * math.max(#checks, 1)), 256)
   local bound = nil
-  if lateWalk then
+  if lateWalk and not sortDue then
     -- The overdue matches cluster away from the newest cases, so the
     -- density says little; giving up costs building the overdue set and
     -- sorting it, more per match than a candidate walked.
@@ -768,7 +766,7 @@ if mayWalk and cmode ~= 'n' and (overdue == '' or sortDue or lateWalk) then
   end
   if expect <= budget then
     -- Matches far sparser here than on average: give up early.
-    if not lateWalk then budget = math.min(budget, math.max(4 * expect, 1024)) end
+    if not bound then budget = math.min(budget, math.max(4 * expect, 1024)) end
     if walkCap >= 0 then budget = math.min(budget, walkCap) end
     local out, found, read = {total, 0, capped}, 0, 0
     -- The first chunk should fill the page; a capped total says too little
