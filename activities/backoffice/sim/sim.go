@@ -377,15 +377,25 @@ func (s *system) Advance(now time.Time) {
 	url, secret := s.webhookURL, s.webhookSecret
 	news := slices.Clone(s.changes[s.pushed:])
 	s.mu.Unlock()
-	if url == "" || len(news) == 0 {
+	if url == "" {
 		return
 	}
-	if err := s.push(url, secret, news); err == nil {
+	// A backlog (after an outage, say) goes in pages, each taken well within
+	// a call's timeout; a page refused is sent again on the next tick.
+	for len(news) > 0 {
+		page := news[:min(len(news), pushPage)]
+		if err := s.push(url, secret, page); err != nil {
+			return
+		}
 		s.mu.Lock()
-		s.pushed = max(s.pushed, news[len(news)-1].Seq)
+		s.pushed = max(s.pushed, page[len(page)-1].Seq)
 		s.mu.Unlock()
+		news = news[len(page):]
 	}
 }
+
+// pushPage is the most changes one webhook call carries.
+const pushPage = 50
 
 // push posts changes to casebridge's webhook, signed as internal/signing
 // says.
