@@ -219,7 +219,7 @@ func (s *Store) List(ctx context.Context, q ListQuery) (ListPage, error) {
 	}
 	keys := append([]string{sortKey, dueKey, s.tmpKey("o"), s.tmpKey("s"), s.tmpKey("a")}, sets...)
 	res, err = listPlanScript.Run(ctx, s.rdb, keys, desc, q.Offset, limit, cur.mode, cur.score, cur.ref, overdue,
-		boolArg(sortBy == SortDue), boolArg(listWalk), boolArg(sortBy == SortReceived), countLimit, listWalkCap).Slice()
+		boolArg(sortBy == SortDue), boolArg(listWalk), boolArg(sortBy == SortReceived), countLimit, listWalkCap, listOverdueBuild).Slice()
 	if err != nil {
 		return ListPage{}, fmt.Errorf("read model: list: %w", err)
 	}
@@ -266,6 +266,12 @@ var listWalk = true
 // gives up (a chunk at least); tests set it to reach the intersection after
 // a walk that gave up.
 var listWalkCap = -1
+
+// listOverdueBuild is the largest smaller side (the overdue range or the
+// smallest filter set) of an Overdue list with filters that listPlanScript
+// intersects whole, in C, to count it; past it, counting from Lua stops
+// after about CountLimit matches and reads less. Tests lower it to 0.
+var listOverdueBuild = 4 * CountLimit
 
 // tmpKey names the sets listPlanScript builds while it answers: written and
 // deleted within the one script, so no other command ever sees them.
@@ -551,12 +557,15 @@ return rangePage(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3] == '1', tonumber(AR
 // listPlanScript answers a list no one sorted set holds, reading no more than
 // the smallest set involved, and then in Redis's own C loops where it can:
 //
-//  1. Overdue in an order other than due is left to the walk (step 3), which
-//     asks each candidate's due time (ZMSCORE of the due index), and counted
-//     the same way, a chunk at a time, from the smaller of the overdue range
-//     and the smallest filter set, to CountLimit; with no filter it is the
-//     overdue range's ZCOUNT. Otherwise, and when that walk gives up,
-//     Overdue becomes a set: the overdue range of the due index copied aside
+//  1. Overdue with no other filter is counted by ZCOUNT and left to the walk
+//     (step 3), which in an order other than due asks each candidate's due
+//     time (ZMSCORE of the due index). Sorted by due with filters whose
+//     smaller side (the overdue range or the smallest filter set) is over
+//     listOverdueBuild, it is counted from that side a chunk at a time, to
+//     CountLimit, and the walk checks the filters. Otherwise, and when a
+//     walk gives up, Overdue becomes a set (checked by a walk when that side
+//     is no larger than listOverdueBuild): the
+//     overdue range of the due index copied aside
 //     (ZRANGESTORE) when it is smaller than every filter set, else the
 //     filters intersected with the due index, scored by due time, less those
 //     not yet due (ZINTERSTORE, ZREMRANGEBYSCORE). Either costs the smaller.
@@ -585,7 +594,9 @@ return rangePage(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3] == '1', tonumber(AR
 // ARGV: desc, offset, count, cursor mode, score, ref, overdue max (empty for
 // none), whether the sort set is the due set, whether to walk at all,
 // whether the sort set is scored by received time, CountLimit, the most
-// candidates a walk may read before it gives up (-1: as it judges).
+// candidates a walk may read before it gives up (-1: as it judges), the
+// largest smaller side of an Overdue list with filters that is intersected
+// at once rather than counted from Lua (listOverdueBuild).
 // Returns total, 1 if matches follow the page (else 0), 1 if the total is
 // a floor (CountLimit reached), then ref and score (empty for a case with no
 // due time) per case.
@@ -595,6 +606,7 @@ local desc, offset, count = ARGV[1] == '1', tonumber(ARGV[2]), tonumber(ARGV[3])
 local cmode, cscore, cref = ARGV[4], ARGV[5], ARGV[6]
 local overdue, sortDue, mayWalk = ARGV[7], ARGV[8] == '1', ARGV[9] == '1'
 local sortReceived, countLimit, walkCap = ARGV[10] == '1', tonumber(ARGV[11]), tonumber(ARGV[12])
+local buildMax = tonumber(ARGV[13])
 local filters = {}
 for i = 6, #KEYS do filters[#filters + 1] = KEYS[i] end
 local function finish(out)
@@ -650,13 +662,15 @@ local function survivors(members, step, checks, bound)
 end
 
 -- 1. Overdue. The walk (step 3) goes through the overdue range of the due
--- index or, in another order, asks each candidate's due time (lateWalk), and
--- the total is counted from the smaller of the overdue range and the
--- smallest filter set, the same way; a walk that gives up builds the set
--- below. Otherwise Overdue becomes a set.
+-- index or, in another order, asks each candidate's due time (lateWalk);
+-- with filters, the overdue set below is built at once (built) when the
+-- smaller of the overdue range and the smallest filter set is small enough,
+-- and the walk checks it; else, sorted by due, the total is counted from
+-- that smaller side a chunk at a time, to countLimit. A walk that gives up
+-- builds it too.
 local sets = {}
 for _, k in ipairs(filters) do sets[#sets + 1] = k end
-local total, capped, late, lateWalk = nil, 0, 0, false
+local total, capped, late, lateWalk, built = nil, 0, 0, false, false
 local function overdueSet()
   if late <= small then
     redis.call('ZRANGESTORE', tmpO, due, '-inf', overdue, 'BYSCORE')
@@ -670,12 +684,21 @@ end
 if overdue ~= '' then
   late = redis.call('ZCOUNT', due, '-inf', overdue)
   if late == 0 or small == 0 then return {0, 0, 0} end
-  if mayWalk and cmode ~= 'n' then
+  -- In another order than due, counting from Lua costs more than the
+  -- intersection it saves: a side too large to build at once goes below.
+  if mayWalk and cmode ~= 'n' and (sortDue or #filters == 0 or math.min(late, small) <= buildMax) then
     lateWalk = true
     if #filters == 0 then
       total = late
+    elseif math.min(late, small) <= buildMax then
+      -- Small enough to intersect whole in C, cheaper than asking each
+      -- member's score from Lua; the walk then checks the set built.
+      overdueSet()
+      built = true
     else
-      -- Count to countLimit, a chunk of the smaller side at a time.
+      -- Count to countLimit, a chunk of the smaller side at a time: this
+      -- stops after about countLimit matches, where an intersection reads
+      -- the whole of the smaller side.
       local bound, from, checks = tonumber(overdue), filters[1], {unpack(filters, 2)}
       if late <= small then from, checks, bound = due, filters, nil end
       total = 0
@@ -757,16 +780,16 @@ if mayWalk and cmode ~= 'n' and (overdue == '' or sortDue or lateWalk) then
   local budget = math.max((small * #sets + 4 * total) / (3 * math.max(#checks, 1)), 256)
   local bound = nil
   if lateWalk and not sortDue then
+    if not built then bound = tonumber(overdue) end
     -- The overdue matches cluster away from the newest cases, so the
     -- density says little; giving up costs building the overdue set and
     -- sorting it, more per match than a candidate walked.
-    bound = tonumber(overdue)
     budget = math.max(2 * small, 1024)
     expect = 0
   end
   if expect <= budget then
     -- Matches far sparser here than on average: give up early.
-    if not bound then budget = math.min(budget, math.max(4 * expect, 1024)) end
+    if not (lateWalk and not sortDue) then budget = math.min(budget, math.max(4 * expect, 1024)) end
     if walkCap >= 0 then budget = math.min(budget, walkCap) end
     local out, found, read = {total, 0, capped}, 0, 0
     -- The first chunk should fill the page; a capped total says too little
@@ -804,7 +827,7 @@ if mayWalk and cmode ~= 'n' and (overdue == '' or sortDue or lateWalk) then
 end
 
 -- 4. Intersect into a set sorted by the order, and page through it.
-if lateWalk then overdueSet() end
+if lateWalk and not built then overdueSet() end
 weighted('ZINTERSTORE', tmpS, key, sets, 1)
 local rest = nil
 if countNulls() > 0 then

@@ -120,15 +120,16 @@ func TestListFindingAgreesWithTheCases(t *testing.T) {
 		}
 	}
 	paged := 0
-	// Walking the order, walking it but giving up after a chunk (the
+	// Walking the order (an Overdue list's filters intersected at once, or
+	// counted from Lua), walking it but giving up after a chunk (the
 	// intersection then answers), and intersecting at once.
 	modes := []struct {
-		walk bool
-		cap  int
-	}{{true, -1}, {true, 0}, {false, -1}}
+		walk       bool
+		cap, build int
+	}{{true, -1, CountLimit}, {true, -1, 0}, {true, 0, 0}, {false, -1, CountLimit}}
 	for _, mode := range modes {
 		walk := mode.walk
-		listWalk, listWalkCap = mode.walk, mode.cap
+		listWalk, listWalkCap, listOverdueBuild = mode.walk, mode.cap, mode.build
 		for _, q := range queries {
 			want := expectList(all, q)
 			if len(want) > 7 {
@@ -168,7 +169,7 @@ func TestListFindingAgreesWithTheCases(t *testing.T) {
 			}
 		}
 	}
-	listWalk, listWalkCap = true, -1
+	listWalk, listWalkCap, listOverdueBuild = true, -1, 4*CountLimit
 	if paged/len(modes) < len(queries)/2 {
 		t.Errorf("only %d of %d queries run to a second page: the fixture is too thin", paged/len(modes), len(queries))
 	}
@@ -176,13 +177,13 @@ func TestListFindingAgreesWithTheCases(t *testing.T) {
 	// Past the count limit a total is a floor, and every page is still there;
 	// so too an Overdue list counted as it is walked. Overdue alone is one
 	// range of the due index, counted in full.
-	countLimit = 10
+	countLimit, listOverdueBuild = 10, 0
 	for _, tc := range []struct {
 		q     ListQuery
 		floor bool
 	}{
 		{ListQuery{Search: "pothole", Family: "open", Limit: 7}, true},
-		{ListQuery{Search: "pothole", Overdue: true, Now: now, Sort: SortUpdated, Desc: true, Limit: 7}, true},
+		{ListQuery{Search: "pothole", Overdue: true, Now: now, Sort: SortDue, Desc: true, Limit: 7}, true},
 		{ListQuery{Family: "open", Overdue: true, Now: now, Limit: 7}, false},
 	} {
 		q := tc.q
@@ -209,7 +210,7 @@ func TestListFindingAgreesWithTheCases(t *testing.T) {
 			t.Errorf("List(%+v) past the count limit: %d cases by cursor, want %d", q, len(got), len(want))
 		}
 	}
-	countLimit = CountLimit
+	countLimit, listOverdueBuild = CountLimit, 4*CountLimit
 
 	// A search of only common words is refused, naming q.
 	if _, err := s.List(ctx, ListQuery{Search: "the of"}); !isInputError(err, "q") {
