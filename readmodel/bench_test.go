@@ -139,8 +139,9 @@ func BenchmarkList(b *testing.B) {
 		{"dept-overdue-by-due", ListQuery{Department: "dept3", Overdue: true, Now: now, Sort: SortDue}},         // department due index
 		{"dept-open-by-due", ListQuery{Department: "dept3", Family: "open", Sort: SortDue}},                     // scan
 		{"dept-overdue-by-updated", ListQuery{Department: "dept3", Overdue: true, Now: now, Sort: SortUpdated}}, // scan
-		{"all-by-due", ListQuery{Sort: SortDue}},                                                                // scan of every case
-		{"queue-default", ListQuery{Family: "open", Sort: SortDue, Limit: 25}},                                  // the console's first page
+		{"dept-overdue-by-updated-newest", ListQuery{Department: "dept3", Overdue: true, Now: now, Sort: SortUpdated, Desc: true, Limit: 25}},
+		{"all-by-due", ListQuery{Sort: SortDue}},                               // scan of every case
+		{"queue-default", ListQuery{Family: "open", Sort: SortDue, Limit: 25}}, // the console's first page
 		{"queue-page-40", ListQuery{Family: "open", Sort: SortDue, Limit: 25, Offset: 975}},
 		{"open-by-updated", ListQuery{Family: "open", Sort: SortUpdated, Desc: true, Limit: 25}},
 		{"svc-open-overdue-by-received", ListQuery{ServiceCode: "svc03", Family: "open", Overdue: true, Now: now, Desc: true, Limit: 25}},

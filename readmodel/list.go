@@ -148,6 +148,14 @@ func (s *Store) List(ctx context.Context, q ListQuery) (ListPage, error) {
 			sortKey = dueKey
 		}
 	}
+	// Overdue or open, a department's matches are all among its open cases:
+	// by last update, their own index is the order to walk (or intersect
+	// with), not every case's.
+	if q.Department != "" && sortBy == SortUpdated && q.Family != "closed" && (overdue != "" || q.Family == "open") {
+		if sortKey, err = s.departmentOpenByUpdate(ctx, q.Department); err != nil {
+			return ListPage{}, err
+		}
+	}
 	limit := q.Limit
 	if limit <= 0 {
 		limit = DefaultPageSize
@@ -226,6 +234,28 @@ func (s *Store) List(ctx context.Context, q ListQuery) (ListPage, error) {
 	page, err := s.listPage(ctx, append(res[:2:2], res[3:]...), sortBy, q.Desc, true)
 	page.AtLeast = res[2].(int64) == 1
 	return page, err
+}
+
+// departmentOpenByUpdate returns the department's index of open cases by last
+// update if it holds every open case of the department, else the index of
+// every case by last update. A read model projected before the index existed
+// lacks it until `casebridge reindex` has rebuilt it, and lists must not go
+// short meanwhile. Every projection writes both sets in one script, so the
+// index is never larger than the department's open cases: the same size
+// means the same cases.
+func (s *Store) departmentOpenByUpdate(ctx context.Context, dept string) (string, error) {
+	var byUpdate, open *redis.IntCmd
+	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		byUpdate = p.ZCard(ctx, s.departmentOpenUpdatedKey(dept))
+		open = p.ZCard(ctx, s.deptFamilyKey("open", dept))
+		return nil
+	}); err != nil {
+		return "", fmt.Errorf("read model: list: %w", err)
+	}
+	if byUpdate.Val() == open.Val() {
+		return s.departmentOpenUpdatedKey(dept), nil
+	}
+	return s.updatedKey(), nil
 }
 
 // listPage loads a page the scripts found. res: total, start (walked: whether

@@ -369,3 +369,93 @@ func TestListDepartmentByDue(t *testing.T) {
 		}
 	}
 }
+
+// A department's open and Overdue lists by last update walk the department's
+// own index of open cases by last update: it must follow every projection
+// (a transfer, a close, a reopen, an update) and be rebuilt by reindex.
+func TestListDepartmentOpenByUpdateFollowsProjections(t *testing.T) {
+	ctx := context.Background()
+	s, all := listFixture(t)
+	byRef := map[string]*cases.Case{}
+	for _, c := range all {
+		byRef[c.Ref] = c
+	}
+	// 07: open and overdue in streetcare, transferred to highways.
+	byRef["CB-000007"].Department = "highways"
+	move(byRef["CB-000007"], cases.StatusInvestigating, listNow.Add(-time.Minute))
+	// 11: open and overdue in streetcare, closed.
+	move(byRef["CB-000011"], cases.StatusClosed, listNow.Add(-2*time.Minute))
+	// 04: closed in highways with a due time past, reopened.
+	move(byRef["CB-000004"], cases.StatusInProgress, listNow.Add(-3*time.Minute))
+	// 13: overdue in streetcare, updated after 01 was (t0+19h): it moves
+	// ahead of 01.
+	move(byRef["CB-000013"], cases.StatusWaitingOnPartner, t0.Add(20*time.Hour))
+	project(t, s, byRef["CB-000007"], byRef["CB-000011"], byRef["CB-000004"], byRef["CB-000013"])
+
+	// Worked out by hand, so expectList is not the only judge: highways'
+	// overdue by last update, newest first, is 07 (transferred) and 04
+	// (reopened); streetcare's is 13 (updated), then 01; 11 is closed.
+	check := func(when string) {
+		t.Helper()
+		for _, tc := range []struct {
+			q    ListQuery
+			want []string
+		}{
+			{ListQuery{Department: "highways", Overdue: true, Now: listNow, Sort: SortUpdated, Desc: true}, []string{"CB-000007", "CB-000004"}},
+			{ListQuery{Department: "streetcare", Overdue: true, Now: listNow, Sort: SortUpdated, Desc: true}, []string{"CB-000013", "CB-000001"}},
+		} {
+			if want := expectList(all, tc.q); !slices.Equal(want, tc.want) {
+				t.Fatalf("expectList(%+v) = %v, the hand-worked %v", tc.q, want, tc.want)
+			}
+		}
+		for _, dept := range []string{"highways", "streetcare", "waste"} {
+			for _, q := range []ListQuery{
+				{Department: dept, Overdue: true, Now: listNow, Sort: SortUpdated, Desc: true},
+				{Department: dept, Overdue: true, Now: listNow, Sort: SortUpdated},
+				{Department: dept, Family: "open", Sort: SortUpdated, Desc: true},
+				{Department: dept, Family: "open", Overdue: true, Now: listNow, Sort: SortUpdated},
+				{Department: dept, Family: "closed", Sort: SortUpdated},
+				{Department: dept, ServiceCode: "pothole", Overdue: true, Now: listNow, Sort: SortUpdated, Desc: true},
+			} {
+				want := expectList(all, q)
+				// Whole, then a case at a time by cursor.
+				for _, limit := range []int{100, 1} {
+					q.Limit = limit
+					var got []string
+					for range 20 {
+						page, err := s.List(ctx, q)
+						if err != nil {
+							t.Fatalf("%s: List(%+v): %v", when, q, err)
+						}
+						if page.Total != int64(len(want)) {
+							t.Errorf("%s: List(%+v).Total = %d, want %d", when, q, page.Total, len(want))
+						}
+						got = append(got, refsOf(page.Cases)...)
+						if q.Cursor = page.Next; q.Cursor == "" {
+							break
+						}
+					}
+					if !slices.Equal(got, want) {
+						t.Errorf("%s: List(%+v) = %v, want %v", when, q, got, want)
+					}
+				}
+			}
+		}
+	}
+	check("projected")
+
+	// Lost, or part-built (as on a read model older than the index while
+	// reindex runs): the lists read every case by last update until reindex
+	// has rebuilt it.
+	if err := s.rdb.Del(ctx, s.departmentOpenUpdatedKey("highways")).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.rdb.ZRem(ctx, s.departmentOpenUpdatedKey("streetcare"), "CB-000001").Err(); err != nil {
+		t.Fatal(err)
+	}
+	check("lost")
+	if _, err := s.RebuildStored(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	check("reindexed")
+}

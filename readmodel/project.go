@@ -155,6 +155,9 @@ func (s *Store) project(ctx context.Context, c *cases.Case, rebuild bool) (int, 
 	if c.Department != "" {
 		index(s.departmentKey(c.Department), c.ReceivedAt)
 		index(s.deptFamilyKey(family, c.Department), c.ReceivedAt)
+		if open {
+			index(s.departmentOpenUpdatedKey(c.Department), c.UpdatedAt)
+		}
 		if c.Team != "" {
 			index(s.teamKey(c.Department+"/"+c.Team), c.ReceivedAt)
 		}

@@ -117,6 +117,13 @@ func (s *Store) geoKey(code string) string           { return s.ns + "geo:open:"
 func (s *Store) feedKey() string                     { return s.ns + "feed" }
 func (s *Store) feedDocKey() string                  { return s.ns + "feed:doc" }
 
+// departmentOpenUpdatedKey holds a department's open cases by last update:
+// a department's Overdue list by last update walks it, reading that
+// department's open cases only, not every case's newest end.
+func (s *Store) departmentOpenUpdatedKey(dept string) string {
+	return s.ns + "idx:deptopenupd:" + dept
+}
+
 // Ping checks that Redis answers, for /readyz.
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.rdb.Ping(ctx).Err(); err != nil {

@@ -152,6 +152,7 @@ func TestProjectMovesIndexes(t *testing.T) {
 	check("new", s.dueKey(), c.Ref)
 	check("new", s.geoKey("pothole"), c.Ref, other.Ref)
 	check("new", s.serviceFamilyKey("open", "pothole"), c.Ref, other.Ref)
+	check("new", s.departmentOpenUpdatedKey("highways"), c.Ref, other.Ref)
 
 	// Transferred, re-categorised and worked on: every index follows.
 	c.Department, c.Service.Code = "streetcare", "flytipping"
@@ -166,11 +167,14 @@ func TestProjectMovesIndexes(t *testing.T) {
 	check("moved", s.geoKey("pothole"), other.Ref)
 	check("moved", s.geoKey("flytipping"), c.Ref)
 	check("moved", s.dueKey(), c.Ref)
+	check("moved", s.departmentOpenUpdatedKey("highways"), other.Ref)
+	check("moved", s.departmentOpenUpdatedKey("streetcare"), c.Ref)
 
 	move(c, cases.StatusFixed, t0.Add(2*time.Hour))
 	project(t, s, c)
 	check("closed", s.geoKey("flytipping"))
 	check("closed", s.dueKey())
+	check("closed", s.departmentOpenUpdatedKey("streetcare"))
 	check("closed", s.familyKey("open"), other.Ref)
 	check("closed", s.familyKey("closed"), c.Ref)
 	check("closed", s.serviceFamilyKey("open", "flytipping"))
@@ -200,6 +204,7 @@ func TestProjectMovesIndexes(t *testing.T) {
 	check("reopened", s.geoKey("flytipping"), c.Ref)
 	check("reopened", s.dueKey(), c.Ref)
 	check("reopened", s.familyKey("closed"))
+	check("reopened", s.departmentOpenUpdatedKey("streetcare"), c.Ref)
 }
 
 func TestProjectRejectsBadCases(t *testing.T) {
