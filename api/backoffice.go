@@ -8,7 +8,6 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/casebridge/casebridge/activities/backoffice"
-	"github.com/casebridge/casebridge/internal/signing"
 )
 
 // BackOffices receives back offices' webhook calls.
@@ -47,10 +46,8 @@ func (s *Server) backOfficeEvents(c *gin.Context) {
 		return
 	}
 	err = bo.Store.Verify(c.Request.Context(), name, bo.Secret(name), c.Request.Header, body, s.deps.Now())
-	var se *signing.Error
 	switch {
-	case errors.As(err, &se):
-		problem(c, http.StatusUnauthorized, "Signature refused", se.Reason, se.Header)
+	case signatureRefused(c, err):
 		return
 	case err != nil:
 		s.log.Error("back-office webhook: verify", "back_office", name, "error", err)

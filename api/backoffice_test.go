@@ -76,7 +76,7 @@ func TestBackOfficeWebhook(t *testing.T) {
 		wantField string
 	}{
 		{"good", path, body, now.Unix(), "nonce-0000000000000001", "webhook-secret", 200, ""},
-		{"replayed nonce", path, body, now.Unix(), "nonce-0000000000000001", "webhook-secret", 401, `"field":"X-Casebridge-Nonce"`},
+		{"replayed nonce", path, body, now.Unix(), "nonce-0000000000000001", "webhook-secret", 409, `"field":"X-Casebridge-Nonce"`},
 		{"wrong secret", path, body, now.Unix(), "nonce-0000000000000002", "guess", 401, `"field":"X-Casebridge-Signature"`},
 		{"old", path, body, now.Add(-6 * time.Minute).Unix(), "nonce-0000000000000003", "webhook-secret", 401, `"field":"X-Casebridge-Timestamp"`},
 		{"bad body", path, []byte(`{"changes":[{"id":"x"}]}`), now.Unix(), "nonce-0000000000000004", "webhook-secret", 422, `"field":"changes"`},

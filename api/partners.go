@@ -11,7 +11,6 @@ import (
 
 	"github.com/casebridge/casebridge/caseflow"
 	"github.com/casebridge/casebridge/cases"
-	"github.com/casebridge/casebridge/internal/signing"
 	"github.com/casebridge/casebridge/partners"
 )
 
@@ -49,16 +48,11 @@ func (s *Server) partnerCallback(c *gin.Context) {
 	ctx := c.Request.Context()
 	cb, err := s.deps.Partners.Verify(ctx, partner, c.Request.Header, body)
 	var ie *cases.InputError
-	var se *signing.Error
 	switch {
 	case errors.Is(err, partners.ErrUnknownPartner):
 		problem(c, http.StatusNotFound, "No such partner", "no partner "+partner+" takes hand-offs here", "partner")
 		return
-	case errors.Is(err, partners.ErrReplayed):
-		problem(c, http.StatusConflict, "Replayed callback", "this nonce has been used already; send each callback with a new nonce", signing.HeaderNonce)
-		return
-	case errors.As(err, &se):
-		problem(c, http.StatusUnauthorized, "Signature refused", se.Reason, se.Header)
+	case signatureRefused(c, err):
 		return
 	case errors.As(err, &ie):
 		problem(c, http.StatusUnprocessableEntity, "Invalid callback", ie.Reason, ie.Field)
