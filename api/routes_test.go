@@ -10,6 +10,19 @@ import (
 	"github.com/casebridge/casebridge/config"
 )
 
+// Who may use a route, in the route walks below: the roles allowed, space
+// separated (admin may use every route); public needs no staff sign-in (a
+// page before signing in, a document, or a call signed by a system).
+const (
+	public      = "public"
+	anyone      = "anyone signed in"
+	caseworkers = "agent supervisor"
+	supervisors = "supervisor"
+	rulesAdmins = "rules_admin"
+	admins      = "admin"
+	metricsRole = "metrics"
+)
+
 // Every staff API route checks a role: walked with no token and with a token
 // of each role, each answers 401, 403, or lets the caller through, as its
 // entry says. A route added without an entry here fails the test.
@@ -18,15 +31,6 @@ func TestEveryAPIRouteChecksItsRole(t *testing.T) {
 	ref := h.report("1", 0)
 	h.cfg.Staff.Tokens = append(h.cfg.Staff.Tokens,
 		config.Token{Name: "prometheus", SHA256: config.HashToken(metricsToken), Roles: []string{config.RoleMetrics}})
-	const (
-		public      = "public" // signed by a system, or a document: no staff token
-		anyone      = "any staff"
-		caseworkers = "agent supervisor"
-		supervisors = "supervisor"
-		rulesAdmins = "rules_admin"
-		admins      = "admin"
-		metricsRole = "metrics"
-	)
 	allowed := map[string]string{
 		"GET /api/v1/openapi.json":                             public,
 		"POST /api/v1/backoffices/:name/events":                public,
@@ -105,14 +109,6 @@ func TestEveryAPIRouteChecksItsRole(t *testing.T) {
 func TestEveryConsoleRouteChecksItsRole(t *testing.T) {
 	h, _ := newOIDCHarness(t)
 	ref := h.report("1", 0)
-	const (
-		public      = "public" // before signing in
-		anyone      = "anyone signed in"
-		caseworkers = "agent supervisor"
-		supervisors = "supervisor"
-		rulesAdmins = "rules_admin"
-		admins      = "admin"
-	)
 	allowed := map[string]string{
 		"GET /static/*file":             public,
 		"GET /login":                    public,
