@@ -284,15 +284,7 @@ func TestEscalationsFireWhileTheBackOfficeIsDown(t *testing.T) {
 	h.env.RegisterDelayedCallback(func() { h.env.CancelWorkflow() }, time.Hour)
 	h.env.ExecuteWorkflow(WorkflowName, backOfficeInput())
 
-	esc := after.Promise.Escalations
-	if len(esc) != 4 {
-		t.Fatalf("%d escalations, want 4: %+v", len(esc), esc)
-	}
-	for _, e := range esc {
-		if late := e.At.Sub(e.Due); late != 0 {
-			t.Errorf("escalation %d (%s) fired %v late while the back office was down", e.Seq, e.Level, late)
-		}
-	}
+	escalatedOnTime(t, after, 4, "the back office was down")
 	if w, ok := during.Waiting(cases.WaitBackOffice("highways")); !ok || w.Error == "" || during.Job != nil {
 		t.Errorf("at 90 s the case does not show it waits on highways: waits %+v job %+v", during.Waits, during.Job)
 	}

@@ -190,15 +190,7 @@ func TestEscalationsFireWhileTheReadModelIsAway(t *testing.T) {
 	h.env.RegisterDelayedCallback(func() { h.env.CancelWorkflow() }, time.Hour)
 	h.env.ExecuteWorkflow(WorkflowName, input())
 
-	esc := after.Promise.Escalations
-	if len(esc) != 4 {
-		t.Fatalf("%d escalations, want 4: %+v", len(esc), esc)
-	}
-	for _, e := range esc {
-		if late := e.At.Sub(e.Due); late != 0 {
-			t.Errorf("escalation %d (%s) fired %v late while the read model was away", e.Seq, e.Level, late)
-		}
-	}
+	escalatedOnTime(t, after, 4, "the read model was away")
 	if w, ok := during.Waiting(cases.WaitReadModel); !ok || w.Error == "" {
 		t.Errorf("at 90 s the case does not show its read model is behind: %+v", during.Waits)
 	}
@@ -310,5 +302,20 @@ func TestCompletionDoesNotWaitForeverForANotice(t *testing.T) {
 	last := h.rm.latest.Timeline[len(h.rm.latest.Timeline)-1]
 	if !strings.Contains(last.Note, "Stopped waiting to notify webhook:demo") {
 		t.Errorf("read model's last entry %q, want the notice given up", last.Note)
+	}
+}
+
+// escalatedOnTime checks that c's escalations are the n its ladder promises,
+// each fired at the moment it was due, while something outside was failing.
+func escalatedOnTime(t *testing.T, c cases.Case, n int, while string) {
+	t.Helper()
+	esc := c.Promise.Escalations
+	if len(esc) != n {
+		t.Fatalf("%d escalations, want %d: %+v", len(esc), n, esc)
+	}
+	for _, e := range esc {
+		if late := e.At.Sub(e.Due); late != 0 {
+			t.Errorf("escalation %d (%s) fired %v late while %s", e.Seq, e.Level, late, while)
+		}
 	}
 }
