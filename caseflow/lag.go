@@ -27,6 +27,9 @@ type Lag struct {
 	// Sampled is how many of the newest running cases were looked for in the
 	// read model, and Missing how many of those it lacks.
 	Sampled, Missing int
+	// SampleFull says the sample was a whole page: Temporal holds more running
+	// cases than were looked for, so more may be missing than were counted.
+	SampleFull bool
 	// Oldest is how long the longest-waiting missing case has been waiting.
 	Oldest time.Duration
 }
@@ -52,11 +55,11 @@ func (l Lag) String() string {
 }
 
 // MissingText counts the missing cases in words: "1 recent case", "37
-// recent cases", or "200 or more recent cases" when every case sampled was
-// missing, since more may be.
+// recent cases", or "200 or more recent cases" when every case of a full
+// sample was missing, since more may be.
 func (l Lag) MissingText() string {
 	switch {
-	case l.Missing == l.Sampled:
+	case l.SampleFull && l.Missing == l.Sampled:
 		return fmt.Sprintf("%d or more recent cases", l.Missing)
 	case l.Missing == 1:
 		return "1 recent case"
@@ -164,6 +167,7 @@ func (f *Freshness) measure(ctx context.Context) (Lag, error) {
 		started[ref] = e.GetStartTime().AsTime()
 	}
 	l.Sampled = len(refs)
+	l.SampleFull = len(page.GetExecutions()) >= f.sample()
 	absent, err := f.Read.Absent(ctx, refs)
 	if err != nil {
 		return l, err
