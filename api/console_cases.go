@@ -272,7 +272,7 @@ func (con *console) showQueue(c *gin.Context, f queueFilters, bulk formState) {
 	if (int64(d.To) < page.Total || page.Next != "") && len(d.Rows) > 0 {
 		d.NextURL = f.url(f.Page + 1)
 	}
-	d.Pages = pageLinks(f, page.Total)
+	d.Pages = pageLinks(f, page.Total, page.AtLeast)
 	d.SortLabel = "sorted by " + map[string]string{"due": "due time", "received": "time received", "updated": "last update"}[f.Sort] +
 		map[string]string{"asc": ", earliest first", "desc": ", latest first"}[f.Order]
 	con.render(c, status, "cases", v)
@@ -287,9 +287,16 @@ type pageLink struct {
 }
 
 // pageLinks numbers the pages as GOV.UK's pagination does: the first, the
-// last, and those either side of the current one, with gaps between.
-func pageLinks(f queueFilters, total int64) []pageLink {
+// last, and those either side of the current one, with gaps between. When
+// the total is a floor (atLeast: counting stopped), the pages known go on
+// past the current one and a gap after them says more follow.
+func pageLinks(f queueFilters, total int64, atLeast bool) []pageLink {
 	last := int(min((total+queuePageSize-1)/queuePageSize, maxPage))
+	more := false
+	if atLeast {
+		last = min(max(last, f.Page+2), maxPage)
+		more = last < maxPage
+	}
 	if last <= 1 {
 		return nil
 	}
@@ -300,6 +307,9 @@ func pageLinks(f queueFilters, total int64) []pageLink {
 		} else if len(out) > 0 && !out[len(out)-1].Gap {
 			out = append(out, pageLink{Gap: true})
 		}
+	}
+	if more {
+		out = append(out, pageLink{Gap: true})
 	}
 	return out
 }

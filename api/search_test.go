@@ -152,3 +152,41 @@ func TestQueuePageNumbers(t *testing.T) {
 		t.Error("the last page links to a next one")
 	}
 }
+
+// TestPageLinksPastTheCount: a total that is a floor (counting stopped at
+// readmodel.CountLimit) numbers the pages past it instead of stopping at the
+// last page counted, and a gap after them says more follow.
+func TestPageLinksPastTheCount(t *testing.T) {
+	numbers := func(links []pageLink) string {
+		var b strings.Builder
+		for _, l := range links {
+			switch {
+			case l.Gap:
+				b.WriteString("… ")
+			case l.Current:
+				fmt.Fprintf(&b, "[%d] ", l.N)
+			default:
+				fmt.Fprintf(&b, "%d ", l.N)
+			}
+		}
+		return strings.TrimSpace(b.String())
+	}
+	for _, tc := range []struct {
+		page    int
+		total   int64
+		atLeast bool
+		want    string
+	}{
+		{page: 1, total: 60, want: "[1] 2 3"},
+		{page: 1, total: 2000, want: "[1] 2 3 … 80"},
+		{page: 1, total: 2000, atLeast: true, want: "[1] 2 3 … 80 …"},
+		{page: 80, total: 2000, atLeast: true, want: "1 … 78 79 [80] 81 82 …"},
+		{page: 81, total: 2000, atLeast: true, want: "1 … 79 80 [81] 82 83 …"},
+		{page: maxPage, total: 2000, atLeast: true, want: fmt.Sprintf("1 … %d %d [%d]", maxPage-2, maxPage-1, maxPage)},
+	} {
+		got := numbers(pageLinks(queueFilters{Page: tc.page}, tc.total, tc.atLeast))
+		if got != tc.want {
+			t.Errorf("page %d of %d (at least %v) = %q, want %q", tc.page, tc.total, tc.atLeast, got, tc.want)
+		}
+	}
+}
