@@ -225,7 +225,7 @@ func (s *Store) List(ctx context.Context, q ListQuery) (ListPage, error) {
 	if len(sets) == 0 && overdue == "" {
 		sets = []string{s.receivedKey()}
 	}
-	keys := append([]string{sortKey, dueKey, s.tmpKey("o"), s.tmpKey("s"), s.tmpKey("a")}, sets...)
+	keys := append([]string{sortKey, dueKey, s.tmpKey("o"), s.tmpKey("s"), s.tmpKey("a"), s.receivedKey()}, sets...)
 	res, err = listPlanScript.Run(ctx, s.rdb, keys, desc, q.Offset, limit, cur.mode, cur.score, cur.ref, overdue,
 		boolArg(sortBy == SortDue), boolArg(listWalk), boolArg(sortBy == SortReceived), countLimit, listWalkCap, listOverdueBuild).Slice()
 	if err != nil {
@@ -619,8 +619,10 @@ return rangePage(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3] == '1', tonumber(AR
 //     members in the smallest set, k sets and M matches.
 //
 // The temporary sets are deleted before the script ends.
+// A filter set that holds every case (a word in every address) filters
+// nothing and is left out, unless it is the only set.
 // KEYS: the sort set, the due set, three temporary keys (overdue, sorted,
-// all), then the filter sets (none only with Overdue).
+// all), the set of every case, then the filter sets (none only with Overdue).
 // ARGV: desc, offset, count, cursor mode, score, ref, overdue max (empty for
 // none), whether the sort set is the due set, whether to walk at all,
 // whether the sort set is scored by received time, CountLimit, the most
@@ -638,7 +640,7 @@ local overdue, sortDue, mayWalk = ARGV[7], ARGV[8] == '1', ARGV[9] == '1'
 local sortReceived, countLimit, walkCap = ARGV[10] == '1', tonumber(ARGV[11]), tonumber(ARGV[12])
 local buildMax = tonumber(ARGV[13])
 local filters = {}
-for i = 6, #KEYS do filters[#filters + 1] = KEYS[i] end
+for i = 7, #KEYS do filters[#filters + 1] = KEYS[i] end
 local function finish(out)
   -- UNLINK: a large temporary set is freed off the main thread.
   redis.call('UNLINK', tmpO, tmpS, tmpA)
@@ -664,9 +666,18 @@ local function interCard(list, limit)
   return redis.call(unpack(args))
 end
 
--- The filter sets, smallest first.
+-- The filter sets, smallest first, less those that hold every case: every
+-- index holds cases only, so one as large as the set of all is that set.
 local size = {}
 for _, k in ipairs(filters) do size[k] = redis.call('ZCARD', k) end
+if #filters > 1 or overdue ~= '' then
+  local every, kept = redis.call('ZCARD', KEYS[6]), {}
+  for _, k in ipairs(filters) do
+    if size[k] < every then kept[#kept + 1] = k end
+  end
+  if #kept == 0 and overdue == '' then kept = {filters[1]} end
+  filters = kept
+end
 table.sort(filters, function(a, b) return size[a] < size[b] end)
 local small = math.huge
 if #filters > 0 then small = size[filters[1]] end

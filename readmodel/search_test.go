@@ -42,7 +42,7 @@ func findingFixture(t *testing.T, n int) (*Store, []*cases.Case) {
 			t0.Add(time.Duration(r.IntN(200))*time.Minute))
 		place(c, 51.3+r.Float64()*0.4, -0.2)
 		rep := &c.Reports[0]
-		rep.Description = searchWords[r.IntN(len(searchWords))] + " and " + searchWords[r.IntN(len(searchWords))] + " by the " + streets[r.IntN(len(streets))]
+		rep.Description = searchWords[r.IntN(len(searchWords))] + " and " + searchWords[r.IntN(len(searchWords))] + " by the " + streets[r.IntN(len(streets))] + ", reported"
 		rep.Location.Address = fmt.Sprintf("%d %s", 1+r.IntN(40), streets[r.IntN(len(streets))])
 		p := people[r.IntN(len(people))]
 		rep.Reporter.FirstName, rep.Reporter.LastName = p[0], p[1]
@@ -103,6 +103,12 @@ func TestListFindingAgreesWithTheCases(t *testing.T) {
 		{Area: "north", Department: "parks", Family: "open", Overdue: true, Now: now},
 		{Source: cases.SourcePhone, ServiceCode: "svc1", Family: "open", Overdue: true, Now: now},
 		{Escalation: "any", Department: "streetcare", Sort: SortDue},
+		// A word in every case filters nothing: it is left out of the sets,
+		// but never left with no set at all.
+		{Search: "reported"},
+		{Search: "reported pothole", Family: "open"},
+		{Search: "reported", Overdue: true, Now: now, Sort: SortUpdated},
+		{Search: "reported mill", Overdue: true, Now: now, Sort: SortUpdated},
 		// A scope of one department is answered as that department; with
 		// someone's assigned cases, through a union.
 		{Family: "open", Overdue: true, Now: now, Sort: SortDue, Scope: &Scope{Departments: []string{"parks"}, Assignee: "nobody"}},
