@@ -93,7 +93,7 @@ func TestSessionsEndOnTheServer(t *testing.T) {
 	if len(s1.Agent) != 200 {
 		t.Errorf("a session keeps %d bytes of user agent, want 200", len(s1.Agent))
 	}
-	second, s2, err := m.Open(ctx, Session{Subject: "account:amy"}, now.Add(time.Minute), 8*time.Hour)
+	second, s2, err := m.Open(ctx, Session{Subject: "account:amy", SSO: true}, now.Add(time.Minute), 8*time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,8 +108,11 @@ func TestSessionsEndOnTheServer(t *testing.T) {
 	}
 
 	got, err := m.Check(ctx, first, now.Add(2*time.Hour))
-	if err != nil || got.Subject != "account:amy" || got.ID != s1.ID {
+	if err != nil || got.Subject != "account:amy" || got.ID != s1.ID || got.SSO {
 		t.Fatalf("Check = %+v, %v", got, err)
+	}
+	if got, err := m.Check(ctx, second, now.Add(2*time.Hour)); err != nil || !got.SSO {
+		t.Errorf("Check of a session opened through the identity provider = %+v, %v: want SSO", got, err)
 	}
 	if _, err := m.Check(ctx, first, now.Add(8*time.Hour)); !errors.Is(err, ErrNoSession) {
 		t.Errorf("a session past its end: %v, want ErrNoSession", err)

@@ -25,7 +25,10 @@ type Session struct {
 	// Token is, for a session opened with a bearer token, the start of the
 	// token's SHA-256, so the session ends when the token leaves the
 	// configuration.
-	Token   string
+	Token string
+	// SSO means it was opened through the council's identity provider, so
+	// signing out is sent on to end the provider's session too.
+	SSO     bool
 	Created time.Time
 	Seen    time.Time
 	Expires time.Time
@@ -64,11 +67,15 @@ func (m *Sessions) Open(ctx context.Context, s Session, now time.Time, life time
 	s.ID = s.hash[:16]
 	s.Created, s.Seen, s.Expires = now, now, now.Add(life)
 	s.Agent = truncate(s.Agent, 200)
+	sso := ""
+	if s.SSO {
+		sso = "1"
+	}
 	key := m.ns + "session:" + s.hash
 	pipe := m.rdb.TxPipeline()
 	pipe.HSet(ctx, key, map[string]any{
 		"subject": s.Subject, "token": s.Token, "created": s.Created.UnixMilli(), "seen": s.Seen.UnixMilli(),
-		"expires": s.Expires.UnixMilli(), "addr": s.Addr, "agent": s.Agent,
+		"expires": s.Expires.UnixMilli(), "addr": s.Addr, "agent": s.Agent, "sso": sso,
 	})
 	// Redis expires the key by its own clock; Check compares Expires with the
 	// caller's, so a test's clock works too.
@@ -127,7 +134,7 @@ func parseSession(hash string, v map[string]string) (Session, bool) {
 		n, _ := strconv.ParseInt(v[k], 10, 64)
 		return time.UnixMilli(n).UTC()
 	}
-	return Session{ID: hash[:16], hash: hash, Subject: v["subject"], Token: v["token"], Created: ms("created"),
+	return Session{ID: hash[:16], hash: hash, Subject: v["subject"], Token: v["token"], SSO: v["sso"] == "1", Created: ms("created"),
 		Seen: ms("seen"), Expires: ms("expires"), Addr: v["addr"], Agent: v["agent"]}, true
 }
 
