@@ -1,7 +1,8 @@
 // Package oidctest is a small OpenID Connect provider for tests: discovery,
 // a JWKS, an authorize endpoint that signs in whoever the test says at once,
-// and a token endpoint that checks the client, the code and its PKCE
-// verifier and answers with an ID token signed by a key made for the test.
+// a token endpoint that checks the client, the code and its PKCE verifier
+// and answers with an ID token signed by a key made for the test, and an
+// end-session endpoint (RP-Initiated Logout) that signs that person out.
 // Faults a test asks for (a wrong nonce, an expired token, a changed state)
 // go into the next answers.
 package oidctest
@@ -45,15 +46,23 @@ type Provider struct {
 
 	mu     sync.Mutex
 	person Person
-	codes  map[string]grant
+	// signedOut models the provider's one session: after a sign-out at the
+	// end-session endpoint, authorize asks for a sign-in (a page, no code)
+	// instead of signing the person in again, until SignIn.
+	signedOut bool
+	codes     map[string]grant
 	// Faults for the answers that follow.
 	WrongNonce  bool          // the ID token carries another nonce
 	WrongState  bool          // authorize sends back another state
 	Life        time.Duration // how long ID tokens last (1 h unless set; negative: already expired)
 	WrongIssuer bool          // the ID token names another issuer
 	OtherKey    bool          // the ID token is signed with a key the JWKS does not have
+	// NoEndSession leaves end_session_endpoint out of discovery.
+	NoEndSession bool
 	// Authorized counts authorize requests; Tokens counts codes exchanged.
 	Authorized, Tokens int
+	// EndSessions holds the parameters of each end-session request.
+	EndSessions []url.Values
 }
 
 type grant struct {
@@ -80,17 +89,19 @@ func Start(t testing.TB, clientID, clientSecret string, now func() time.Time, p 
 	mux.HandleFunc("GET /keys", pr.jwks)
 	mux.HandleFunc("GET /authorize", pr.authorize)
 	mux.HandleFunc("POST /token", pr.token)
+	mux.HandleFunc("GET /logout", pr.endSession)
+	mux.HandleFunc("POST /logout", pr.endSession)
 	pr.srv = httptest.NewServer(mux)
 	pr.URL = pr.srv.URL
 	t.Cleanup(pr.srv.Close)
 	return pr
 }
 
-// SignIn sets who the provider signs in next.
+// SignIn sets who the provider signs in next, as signed in there.
 func (pr *Provider) SignIn(p Person) {
 	pr.mu.Lock()
 	defer pr.mu.Unlock()
-	pr.person = p
+	pr.person, pr.signedOut = p, false
 }
 
 // Set changes the provider's faults under its lock.
@@ -101,11 +112,18 @@ func (pr *Provider) Set(f func(pr *Provider)) {
 }
 
 func (pr *Provider) discovery(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{
+	doc := map[string]any{
 		"issuer": pr.URL, "authorization_endpoint": pr.URL + "/authorize", "token_endpoint": pr.URL + "/token",
 		"jwks_uri": pr.URL + "/keys", "response_types_supported": []string{"code"}, "subject_types_supported": []string{"public"},
 		"id_token_signing_alg_values_supported": []string{"RS256"}, "code_challenge_methods_supported": []string{"S256"},
-	})
+		"end_session_endpoint": pr.URL + "/logout",
+	}
+	pr.mu.Lock()
+	if pr.NoEndSession {
+		delete(doc, "end_session_endpoint")
+	}
+	pr.mu.Unlock()
+	writeJSON(w, http.StatusOK, doc)
 }
 
 func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
@@ -128,6 +146,11 @@ func (pr *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 	back, err := url.Parse(q.Get("redirect_uri"))
 	if err != nil || q.Get("client_id") != pr.ClientID || q.Get("response_type") != "code" {
 		http.Error(w, "bad authorize request", http.StatusBadRequest)
+		return
+	}
+	if pr.signedOut {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = w.Write([]byte("<h1>Sign in to the test provider</h1>"))
 		return
 	}
 	state := q.Get("state")
@@ -193,6 +216,38 @@ func (pr *Provider) token(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"access_token": rand.Text(), "token_type": "Bearer", "expires_in": 3600,
 		"id_token": sign(key, claims)})
+}
+
+// endSession is RP-Initiated Logout 1.0: it records what it was sent, signs
+// the person out here, and sends the browser back to post_logout_redirect_uri
+// (with state), which the spec lets a client name only with its client_id or
+// an id_token_hint.
+func (pr *Provider) endSession(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	pr.mu.Lock()
+	defer pr.mu.Unlock()
+	pr.EndSessions = append(pr.EndSessions, r.Form)
+	back := r.Form.Get("post_logout_redirect_uri")
+	if id := r.Form.Get("client_id"); (id != "" && id != pr.ClientID) || (back != "" && id == "" && r.Form.Get("id_token_hint") == "") {
+		http.Error(w, "bad end-session request", http.StatusBadRequest)
+		return
+	}
+	pr.signedOut = true
+	u, err := url.Parse(back)
+	if back == "" || err != nil {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = w.Write([]byte("<h1>You have signed out of the test provider</h1>"))
+		return
+	}
+	if st := r.Form.Get("state"); st != "" {
+		q := u.Query()
+		q.Set("state", st)
+		u.RawQuery = q.Encode()
+	}
+	http.Redirect(w, r, u.String(), http.StatusFound)
 }
 
 // sign makes a compact RS256 JWS.
