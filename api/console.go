@@ -153,8 +153,12 @@ func (con *console) asset(c *gin.Context) {
 // so no cache keeps them.
 func (con *console) headers(c *gin.Context) {
 	h := c.Writer.Header()
+	formAction := "'self'"
+	if con.oidc != nil {
+		formAction = strings.TrimSpace(formAction + " " + con.oidc.formAction())
+	}
 	h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "+
-		"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'")
+		"connect-src 'self'; form-action "+formAction+"; frame-ancestors 'none'; base-uri 'none'; object-src 'none'")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Referrer-Policy", "same-origin")
@@ -334,7 +338,11 @@ func (con *console) loginPage(c *gin.Context) {
 		return
 	}
 	flash := ""
-	if c.Query("signed_out") != "" {
+	switch {
+	case c.Query("signed_out") == signedOutHere && con.oidc != nil:
+		flash = "You have signed out. You may still be signed in to " + con.cfg.Staff.OIDC.Name +
+			": sign out there too before you leave a shared computer."
+	case c.Query("signed_out") != "":
 		flash = "You have signed out."
 	}
 	con.showLogin(c, http.StatusOK, next, "", flash)
@@ -393,7 +401,7 @@ func (con *console) login(c *gin.Context) {
 		if !ok {
 			return
 		}
-		cookie, s, err := con.sessions.openAccount(ctx, acc, addr, c.Request.UserAgent(), con.deps.Now())
+		cookie, s, err := con.sessions.openAccount(ctx, acc, false, addr, c.Request.UserAgent(), con.deps.Now())
 		if err != nil {
 			con.storeDown(c, err)
 			return
@@ -451,9 +459,14 @@ func humanWait(d time.Duration) string {
 	return fmt.Sprintf("%d %s", m, web.Plural(m, "minute", "minutes"))
 }
 
+// signedOutHere is the signed-out page's word for a sign-out that ended
+// casebridge's session but could not be sent on to the identity provider.
+const signedOutHere = "here"
+
 // logout ends the session on the server, so its cookie opens nothing after,
 // wherever it was copied to. With a session, the form must carry its token,
-// so no other site can sign a person out.
+// so no other site can sign a person out. A session opened through the
+// identity provider is then sent on to the provider to end its session too.
 func (con *console) logout(c *gin.Context) {
 	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, 64<<10)
 	if !con.sameOrigin(c) {
@@ -466,17 +479,25 @@ func (con *console) logout(c *gin.Context) {
 			"It did not come from a page of this console opened in this session, so you are still signed in.")
 		return
 	}
+	next := "/login?signed_out=1"
 	if err == nil {
+		ctx := c.Request.Context()
 		cookie, _ := c.Cookie(sessionCookie)
-		if err := con.sessions.store.End(c.Request.Context(), cookie); err != nil {
+		if err := con.sessions.store.End(ctx, cookie); err != nil {
 			con.storeDown(c, err)
 			return
 		}
-		con.log.Info("console sign-out", "staff", p.Subject)
-		con.record(c.Request.Context(), accounts.Event{Kind: accounts.EventSignOut, Actor: p.Subject, Addr: c.ClientIP(), Detail: "session " + s.ID})
+		detail := "session " + s.ID
+		if s.SSO && con.oidc != nil {
+			var how string
+			next, how = con.providerSignOut(ctx)
+			detail += "; " + how
+		}
+		con.log.Info("console sign-out", "staff", p.Subject, "sso", s.SSO)
+		con.record(ctx, accounts.Event{Kind: accounts.EventSignOut, Actor: p.Subject, Addr: c.ClientIP(), Detail: detail})
 	}
 	con.sessions.setCookie(c, sessionCookie, "", -1)
-	c.Redirect(http.StatusSeeOther, "/login?signed_out=1")
+	c.Redirect(http.StatusSeeOther, next)
 }
 
 // view is what every page template gets; Data is the page's own.

@@ -63,9 +63,10 @@ func randomID() string { return rand.Text() }
 // tokenSubject is the session subject of a bearer token's holder.
 func tokenSubject(name string) string { return "token:" + name }
 
-// openAccount starts a session for an account's holder.
-func (m *sessions) openAccount(ctx context.Context, a *accounts.Account, addr, agent string, now time.Time) (string, accounts.Session, error) {
-	return m.store.Open(ctx, accounts.Session{Subject: a.Subject(), Addr: addr, Agent: agent}, now, sessionLife)
+// openAccount starts a session for an account's holder, signed in through
+// the identity provider (sso) or with a password.
+func (m *sessions) openAccount(ctx context.Context, a *accounts.Account, sso bool, addr, agent string, now time.Time) (string, accounts.Session, error) {
+	return m.store.Open(ctx, accounts.Session{Subject: a.Subject(), SSO: sso, Addr: addr, Agent: agent}, now, sessionLife)
 }
 
 // openToken starts a session for the holder of a bearer token.

@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -28,7 +30,11 @@ import (
 // /login/oidc/callback, which checks the state, trades the code (with its
 // verifier) for an ID token, checks the token's signature, issuer, audience,
 // expiry and nonce, maps the person's groups to roles and scope, keeps their
-// account, and opens the same server-side session a password opens.
+// account, and opens the same server-side session a password opens, marked
+// as the provider's. Signing out of such a session ends casebridge's own
+// first, then sends the browser to the provider's end_session_endpoint
+// (RP-Initiated Logout 1.0), so the provider's session ends too and the
+// next person at a shared PC is not signed straight back in as this one.
 const (
 	oidcCookie = "casebridge_oidc"
 	oidcLife   = 10 * time.Minute
@@ -52,6 +58,10 @@ type oidcFlow struct {
 	mu       sync.Mutex
 	oauth    *oauth2.Config
 	verifier *oidc.IDTokenVerifier
+	// endSession is the provider's end_session_endpoint once discovered, ""
+	// if it has none. It is not under mu, which discovery holds while it
+	// waits for the provider: every console page reads it (formAction).
+	endSession atomic.Pointer[string]
 }
 
 func newOIDCFlow(cfg *config.OIDC, secret string, now func() time.Time) *oidcFlow {
@@ -82,7 +92,76 @@ func (o *oidcFlow) discover(ctx context.Context) (*oauth2.Config, *oidc.IDTokenV
 	o.oauth = &oauth2.Config{ClientID: o.cfg.ClientID, ClientSecret: o.secret, Endpoint: p.Endpoint(),
 		RedirectURL: o.cfg.RedirectURL, Scopes: append([]string{oidc.ScopeOpenID}, o.cfg.Scopes...)}
 	o.verifier = p.Verifier(&oidc.Config{ClientID: o.cfg.ClientID, Now: o.now})
+	var meta struct {
+		EndSession string `json:"end_session_endpoint"`
+	}
+	end := ""
+	if err := p.Claims(&meta); err == nil {
+		if u, err := url.Parse(meta.EndSession); err == nil && u.Host != "" && (u.Scheme == "https" || u.Scheme == "http") {
+			end = meta.EndSession
+		}
+	}
+	o.endSession.Store(&end)
 	return o.oauth, o.verifier, nil
+}
+
+// signOutURL is where a browser signing out goes so the provider ends its
+// session too, or "" when the provider has no end_session_endpoint.
+//
+// It carries client_id and post_logout_redirect_uri but no id_token_hint.
+// The hint is the raw ID token, which the session in Redis would then have to
+// keep for up to 8 hours: a signed statement of who the person is, with their
+// name, email and groups, where a session now keeps only a hash of its
+// cookie's secret so that a copy of Redis opens nothing and says little.
+// Without the hint the spec has the provider ask the person to confirm the
+// sign-out: one click more, and on a shared PC no harm.
+func (o *oidcFlow) signOutURL(ctx context.Context) (string, error) {
+	if _, _, err := o.discover(ctx); err != nil {
+		return "", err
+	}
+	end := *o.endSession.Load()
+	if end == "" {
+		return "", nil
+	}
+	u, _ := url.Parse(end) // checked in discover
+	q := u.Query()
+	q.Set("client_id", o.cfg.ClientID)
+	q.Set("post_logout_redirect_uri", o.cfg.PostLogoutURL())
+	u.RawQuery = q.Encode()
+	return u.String(), nil
+}
+
+// providerSignOut is where the browser goes after casebridge's session
+// through the identity provider has ended, and what the audit trail says of
+// it: the provider's end-session endpoint, or, if it has none or does not
+// answer, the signed-out page saying the provider's session may be open.
+func (con *console) providerSignOut(ctx context.Context) (next, how string) {
+	name := con.cfg.Staff.OIDC.Name
+	u, err := con.oidc.signOutURL(ctx)
+	switch {
+	case err != nil:
+		con.log.Warn("sign-out not sent on to the identity provider", "error", err)
+		return "/login?signed_out=" + signedOutHere, "not sent on to " + name + ": it did not answer"
+	case u == "":
+		return "/login?signed_out=" + signedOutHere, "not sent on to " + name + ": it has no end_session_endpoint"
+	}
+	return u, "sent on to " + name + " to end its session there"
+}
+
+// formAction is the origin the console's forms may be sent on to besides its
+// own: the sign-out form's answer goes to the provider's end-session
+// endpoint, and a browser holds a redirect after a form to form-action. Until
+// discovery names the endpoint, the issuer's origin, where providers keep it.
+func (o *oidcFlow) formAction() string {
+	end := o.cfg.Issuer
+	if e := o.endSession.Load(); e != nil && *e != "" {
+		end = *e
+	}
+	u, err := url.Parse(end)
+	if err != nil || u.Host == "" {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
 }
 
 // oidcState is what the browser carries between /login/oidc and the
@@ -211,7 +290,7 @@ func (con *console) oidcCallback(c *gin.Context) {
 		fail(why)
 		return
 	}
-	cookie, s, err := con.sessions.openAccount(ctx, acc, addr, c.Request.UserAgent(), con.deps.Now())
+	cookie, s, err := con.sessions.openAccount(ctx, acc, true, addr, c.Request.UserAgent(), con.deps.Now())
 	if err != nil {
 		con.storeDown(c, err)
 		return

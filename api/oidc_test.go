@@ -253,3 +253,130 @@ func TestOIDCProviderDown(t *testing.T) {
 		t.Error("no Retry-After")
 	}
 }
+
+// Signing out of a session opened through the provider ends casebridge's
+// session, then sends the browser to the provider's end-session endpoint, so
+// the next person at a shared PC is not signed straight back in as this one.
+func TestOIDCSignOut(t *testing.T) {
+	h, p := newOIDCHarness(t)
+	sam := h.visitor(t)
+	if r := sam.oidcSignIn(""); r.status != http.StatusSeeOther || sam.sessionCookie() == nil {
+		t.Fatalf("sign in through the provider: %d %.300s", r.status, r.body)
+	}
+	// Every console page lets its forms go on to the provider: the
+	// sign-out form's answer goes there.
+	cases := sam.get("/cases")
+	if csp := cases.header.Get("Content-Security-Policy"); !strings.Contains(csp, "form-action 'self' "+p.URL+";") {
+		t.Errorf("the console's Content-Security-Policy %q does not let a form go on to the provider", csp)
+	}
+	cookie := *sam.sessionCookie()
+	r := sam.form("/cases", "/logout", url.Values{})
+	loc, err := url.Parse(r.header.Get("Location"))
+	if r.status != http.StatusSeeOther || err != nil || loc.Scheme+"://"+loc.Host+loc.Path != p.URL+"/logout" {
+		t.Fatalf("sign out: %d to %q, want 303 to the provider's end-session endpoint", r.status, r.header.Get("Location"))
+	}
+	q := loc.Query()
+	if q.Get("client_id") != p.ClientID || q.Get("post_logout_redirect_uri") != h.srv.URL+"/login" || q.Has("id_token_hint") {
+		t.Errorf("the end-session request's parameters: %v", q)
+	}
+	if sam.sessionCookie() != nil {
+		t.Error("the session cookie is still set after signing out")
+	}
+	// casebridge's session ended before the browser left for the provider.
+	replay := h.visitor(t)
+	u, _ := url.Parse(h.srv.URL)
+	replay.client.Jar.SetCookies(u, []*http.Cookie{&cookie})
+	if r := replay.get("/cases"); r.status != http.StatusSeeOther || !strings.HasPrefix(r.header.Get("Location"), "/login") {
+		t.Errorf("the signed-out cookie replayed: %d to %q, want sent to sign in", r.status, r.header.Get("Location"))
+	}
+
+	// The provider ends its session and sends the browser back to sign in.
+	back := sam.do(mustRequest(t, loc.String()))
+	if back.status != http.StatusFound || back.header.Get("Location") != h.srv.URL+"/login" {
+		t.Fatalf("the provider's end-session endpoint: %d to %q", back.status, back.header.Get("Location"))
+	}
+	var ended []url.Values
+	p.Set(func(p *oidctest.Provider) { ended = slices.Clone(p.EndSessions) })
+	if len(ended) != 1 || ended[0].Get("client_id") != p.ClientID || ended[0].Get("post_logout_redirect_uri") != h.srv.URL+"/login" {
+		t.Errorf("the provider's end-session requests: %v", ended)
+	}
+	wantPage(t, "the sign-in page after signing out", sam.do(mustRequest(t, back.header.Get("Location"))), http.StatusOK, "Sign in with Council account")
+
+	// The next person pressing "Sign in with Council account" is asked to
+	// sign in at the provider, not let in as sam.
+	next := h.visitor(t)
+	r = next.do(mustRequest(t, next.get(oidcPath).header.Get("Location")))
+	wantPage(t, "the provider's authorize after the sign-out", r, http.StatusOK, "Sign in to the test provider")
+	if next.sessionCookie() != nil {
+		t.Error("the next person was signed in")
+	}
+
+	// The audit trail says the sign-out went on to the provider, and holds
+	// no secret.
+	outs := h.auditOf(t, accounts.EventSignOut)
+	if len(outs) != 1 || outs[0].Actor != "account:sam.supervisor@council.example" || !strings.Contains(outs[0].Detail, "sent on to Council account") {
+		t.Errorf("the audit trail's sign-outs: %+v", outs)
+	}
+	if len(outs) > 0 && (strings.Contains(outs[0].Detail, cookie.Value) || strings.Contains(outs[0].Detail, "eyJ")) {
+		t.Errorf("the sign-out's audit line holds a secret: %q", outs[0].Detail)
+	}
+
+	// Sessions opened with a password or a token sign out as before.
+	h.newAccount(t, h.signIn(t, testToken), url.Values{"login": {"pat"}, "name": {"Pat"}, "roles": {"agent"}, "password": {samPassword}})
+	pat, _ := h.signInWith(t, "pat", samPassword)
+	admin := h.signIn(t, testToken)
+	for who, v := range map[string]*visitor{"a password": pat, "a token": admin} {
+		if r := v.form("/cases", "/logout", url.Values{}); r.status != http.StatusSeeOther || r.header.Get("Location") != "/login?signed_out=1" {
+			t.Errorf("sign out of a session opened with %s: %d to %q", who, r.status, r.header.Get("Location"))
+		}
+	}
+	p.Set(func(p *oidctest.Provider) { ended = slices.Clone(p.EndSessions) })
+	if len(ended) != 1 {
+		t.Errorf("%d end-session requests, want only sam's", len(ended))
+	}
+}
+
+// A provider without an end-session endpoint, or one not answering: the
+// sign-out ends casebridge's session all the same, and the page says the
+// provider's may still be open.
+func TestOIDCSignOutProviderCannot(t *testing.T) {
+	h, p := newOIDCHarness(t)
+	p.Set(func(p *oidctest.Provider) { p.NoEndSession = true })
+	signOut := func(what, why string) {
+		t.Helper()
+		sam := h.visitor(t)
+		if r := sam.oidcSignIn(""); r.status != http.StatusSeeOther || sam.sessionCookie() == nil {
+			t.Fatalf("%s: sign in through the provider: %d %.300s", what, r.status, r.body)
+		}
+		cookie := *sam.sessionCookie()
+		if what == "a provider that does not answer" {
+			// casebridge restarts, so it has not read the provider's
+			// discovery document, and the provider goes away.
+			h.srv = httptest.NewServer(h.server(testSecret))
+			t.Cleanup(h.srv.Close)
+			p.Close()
+		}
+		r := sam.form("/cases", "/logout", url.Values{})
+		if r.status != http.StatusSeeOther || r.header.Get("Location") != "/login?signed_out="+signedOutHere {
+			t.Fatalf("%s: sign out: %d to %q", what, r.status, r.header.Get("Location"))
+		}
+		wantPage(t, what+": the signed-out page", sam.get(r.header.Get("Location")), http.StatusOK,
+			"You have signed out. You may still be signed in to Council account")
+		replay := h.visitor(t)
+		u, _ := url.Parse(h.srv.URL)
+		replay.client.Jar.SetCookies(u, []*http.Cookie{&cookie})
+		if r := replay.get("/cases"); r.status != http.StatusSeeOther {
+			t.Errorf("%s: the signed-out cookie replayed: %d, want sent to sign in", what, r.status)
+		}
+		if outs := h.auditOf(t, accounts.EventSignOut); len(outs) == 0 || !strings.Contains(outs[0].Detail, why) {
+			t.Errorf("%s: the newest sign-out in the audit trail: %+v, want it to say %q", what, outs, why)
+		}
+	}
+	signOut("a provider without an end-session endpoint", "not sent on to Council account: it has no end_session_endpoint")
+	signOut("a provider that does not answer", "not sent on to Council account: it did not answer")
+	p.Set(func(p *oidctest.Provider) {
+		if len(p.EndSessions) != 0 {
+			t.Errorf("the provider was sent %d sign-outs", len(p.EndSessions))
+		}
+	})
+}

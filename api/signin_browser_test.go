@@ -18,7 +18,7 @@ import (
 // with a password; signing out, after which the old cookie opens nothing;
 // wrong passwords until the account is locked out, which the page says with
 // when to try again; and through the council's identity provider (the
-// test's own).
+// test's own), signing out of which signs out there too.
 func TestSignInInBrowser(t *testing.T) {
 	h, provider := newOIDCHarness(t)
 	browser := browsertest.Start(t)
@@ -123,6 +123,16 @@ func TestSignInInBrowser(t *testing.T) {
 			p.submit("#sso-sign-in", http.StatusOK)
 			p.wantText(".who", "sso."+screen.name+"@council.example", "supervisor")
 			p.wantText("h1", "SLA board")
+			// Signing out goes on to the provider, which ends its session and
+			// sends the browser back to sign in; the button then leads to the
+			// provider's own sign-in, not straight back in as Sol.
+			p.submit(`form[action="/logout"] button`, http.StatusOK)
+			p.wantText("h1", "Sign in")
+			if loc, err := chromedp.Run(p.ctx, chromedp.Location()); err != nil || loc != h.srv.URL+"/login" {
+				t.Errorf("after signing out the browser is at %s (%v), want the sign-in page", loc, err)
+			}
+			p.submit("#sso-sign-in", http.StatusOK)
+			p.wantText("h1", "Sign in to the test provider")
 		})
 	}
 }

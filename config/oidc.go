@@ -54,6 +54,13 @@ type GroupGrant struct {
 // Enabled reports whether sign-in with an identity provider is configured.
 func (o *OIDC) Enabled() bool { return o != nil && o.Issuer != "" }
 
+// PostLogoutURL is this server's sign-in page, to register with the provider
+// as where it may send a person after signing them out: the redirect URL's
+// site + /login, so public_url + /login unless redirect_url says otherwise.
+func (o *OIDC) PostLogoutURL() string {
+	return strings.TrimSuffix(o.RedirectURL, OIDCCallbackPath) + "/login"
+}
+
 // Grant returns the roles, departments and teams the given groups carry,
 // sorted and each once; no roles means none of the groups is mapped.
 func (o *OIDC) Grant(groups []string) (roles, departments, teams []string) {

@@ -54,6 +54,9 @@ func TestOIDCDefaultsAndGrant(t *testing.T) {
 	if o.RedirectURL != "https://casebridge.example.gov.uk/login/oidc/callback" || o.GroupsClaim != "groups" || o.LoginClaim != "preferred_username" {
 		t.Errorf("defaults: redirect %q, groups claim %q, login claim %q", o.RedirectURL, o.GroupsClaim, o.LoginClaim)
 	}
+	if got := o.PostLogoutURL(); got != "https://casebridge.example.gov.uk/login" {
+		t.Errorf("PostLogoutURL() = %q, want the sign-in page", got)
+	}
 	roles, depts, teams := o.Grant([]string{"agents", "sup", "unmapped"})
 	if !slices.Equal(roles, []string{"agent", "supervisor"}) || !slices.Equal(depts, []string{"highways", "waste"}) || !slices.Equal(teams, []string{"highways/north"}) {
 		t.Errorf("Grant = %v %v %v", roles, depts, teams)
