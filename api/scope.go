@@ -69,12 +69,8 @@ func (s *Server) scopeDashboard(ctx context.Context, p principal, d *readmodel.D
 	}
 	d.Departments = slices.DeleteFunc(d.Departments, func(f readmodel.Figures) bool { return !slices.Contains(p.Departments, f.Department) })
 	if !p.has(config.RoleSupervisor) {
-		f, days, capped, err := s.deps.ReadModel.ScopeFigures(ctx,
+		f, days, err := s.deps.ReadModel.ScopeFigures(ctx,
 			readmodel.Scope{Departments: p.Departments, Teams: p.Teams, Assignee: p.Name}, d.At, d.Today, d.WeekStart)
-		if capped {
-			s.log.Warn("dashboard: due soon, breached and paused judged from the first of an agent's open cases outside their departments only",
-				"staff", p.Subject, "open", f.Open, "judged", readmodel.MaxScopeCases)
-		}
 		d.Overall, d.Days = f, days
 		return err
 	}

@@ -54,7 +54,7 @@ type ReadModel interface {
 	// DepartmentDays is the dashboard's chart of some departments only.
 	DepartmentDays(ctx context.Context, today time.Time, depts []string) ([]readmodel.Day, error)
 	// ScopeFigures is the dashboard of one person's work.
-	ScopeFigures(ctx context.Context, sc readmodel.Scope, now, today, week time.Time) (readmodel.Figures, []readmodel.Day, bool, error)
+	ScopeFigures(ctx context.Context, sc readmodel.Scope, now, today, week time.Time) (readmodel.Figures, []readmodel.Day, error)
 }
 
 // Metrics records what the API does (metrics.Metrics).

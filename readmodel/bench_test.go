@@ -294,7 +294,7 @@ func BenchmarkScopeFigures(b *testing.B) {
 	var open int64
 	for b.Loop() {
 		start := time.Now()
-		f, _, _, err := s.ScopeFigures(ctx, sc, t0, today, today.AddDate(0, 0, -3))
+		f, _, err := s.ScopeFigures(ctx, sc, t0, today, today.AddDate(0, 0, -3))
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -95,30 +95,102 @@ func (s *Store) DepartmentDays(ctx context.Context, today time.Time, depts []str
 	return out, nil
 }
 
-// MaxScopeCases is how many of a scope's open cases outside its departments
-// (its teams' elsewhere, those assigned to it elsewhere) ScopeFigures reads
-// to judge their promises; every other figure is a count, whatever the
-// number.
-const MaxScopeCases = 2000
-
 // ScopeFigures is the dashboard of the cases in a scope, one person's work
 // (an agent's departments, teams and their own cases together): the figures
 // at now and the chart of the DashboardDays up to today, days starting at
-// local midnight. Every figure is a count of the scope's union with an index,
-// and due soon, breached and paused of its departments are counted as
-// Standing counts them; those of its open cases outside its departments are
-// judged from their snapshots (the first MaxScopeCases by received time;
-// capped says when there were more). Compliance is left out: the dashboard
-// gives it only to supervisors, whose scope is their departments.
-func (s *Store) ScopeFigures(ctx context.Context, sc Scope, now, today, week time.Time) (f Figures, days []Day, capped bool, err error) {
-	key, err := s.scopeKey(ctx, sc)
-	if err != nil || key == "" {
-		return Figures{}, emptyDays(today), false, err
+// local midnight. Compliance is left out: the dashboard gives it only to
+// supervisors, whose scope is their departments.
+//
+// Its departments' cases are counted in their own indexes, as Dashboard
+// counts a department's row and DepartmentDays its chart. Its other cases
+// (its teams' in other departments, those assigned to it elsewhere) are
+// gathered into one working set (the only one built, so the cost grows with
+// those cases only) and counted in its intersections with the open, closed
+// and escalated indexes; due soon, breached and paused of them in the other
+// departments' SLA indexes (scopeSLAScript). No case's snapshot is read.
+func (s *Store) ScopeFigures(ctx context.Context, sc Scope, now, today, week time.Time) (Figures, []Day, error) {
+	f, days, err := s.outsideFigures(ctx, sc, now, today, week)
+	if err != nil || len(sc.Departments) == 0 {
+		return f, days, err
 	}
-	// Working sets of its own: the scope's key may be an index itself.
-	sum := sha256.Sum256([]byte(key))
-	tmp := s.ns + "tmp:figures:" + hex.EncodeToString(sum[:8])
-	open, closed, extra := tmp+":open", tmp+":closed", tmp+":extra"
+	in, err := s.DepartmentDays(ctx, today, sc.Departments)
+	if err != nil {
+		return Figures{}, nil, err
+	}
+	for i := range days {
+		days[i].Opened += in[i].Opened
+		days[i].Closed += in[i].Closed
+	}
+	groups, err := s.rdb.SMembers(ctx, s.groupsKey()).Result()
+	if err != nil {
+		return Figures{}, nil, fmt.Errorf("read model: scope figures: %w", err)
+	}
+	var resolved []string
+	for _, g := range groups {
+		if d, _, err := parseGroup(g); err == nil && slices.Contains(sc.Departments, d) {
+			for _, o := range outcomes {
+				resolved = append(resolved, s.resolvedKey(o, g))
+			}
+		}
+	}
+	nowS, before := maxScore(now), strconv.FormatInt(now.UnixMicro()-1, 10)
+	type counts struct {
+		open, escalated, today, week, late, amber, paused *redis.IntCmd
+		oldest                                            *redis.ZSliceCmd
+	}
+	per := make([]counts, len(sc.Departments))
+	var closedToday, closedWeek []*redis.IntCmd
+	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		for i, d := range sc.Departments {
+			per[i] = counts{
+				open: p.ZCard(ctx, s.deptFamilyKey("open", d)), escalated: p.ZCard(ctx, s.deptEscalatedKey(d)),
+				today: p.ZCount(ctx, s.departmentKey(d), minScore(today), nowS), week: p.ZCount(ctx, s.departmentKey(d), minScore(week), nowS),
+				late: p.ZCount(ctx, s.clockKey(d), "-inf", before), amber: p.ZCount(ctx, s.soonKey(d), "-inf", before),
+				paused: p.ZCard(ctx, s.pausedKey(d)), oldest: p.ZRangeWithScores(ctx, s.deptFamilyKey("open", d), 0, 0),
+			}
+		}
+		for _, k := range resolved {
+			closedToday = append(closedToday, p.ZCount(ctx, k, minScore(today), nowS))
+			closedWeek = append(closedWeek, p.ZCount(ctx, k, minScore(week), nowS))
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return Figures{}, nil, fmt.Errorf("read model: scope figures: %w", err)
+	}
+	for _, c := range per {
+		f.Open += c.open.Val()
+		f.Escalated += c.escalated.Val()
+		f.OpenedToday += c.today.Val()
+		f.OpenedWeek += c.week.Val()
+		f.DueSoon += c.amber.Val() - c.late.Val()
+		f.Breached += c.late.Val()
+		f.Paused += c.paused.Val()
+		f.Oldest = older(f.Oldest, c.oldest.Val())
+	}
+	for i := range closedToday {
+		f.ClosedToday += closedToday[i].Val()
+		f.ClosedWeek += closedWeek[i].Val()
+	}
+	return f, days, nil
+}
+
+// older returns the older of o and the case of z (a ZRANGE WITHSCORES reply
+// of at most one case scored by received time).
+func older(o *Oldest, z []redis.Z) *Oldest {
+	if len(z) != 1 {
+		return o
+	}
+	at := time.UnixMicro(int64(z[0].Score)).UTC()
+	if o == nil || at.Before(o.ReceivedAt) || (at.Equal(o.ReceivedAt) && z[0].Member.(string) < o.Ref) {
+		return &Oldest{Ref: z[0].Member.(string), ReceivedAt: at}
+	}
+	return o
+}
+
+// outsideFigures is ScopeFigures of the scope's cases outside its
+// departments: its teams' and those assigned to it.
+func (s *Store) outsideFigures(ctx context.Context, sc Scope, now, today, week time.Time) (f Figures, days []Day, err error) {
 	var others []string
 	for _, t := range sc.Teams {
 		others = append(others, s.teamKey(t))
@@ -126,87 +198,95 @@ func (s *Store) ScopeFigures(ctx context.Context, sc Scope, now, today, week tim
 	if sc.Assignee != "" {
 		others = append(others, s.assigneeKey(sc.Assignee))
 	}
+	days = emptyDays(today)
+	if len(others) == 0 {
+		return Figures{}, days, nil
+	}
 	var depts []string
 	for _, d := range sc.Departments {
 		depts = append(depts, s.departmentKey(d))
 	}
+	// Working sets of its own, named by the scope.
+	sum := sha256.Sum256([]byte(strings.Join(append(append([]string{sc.Assignee}, sc.Teams...), sc.Departments...), "\x00")))
+	tmp := s.ns + "tmp:figures:" + hex.EncodeToString(sum[:8])
+	extra, open, closed := tmp+":extra", tmp+":open", tmp+":closed"
 	nowS, before := maxScore(now), strconv.FormatInt(now.UnixMicro()-1, 10)
 	var card, escalated, openedToday, openedWeek, closedToday, closedWeek *redis.IntCmd
 	var first *redis.ZSliceCmd
-	var refs *redis.StringSliceCmd
-	type standing struct{ late, amber, paused *redis.IntCmd }
-	per := make([]standing, len(sc.Departments))
+	var known *redis.StringSliceCmd
 	perDay := make([][2]*redis.IntCmd, DashboardDays)
 	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.ZInterStore(ctx, open, &redis.ZStore{Keys: []string{key, s.familyKey("open")}, Weights: []float64{1, 0}})
+		p.ZUnionStore(ctx, extra, &redis.ZStore{Keys: others, Aggregate: "MAX"})
+		if len(depts) > 0 {
+			p.ZDiffStore(ctx, extra, append([]string{extra}, depts...)...)
+		}
+		p.ZInterStore(ctx, open, &redis.ZStore{Keys: []string{extra, s.familyKey("open")}, Weights: []float64{1, 0}})
 		// Closed cases scored by when they closed, to count closures by day.
-		p.ZInterStore(ctx, closed, &redis.ZStore{Keys: []string{key, s.closedKey()}, Weights: []float64{0, 1}})
+		p.ZInterStore(ctx, closed, &redis.ZStore{Keys: []string{extra, s.closedKey()}, Weights: []float64{0, 1}})
 		card = p.ZCard(ctx, open)
 		escalated = p.ZInterCard(ctx, 0, open, s.escalatedKey())
-		openedToday = p.ZCount(ctx, key, minScore(today), nowS)
-		openedWeek = p.ZCount(ctx, key, minScore(week), nowS)
+		openedToday = p.ZCount(ctx, extra, minScore(today), nowS)
+		openedWeek = p.ZCount(ctx, extra, minScore(week), nowS)
 		closedToday = p.ZCount(ctx, closed, minScore(today), nowS)
 		closedWeek = p.ZCount(ctx, closed, minScore(week), nowS)
 		first = p.ZRangeWithScores(ctx, open, 0, 0)
-		for i, d := range sc.Departments {
-			per[i] = standing{p.ZCount(ctx, s.clockKey(d), "-inf", before), p.ZCount(ctx, s.soonKey(d), "-inf", before), p.ZCard(ctx, s.pausedKey(d))}
-		}
-		if len(others) > 0 {
-			p.ZUnionStore(ctx, extra, &redis.ZStore{Keys: others, Aggregate: "MAX"})
-			p.ZInterStore(ctx, extra, &redis.ZStore{Keys: []string{extra, open}, Weights: []float64{1, 0}})
-			if len(depts) > 0 {
-				p.ZDiffStore(ctx, extra, append([]string{extra}, depts...)...)
-			}
-			refs = p.ZRange(ctx, extra, 0, MaxScopeCases-1)
-			p.Expire(ctx, extra, 10*time.Second)
-		}
-		p.Expire(ctx, open, 10*time.Second)
-		p.Expire(ctx, closed, 10*time.Second)
 		for i := range perDay {
 			from := today.AddDate(0, 0, i-DashboardDays+1)
 			lo, hi := minScore(from), "("+strconv.FormatInt(from.AddDate(0, 0, 1).UnixMicro(), 10)
-			perDay[i] = [2]*redis.IntCmd{p.ZCount(ctx, key, lo, hi), p.ZCount(ctx, closed, lo, hi)}
+			perDay[i] = [2]*redis.IntCmd{p.ZCount(ctx, extra, lo, hi), p.ZCount(ctx, closed, lo, hi)}
+		}
+		known = p.SMembers(ctx, s.deptsKey())
+		for _, k := range []string{extra, open, closed} {
+			p.Expire(ctx, k, 10*time.Second)
 		}
 		return nil
 	})
 	if err != nil && !errors.Is(err, redis.Nil) {
-		return Figures{}, nil, false, fmt.Errorf("read model: scope figures: %w", err)
+		return Figures{}, nil, fmt.Errorf("read model: scope figures: %w", err)
 	}
 	f = Figures{Open: card.Val(), Escalated: escalated.Val(), OpenedToday: openedToday.Val(), OpenedWeek: openedWeek.Val(),
-		ClosedToday: closedToday.Val(), ClosedWeek: closedWeek.Val()}
-	if z := first.Val(); len(z) == 1 {
-		f.Oldest = &Oldest{Ref: z[0].Member.(string), ReceivedAt: time.UnixMicro(int64(z[0].Score)).UTC()}
-	}
+		ClosedToday: closedToday.Val(), ClosedWeek: closedWeek.Val(), Oldest: older(nil, first.Val())}
 	for i, c := range perDay {
-		days = append(days, Day{Day: today.AddDate(0, 0, i-DashboardDays+1), Opened: c[0].Val(), Closed: c[1].Val()})
+		days[i].Opened, days[i].Closed = c[0].Val(), c[1].Val()
 	}
-	for _, st := range per {
-		f.DueSoon += st.amber.Val() - st.late.Val()
-		f.Breached += st.late.Val()
-		f.Paused += st.paused.Val()
-	}
-	if refs == nil {
-		return f, days, false, nil
-	}
-	list, err := s.load(ctx, refs.Val())
-	if err != nil {
-		return Figures{}, nil, false, err
-	}
-	// As Standing judges them: routed cases only; a paused clock first.
-	for _, c := range list {
-		switch {
-		case c.Department == "" || c.Status.Closed():
-		case clockPaused(c):
-			f.Paused++
-		case c.DueAt.IsZero():
-		case c.DueAt.Before(now):
-			f.Breached++
-		case amberAt(c).Before(now):
-			f.DueSoon++
+	// They are in other departments' SLA indexes (an unrouted case is in
+	// none: nobody's to be late on).
+	keys := []string{open, tmp + ":sla"}
+	for _, d := range known.Val() {
+		if !slices.Contains(sc.Departments, d) {
+			keys = append(keys, s.clockKey(d), s.soonKey(d), s.pausedKey(d))
 		}
 	}
-	return f, days, len(refs.Val()) == MaxScopeCases, nil
+	counts, err := scopeSLAScript.Run(ctx, s.rdb, keys, before).Int64Slice()
+	if err != nil {
+		return Figures{}, nil, fmt.Errorf("read model: scope figures: %w", err)
+	}
+	f.DueSoon, f.Breached, f.Paused = counts[1]-counts[0], counts[0], counts[2]
+	return f, days, nil
 }
+
+// scopeSLAScript counts the cases of KEYS[1] breached, past their amber time
+// (breached included) and paused at ARGV[1] (the highest score before now),
+// in the SLA indexes of the departments that follow, three keys each: clock,
+// soon, paused. KEYS[2] is a working set, deleted before it returns. Each
+// intersection iterates the smaller of the two sets; a department's clock
+// and soon sets hold the same cases, so one with none of them in its clock
+// is not asked about soon. Returns late, amber, paused.
+var scopeSLAScript = redis.NewScript(`
+local late, amber, paused = 0, 0, 0
+if redis.call('ZCARD', KEYS[1]) > 0 then
+  for i = 3, #KEYS, 3 do
+    if redis.call('ZINTERSTORE', KEYS[2], 2, KEYS[1], KEYS[i], 'WEIGHTS', 0, 1) > 0 then
+      late = late + redis.call('ZCOUNT', KEYS[2], '-inf', ARGV[1])
+      redis.call('ZINTERSTORE', KEYS[2], 2, KEYS[1], KEYS[i + 1], 'WEIGHTS', 0, 1)
+      amber = amber + redis.call('ZCOUNT', KEYS[2], '-inf', ARGV[1])
+    end
+    paused = paused + redis.call('ZINTERCARD', 2, KEYS[1], KEYS[i + 2])
+  end
+  redis.call('UNLINK', KEYS[2])
+end
+return {late, amber, paused}
+`)
 
 func emptyDays(today time.Time) []Day {
 	days := make([]Day, DashboardDays)

@@ -3,6 +3,8 @@ package readmodel
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math/rand/v2"
 	"reflect"
 	"slices"
 	"strings"
@@ -365,5 +367,126 @@ func TestGroupNames(t *testing.T) {
 	}
 	if _, _, err := parseGroup("no-colon"); err == nil {
 		t.Error(`parseGroup("no-colon") succeeded`)
+	}
+}
+
+// An agent's figures count what a supervisor's board would of the cases in
+// their scope: their departments', their teams' elsewhere and those
+// assigned to them elsewhere, judged here from the cases themselves, in
+// Redis there from the SLA indexes.
+func TestScopeFiguresJudgeAsTheCases(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newStore(t)
+	now := t0.Add(30 * 24 * time.Hour)
+	r := rand.New(rand.NewPCG(21, 22))
+	depts := []string{"highways", "waste", "parks", "lighting"}
+	var all []*cases.Case
+	for i := range 1500 {
+		dept := depts[r.IntN(len(depts))]
+		if r.IntN(20) == 0 {
+			dept = "" // not routed yet
+		}
+		c := newCase(fmt.Sprintf("CB-%05d", i), "svc", dept, now.Add(-time.Duration(1+r.IntN(20*24))*time.Hour))
+		if dept != "" && r.IntN(2) == 0 {
+			c.Team = []string{"north", "south"}[r.IntN(2)]
+		}
+		if r.IntN(4) == 0 {
+			c.Assignee = []string{"amy", "bob"}[r.IntN(2)]
+		}
+		switch due := c.ReceivedAt.Add(time.Duration(r.IntN(30*24)) * time.Hour); r.IntN(6) {
+		case 0: // no promise
+		case 1:
+			promise(c, time.Time{}, due)
+		default:
+			promise(c, due.Add(-time.Duration(r.IntN(72))*time.Hour), due)
+		}
+		if c.Promise != nil && r.IntN(4) == 0 {
+			c.Promise.Escalations = []cases.Escalation{{Seq: 1, Level: "warn"}}
+		}
+		switch r.IntN(6) {
+		case 0:
+			move(c, cases.StatusFixed, c.ReceivedAt.Add(time.Duration(r.IntN(48))*time.Hour))
+		case 1:
+			if c.Promise != nil {
+				pause(c, c.ReceivedAt.Add(time.Hour))
+			} else {
+				move(c, cases.StatusWaitingOnCitizen, c.ReceivedAt.Add(time.Hour))
+			}
+		case 2:
+			move(c, cases.StatusInProgress, c.ReceivedAt.Add(time.Hour))
+		}
+		all = append(all, c)
+	}
+	project(t, s, all...)
+
+	for _, sc := range []Scope{
+		{Departments: []string{"waste"}, Teams: []string{"highways/north", "parks/south"}, Assignee: "amy"},
+		{Departments: []string{"waste", "parks"}, Assignee: "bob"},
+		{Teams: []string{"lighting/north"}, Assignee: "amy"},
+		{Departments: []string{"highways"}},
+	} {
+		var want Figures
+		today, week := now.Truncate(24*time.Hour), now.Truncate(24*time.Hour).AddDate(0, 0, -3)
+		wantDays := emptyDays(today)
+		for _, c := range all {
+			in := slices.Contains(sc.Departments, c.Department) || (sc.Assignee != "" && c.Assignee == sc.Assignee) ||
+				(c.Team != "" && slices.Contains(sc.Teams, c.Department+"/"+c.Team))
+			if !in {
+				continue
+			}
+			for i, d := range wantDays {
+				if !c.ReceivedAt.Before(d.Day) && c.ReceivedAt.Before(d.Day.AddDate(0, 0, 1)) {
+					wantDays[i].Opened++
+				}
+				if c.ClosedAt != nil && !c.ClosedAt.Before(d.Day) && c.ClosedAt.Before(d.Day.AddDate(0, 0, 1)) {
+					wantDays[i].Closed++
+				}
+			}
+			if !c.ReceivedAt.Before(today) && !c.ReceivedAt.After(now) {
+				want.OpenedToday++
+			}
+			if !c.ReceivedAt.Before(week) && !c.ReceivedAt.After(now) {
+				want.OpenedWeek++
+			}
+			if c.ClosedAt != nil && !c.ClosedAt.Before(today) && !c.ClosedAt.After(now) {
+				want.ClosedToday++
+			}
+			if c.ClosedAt != nil && !c.ClosedAt.Before(week) && !c.ClosedAt.After(now) {
+				want.ClosedWeek++
+			}
+			if c.Status.Closed() {
+				continue
+			}
+			want.Open++
+			if c.Promise != nil && len(c.Promise.Escalations) > 0 {
+				want.Escalated++
+			}
+			if want.Oldest == nil || c.ReceivedAt.Before(want.Oldest.ReceivedAt) {
+				want.Oldest = &Oldest{Ref: c.Ref, ReceivedAt: c.ReceivedAt}
+			}
+			switch {
+			case c.Department == "":
+			case clockPaused(c):
+				want.Paused++
+			case c.DueAt.IsZero():
+			case c.DueAt.Before(now):
+				want.Breached++
+			case amberAt(c).Before(now):
+				want.DueSoon++
+			}
+		}
+		got, days, err := s.ScopeFigures(ctx, sc, now, today, week)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%+v:\n got  %+v %+v\n want %+v %+v", sc, got, got.Oldest, want, want.Oldest)
+		}
+		if !reflect.DeepEqual(days, wantDays) {
+			t.Errorf("%+v: days\n got  %+v\n want %+v", sc, days, wantDays)
+		}
+		if want.Breached == 0 || want.DueSoon == 0 || want.Paused == 0 || want.Escalated == 0 || want.OpenedToday == 0 || want.ClosedWeek == 0 {
+			t.Errorf("%+v: the fixture judges %+v: too thin to tell", sc, want)
+		}
 	}
 }
