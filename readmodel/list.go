@@ -225,9 +225,28 @@ func (s *Store) List(ctx context.Context, q ListQuery) (ListPage, error) {
 	if len(sets) == 0 && overdue == "" {
 		sets = []string{s.receivedKey()}
 	}
+	// An agent's overdue cases (their scope's union and nothing else)
+	// number at least their departments' overdue cases, one count of each
+	// department's due index: when those reach the count limit, the script
+	// need not count the union's one by one.
+	var floor int64
+	if overdue != "" && scope != "" && len(sets) == 1 && sets[0] == scope && len(q.Scope.Departments) > 0 {
+		counts := make([]*redis.IntCmd, len(q.Scope.Departments))
+		if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, d := range q.Scope.Departments {
+				counts[i] = p.ZCount(ctx, s.departmentDueKey(d), "-inf", overdue)
+			}
+			return nil
+		}); err != nil {
+			return ListPage{}, fmt.Errorf("read model: list: %w", err)
+		}
+		for _, c := range counts {
+			floor += c.Val()
+		}
+	}
 	keys := append([]string{sortKey, dueKey, s.tmpKey("o"), s.tmpKey("s"), s.tmpKey("a"), s.receivedKey()}, sets...)
 	res, err = listPlanScript.Run(ctx, s.rdb, keys, desc, q.Offset, limit, cur.mode, cur.score, cur.ref, overdue,
-		boolArg(sortBy == SortDue), boolArg(listWalk), boolArg(sortBy == SortReceived), countLimit, listWalkCap, listOverdueBuild).Slice()
+		boolArg(sortBy == SortDue), boolArg(listWalk), boolArg(sortBy == SortReceived), countLimit, listWalkCap, listOverdueBuild, floor).Slice()
 	if err != nil {
 		return ListPage{}, fmt.Errorf("read model: list: %w", err)
 	}
@@ -628,7 +647,9 @@ return rangePage(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3] == '1', tonumber(AR
 // whether the sort set is scored by received time, CountLimit, the most
 // candidates a walk may read before it gives up (-1: as it judges), the
 // largest smaller side of an Overdue list with filters that is intersected
-// at once rather than counted from Lua (listOverdueBuild).
+// at once rather than counted from Lua (listOverdueBuild), a floor under
+// the total known without counting (0 for none: an Overdue list counted from
+// Lua is counted no further once the floor reaches CountLimit).
 // Returns total, 1 if matches follow the page (else 0), 1 if the total is
 // a floor (CountLimit reached), then ref and score (empty for a case with no
 // due time) per case.
@@ -638,7 +659,7 @@ local desc, offset, count = ARGV[1] == '1', tonumber(ARGV[2]), tonumber(ARGV[3])
 local cmode, cscore, cref = ARGV[4], ARGV[5], ARGV[6]
 local overdue, sortDue, mayWalk = ARGV[7], ARGV[8] == '1', ARGV[9] == '1'
 local sortReceived, countLimit, walkCap = ARGV[10] == '1', tonumber(ARGV[11]), tonumber(ARGV[12])
-local buildMax = tonumber(ARGV[13])
+local buildMax, floor = tonumber(ARGV[13]), tonumber(ARGV[14])
 local filters = {}
 for i = 7, #KEYS do filters[#filters + 1] = KEYS[i] end
 local function finish(out)
@@ -743,6 +764,7 @@ if overdue ~= '' then
       local bound, from, checks = tonumber(overdue), filters[1], {unpack(filters, 2)}
       if late <= small then from, checks, bound = due, filters, nil end
       total = 0
+      if floor >= countLimit then total = countLimit end
       local pos = 0
       while total < countLimit do
         local stop = pos + 1023

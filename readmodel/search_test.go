@@ -114,6 +114,7 @@ func TestListFindingAgreesWithTheCases(t *testing.T) {
 		{Family: "open", Overdue: true, Now: now, Sort: SortDue, Scope: &Scope{Departments: []string{"parks"}, Assignee: "nobody"}},
 		{Family: "open", Department: "highways", Scope: &Scope{Departments: []string{"parks"}}},
 		{Search: "pothole", Scope: &Scope{Departments: []string{"parks"}, Assignee: "amy"}},
+		{Family: "open", Overdue: true, Now: now, Sort: SortDue, Scope: &Scope{Departments: []string{"parks"}, Assignee: "amy"}},
 	}
 	var queries []ListQuery
 	for _, q := range base {
@@ -191,6 +192,8 @@ func TestListFindingAgreesWithTheCases(t *testing.T) {
 		{ListQuery{Search: "pothole", Family: "open", Limit: 7}, true},
 		{ListQuery{Search: "pothole", Overdue: true, Now: now, Sort: SortDue, Desc: true, Limit: 7}, true},
 		{ListQuery{Family: "open", Overdue: true, Now: now, Limit: 7}, false},
+		// An agent's overdue cases: their department's alone reach the limit.
+		{ListQuery{Family: "open", Overdue: true, Now: now, Sort: SortDue, Limit: 7, Scope: &Scope{Departments: []string{"parks"}, Assignee: "amy"}}, true},
 	} {
 		q := tc.q
 		want := expectList(all, q)
