@@ -148,6 +148,16 @@ func (s *Store) List(ctx context.Context, q ListQuery) (ListPage, error) {
 			sortKey = dueKey
 		}
 	}
+	// Overdue by last update, the matches are all among the overdue cases,
+	// which lateKey holds in that order once swept up to now: walking it
+	// stops at a page instead of sorting every match.
+	lateExact := false
+	if q.Department == "" && sortBy == SortUpdated && overdue != "" {
+		if lateExact, err = s.sweepLate(ctx, overdue); err != nil {
+			return ListPage{}, err
+		}
+		sortKey = s.lateKey()
+	}
 	// Overdue or open, a department's matches are all among its open cases:
 	// by last update, their own index is the order to walk (or intersect
 	// with), not every case's.
@@ -246,7 +256,8 @@ func (s *Store) List(ctx context.Context, q ListQuery) (ListPage, error) {
 	}
 	keys := append([]string{sortKey, dueKey, s.tmpKey("o"), s.tmpKey("s"), s.tmpKey("a"), s.receivedKey()}, sets...)
 	res, err = listPlanScript.Run(ctx, s.rdb, keys, desc, q.Offset, limit, cur.mode, cur.score, cur.ref, overdue,
-		boolArg(sortBy == SortDue), boolArg(listWalk), boolArg(sortBy == SortReceived), countLimit, listWalkCap, listOverdueBuild, floor).Slice()
+		boolArg(sortBy == SortDue), boolArg(listWalk), boolArg(sortBy == SortReceived), countLimit, listWalkCap, listOverdueBuild, floor,
+		boolArg(sortKey == s.lateKey()), boolArg(lateExact)).Slice()
 	if err != nil {
 		return ListPage{}, fmt.Errorf("read model: list: %w", err)
 	}
@@ -254,6 +265,52 @@ func (s *Store) List(ctx context.Context, q ListQuery) (ListPage, error) {
 	page.AtLeast = res[2].(int64) == 1
 	return page, err
 }
+
+// sweepLate brings lateKey up to the overdue bound (a due score, inclusive):
+// the open cases that have fallen due since the last sweep are put in it,
+// scored by their last update, and the bound is kept as the swept time. The
+// first sweep of a read model puts every overdue case in (one pass of the
+// due index's overdue range); after it, each sweep reads only the cases that
+// fell due since, and projections keep the index as cases change. exact says
+// it holds exactly the cases overdue at the bound; a bound earlier than one
+// already swept (a clock behind another api's) finds it holding more, which
+// the list checks against the due index.
+func (s *Store) sweepLate(ctx context.Context, bound string) (exact bool, err error) {
+	n, err := sweepLateScript.Run(ctx, s.rdb, []string{s.lateKey(), s.sweptKey(), s.dueKey(), s.updatedKey()}, bound).Int()
+	if err != nil {
+		return false, fmt.Errorf("read model: list: %w", err)
+	}
+	return n == 1, nil
+}
+
+// sweepLateScript: KEYS: late, swept, due, updated. ARGV: the bound.
+// Returns 1 when late holds exactly the open cases due by the bound.
+var sweepLateScript = redis.NewScript(`
+local swept = redis.call('GET', KEYS[2])
+local from = '-inf'
+if swept then
+  if tonumber(swept) >= tonumber(ARGV[1]) then
+    if tonumber(swept) == tonumber(ARGV[1]) then return 1 end
+    return 0
+  end
+  from = '(' .. swept
+end
+local refs = redis.call('ZRANGE', KEYS[3], from, ARGV[1], 'BYSCORE')
+for i = 1, #refs, 1000 do
+  local chunk = {unpack(refs, i, math.min(i + 999, #refs))}
+  local at = redis.call('ZMSCORE', KEYS[4], unpack(chunk))
+  local args = {'ZADD', KEYS[1]}
+  for j, ref in ipairs(chunk) do
+    if at[j] then
+      args[#args + 1] = at[j]
+      args[#args + 1] = ref
+    end
+  end
+  if #args > 2 then redis.call(unpack(args)) end
+end
+redis.call('SET', KEYS[2], ARGV[1])
+return 1
+`)
 
 // departmentOpenByUpdate returns the department's index of open cases by last
 // update if it holds every open case of the department, else the index of
@@ -649,7 +706,9 @@ return rangePage(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3] == '1', tonumber(AR
 // largest smaller side of an Overdue list with filters that is intersected
 // at once rather than counted from Lua (listOverdueBuild), a floor under
 // the total known without counting (0 for none: an Overdue list counted from
-// Lua is counted no further once the floor reaches CountLimit).
+// Lua is counted no further once the floor reaches CountLimit), whether
+// the sort set is the overdue cases by last update (lateKey), and whether it
+// holds exactly the cases overdue at the bound (sweepLate).
 // Returns total, 1 if matches follow the page (else 0), 1 if the total is
 // a floor (CountLimit reached), then ref and score (empty for a case with no
 // due time) per case.
@@ -660,6 +719,7 @@ local cmode, cscore, cref = ARGV[4], ARGV[5], ARGV[6]
 local overdue, sortDue, mayWalk = ARGV[7], ARGV[8] == '1', ARGV[9] == '1'
 local sortReceived, countLimit, walkCap = ARGV[10] == '1', tonumber(ARGV[11]), tonumber(ARGV[12])
 local buildMax, floor = tonumber(ARGV[13]), tonumber(ARGV[14])
+local sortLate, lateExact = ARGV[15] == '1', ARGV[16] == '1'
 local filters = {}
 for i = 7, #KEYS do filters[#filters + 1] = KEYS[i] end
 local function finish(out)
@@ -748,10 +808,16 @@ if overdue ~= '' then
   if late == 0 or small == 0 then return {0, 0, 0} end
   -- In another order than due, counting from Lua costs more than the
   -- intersection it saves: a side too large to build at once goes below.
-  if mayWalk and cmode ~= 'n' and (sortDue or #filters == 0 or math.min(late, small) <= buildMax) then
+  if mayWalk and cmode ~= 'n' and (sortDue or sortLate or #filters == 0 or math.min(late, small) <= buildMax) then
     lateWalk = true
     if #filters == 0 then
       total = late
+    elseif lateExact then
+      -- The sort set is the overdue cases: count in C, no due time asked.
+      local withLate = {key}
+      for _, k in ipairs(filters) do withLate[#withLate + 1] = k end
+      total = interCard(withLate, countLimit)
+      if total >= countLimit then total, capped = countLimit, 1 end
     elseif math.min(late, small) <= buildMax then
       -- Small enough to intersect whole in C, cheaper than asking each
       -- member's score from Lua; the walk then checks the set built.
@@ -843,7 +909,7 @@ if mayWalk and cmode ~= 'n' and (overdue == '' or sortDue or lateWalk) then
   local budget = math.max((small * #sets + 4 * total) / (3 * math.max(#checks, 1)), 256)
   local bound = nil
   if lateWalk and not sortDue then
-    if not built then bound = tonumber(overdue) end
+    if not built and not lateExact then bound = tonumber(overdue) end
     -- The overdue matches cluster away from the newest cases, so the
     -- density says little; giving up costs building the overdue set and
     -- sorting it, more per match than a candidate walked.

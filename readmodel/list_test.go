@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -458,4 +459,106 @@ func TestListDepartmentOpenByUpdateFollowsProjections(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("reindexed")
+}
+
+// The overdue cases by last update (lateKey) follow the projections and the
+// clock: a sweep puts in the cases that fell due, a projection moves a case's
+// place when it is updated and takes it out when it closes, pauses or falls
+// due later, and a list asked with an earlier "now" than the sweep's (another
+// api's clock) still answers only what was overdue then.
+func TestListOverdueByUpdateFollowsProjectionsAndClock(t *testing.T) {
+	ctx := context.Background()
+	s, all := findingFixture(t, 300)
+	// What lateKey must hold once swept to bound: every open case due by
+	// then, scored by its last update.
+	holds := func(bound time.Time) {
+		t.Helper()
+		got, err := s.rdb.ZRangeWithScores(ctx, s.lateKey(), 0, -1).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		have := map[string]float64{}
+		for _, z := range got {
+			have[z.Member.(string)] = z.Score
+		}
+		want := map[string]float64{}
+		for _, c := range all {
+			if !c.Status.Closed() && !c.DueAt.IsZero() && !c.DueAt.After(bound) {
+				want[c.Ref] = score(c.UpdatedAt)
+			}
+		}
+		if !maps.Equal(have, want) || len(want) == 0 {
+			t.Errorf("lateKey holds %d cases, want the %d open cases due by %s", len(have), len(want), bound)
+		}
+	}
+	agrees := func(now time.Time) {
+		t.Helper()
+		for _, q := range []ListQuery{
+			{Overdue: true, Now: now, Sort: SortUpdated, Desc: true},
+			{Overdue: true, Now: now, Sort: SortUpdated, Search: "pothole"},
+			{Overdue: true, Now: now, Sort: SortUpdated, Desc: true, Area: "north", Family: "open"},
+		} {
+			want := expectList(all, q)
+			q.Limit = 7
+			var got []string
+			for {
+				p, err := s.List(ctx, q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if p.Total != int64(len(want)) {
+					t.Errorf("List(%+v) total %d, want %d", q, p.Total, len(want))
+				}
+				got = append(got, refsOf(p.Cases)...)
+				if p.Next == "" {
+					break
+				}
+				q.Cursor = p.Next
+			}
+			if !slices.Equal(got, want) || len(want) == 0 {
+				t.Errorf("List(%+v) = %v, want %v", q, got, want)
+			}
+		}
+	}
+	late := t0.Add(200 * time.Minute)
+	agrees(late) // the first sweep puts every overdue case in
+	holds(late.Add(-time.Microsecond))
+	agrees(t0.Add(100 * time.Minute)) // an earlier clock: more held than overdue then
+
+	// Cases change: one overdue closes, one is updated, one falls due later,
+	// one is paused, and a new one already overdue arrives.
+	var changed []*cases.Case
+	n := 0
+	for _, c := range all {
+		if c.Status.Closed() || c.DueAt.IsZero() || !c.DueAt.Before(late) {
+			continue
+		}
+		at := late.Add(-time.Duration(n+1) * time.Minute)
+		switch n {
+		case 0:
+			move(c, cases.StatusFixed, at)
+		case 1:
+			move(c, cases.StatusInvestigating, at)
+		case 2:
+			c.DueAt = late.Add(time.Hour)
+			move(c, cases.StatusInProgress, at)
+		case 3:
+			move(c, cases.StatusWaitingOnCitizen, at)
+			c.DueAt = time.Time{}
+		}
+		changed = append(changed, c)
+		if n++; n == 4 {
+			break
+		}
+	}
+	fresh := newCase("CB-09999", "svc1", "parks", t0)
+	fresh.DueAt = t0.Add(time.Minute)
+	all = append(all, fresh)
+	project(t, s, append(changed, fresh)...)
+	holds(late.Add(-time.Microsecond))
+	agrees(late)
+	// The clock moves on: the next sweep adds what fell due since.
+	later := t0.Add(300 * time.Minute)
+	agrees(later)
+	holds(later.Add(-time.Microsecond))
 }

@@ -34,12 +34,18 @@ type Event struct {
 // what is stored. It returns 0 when it changed nothing, 1 when it stored a
 // newer version (and announced it), 2 when it rewrote the stored version.
 //
-// KEYS: case hash, feed, feed docs, scope generation, then the index keys the
-// case belongs in: n sorted sets, m registry sets and, if there is one more
-// key, its geo set.
+// KEYS: case hash, feed, feed docs, scope generation, the overdue cases by
+// last update and how far they are swept (lateKey, sweptKey), then the index
+// keys the case belongs in: n sorted sets, m registry sets and, if there is
+// one more key, its geo set.
 // ARGV: ref, version, doc, channel, event, n, m, rebuild ("1" or "0"), the
-// scope sets it is in (scopeSets), n scores, m registry members, long, lat,
-// then a (member, score, doc) triple per public update.
+// scope sets it is in (scopeSets), its due score if it is open with a due
+// time (else empty), its last update's score, n scores, m registry members,
+// long, lat, then a (member, score, doc) triple per public update.
+//
+// The overdue index holds every open case due at or before the swept time,
+// scored by last update: a case is put in it, moved, or taken out here as it
+// changes, and put in by sweepLateScript when its due time is passed.
 //
 // Registries (the departments and groups the SLA sets exist for) only grow,
 // so they stay out of the case's list of index keys that a newer version
@@ -54,9 +60,9 @@ local newer = not stored or tonumber(stored) < tonumber(ARGV[2])
 if not newer and (ARGV[8] ~= '1' or tonumber(stored) > tonumber(ARGV[2])) then return 0 end
 
 local n, m = tonumber(ARGV[6]), tonumber(ARGV[7])
-local geo = KEYS[5 + n + m]
+local geo = KEYS[7 + n + m]
 local now = {}
-for i = 5, 4 + n do now[#now + 1] = KEYS[i] end
+for i = 7, 6 + n do now[#now + 1] = KEYS[i] end
 if geo then now[#now + 1] = geo end
 local keep = {}
 for _, k in ipairs(now) do keep[k] = true end
@@ -66,9 +72,15 @@ if was then
     if not keep[k] then redis.call('ZREM', k, ref) end
   end
 end
-for i = 1, n do redis.call('ZADD', KEYS[4 + i], ARGV[9 + i], ref) end
-for i = 1, m do redis.call('SADD', KEYS[4 + n + i], ARGV[9 + n + i]) end
-local a = 10 + n + m
+for i = 1, n do redis.call('ZADD', KEYS[6 + i], ARGV[11 + i], ref) end
+for i = 1, m do redis.call('SADD', KEYS[6 + n + i], ARGV[11 + n + i]) end
+local a = 12 + n + m
+local swept = redis.call('GET', KEYS[6])
+if swept and ARGV[10] ~= '' and tonumber(ARGV[10]) <= tonumber(swept) then
+  redis.call('ZADD', KEYS[5], ARGV[11], ref)
+else
+  redis.call('ZREM', KEYS[5], ref)
+end
 -- A case that joins or leaves a department, team or assignee's set moves
 -- every scope's generation on, so no cached union of them (scopeKey) is
 -- read again.
@@ -130,7 +142,7 @@ func (s *Store) project(ctx context.Context, c *cases.Case, rebuild bool) (int, 
 		return 0, fmt.Errorf("read model: project %s: %w", c.Ref, err)
 	}
 
-	keys := []string{s.caseKey(c.Ref), s.feedKey(), s.feedDocKey(), s.scopeGenKey()}
+	keys := []string{s.caseKey(c.Ref), s.feedKey(), s.feedDocKey(), s.scopeGenKey(), s.lateKey(), s.sweptKey()}
 	var scores []any
 	index := func(key string, t time.Time) {
 		keys = append(keys, key)
@@ -183,8 +195,13 @@ func (s *Store) project(ctx context.Context, c *cases.Case, rebuild bool) (int, 
 	}
 	keys = append(keys, registries...)
 
-	args := make([]any, 0, 10+len(scores)+len(registered)+3*len(c.Timeline)*(1+len(c.Duplicates)))
-	args = append(args, c.Ref, c.Version, doc, s.events, event, len(scores), len(registered), rebuild, s.scopeSets(c))
+	args := make([]any, 0, 12+len(scores)+len(registered)+3*len(c.Timeline)*(1+len(c.Duplicates)))
+	due := ""
+	if open && !c.DueAt.IsZero() {
+		due = strconv.FormatFloat(score(c.DueAt), 'f', -1, 64)
+	}
+	args = append(args, c.Ref, c.Version, doc, s.events, event, len(scores), len(registered), rebuild, s.scopeSets(c),
+		due, score(c.UpdatedAt))
 	args = append(args, scores...)
 	args = append(args, registered...)
 	lat, long, ok := point(c.Report().Location)

@@ -120,6 +120,11 @@ func (s *Store) feedDocKey() string                  { return s.ns + "feed:doc" 
 // departmentOpenUpdatedKey holds a department's open cases by last update:
 // a department's Overdue list by last update walks it, reading that
 // department's open cases only, not every case's newest end.
+// lateKey holds the open cases due at or before the time in sweptKey,
+// scored by last update: an Overdue list by last update walks it (sweepLate).
+func (s *Store) lateKey() string  { return s.ns + "idx:lateupd" }
+func (s *Store) sweptKey() string { return s.ns + "idx:lateupd:swept" }
+
 func (s *Store) departmentOpenUpdatedKey(dept string) string {
 	return s.ns + "idx:deptopenupd:" + dept
 }
