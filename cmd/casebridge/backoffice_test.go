@@ -46,7 +46,7 @@ type backOfficeRig struct {
 func startBackOfficeRig(t *testing.T) *backOfficeRig {
 	t.Helper()
 	rs := redistest.Start(t)
-	_, c := embeddedTemporal(t)
+	_, c := embeddedTemporal(t, "")
 	hw := sim.NewHighways("hw-token", time.Hour, 7)
 	srv := httptest.NewServer(hw.Handler())
 	t.Cleanup(srv.Close)

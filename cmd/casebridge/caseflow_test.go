@@ -10,13 +10,11 @@ import (
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
-	tlog "go.temporal.io/sdk/log"
 	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/casebridge/casebridge/activities"
 	"github.com/casebridge/casebridge/caseflow"
 	"github.com/casebridge/casebridge/cases"
-	"github.com/casebridge/casebridge/devserver"
 	"github.com/casebridge/casebridge/internal/redistest"
 	"github.com/casebridge/casebridge/readmodel"
 	"github.com/casebridge/casebridge/worker"
@@ -27,18 +25,8 @@ import (
 // client on them.
 func engineForTest(t *testing.T, settings workflows.Settings) (*caseflow.Client, client.Client) {
 	t.Helper()
-	ctx := context.Background()
 	rs := redistest.Start(t)
-	ts, err := devserver.Start(ctx, devserver.Options{SearchAttributes: workflows.SearchAttributes})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = ts.Stop() })
-	c, err := client.Dial(client.Options{HostPort: ts.FrontendAddr(), Namespace: ts.Namespace(), Logger: tlog.NewStructuredLogger(slog.New(slog.DiscardHandler))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
+	_, c := embeddedTemporal(t, "")
 	w := worker.New(c, &activities.Activities{Router: activities.StaticRouter{Decision: settings.DefaultRoute},
 		Projector: readmodel.New(rs.Client(), "cb:"), Log: slog.New(slog.DiscardHandler)}, sdkworker.Options{})
 	if err := w.Start(); err != nil {

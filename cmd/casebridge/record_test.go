@@ -304,15 +304,16 @@ func recorder(t *testing.T) (context.Context, *redistest.Server, client.Client) 
 		t.Skip("pass -record to record histories")
 	}
 	rs := redistest.Start(t)
-	_, c := embeddedTemporal(t)
+	_, c := embeddedTemporal(t, "")
 	return context.Background(), rs, c
 }
 
 // embeddedTemporal starts the embedded Temporal server with casebridge's
-// search attributes and a client of it, both stopped when t ends.
-func embeddedTemporal(t *testing.T) (*devserver.Server, client.Client) {
+// search attributes, its database in dbFile ("" for memory), and a client of
+// it, both stopped when t ends.
+func embeddedTemporal(t testing.TB, dbFile string) (*devserver.Server, client.Client) {
 	t.Helper()
-	ts, err := devserver.Start(context.Background(), devserver.Options{SearchAttributes: workflows.SearchAttributes})
+	ts, err := devserver.Start(context.Background(), devserver.Options{DatabaseFile: dbFile, SearchAttributes: workflows.SearchAttributes})
 	if err != nil {
 		t.Fatal(err)
 	}

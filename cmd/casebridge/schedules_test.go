@@ -19,7 +19,7 @@ func TestSetupSyncsPollSchedules(t *testing.T) {
 		t.Skip("end to end")
 	}
 	ctx := context.Background()
-	ts, c := embeddedTemporal(t)
+	ts, c := embeddedTemporal(t, "")
 	sc := c.ScheduleClient()
 	// What an older configuration left: highways polled every 5 minutes, and
 	// a back office since removed.

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -13,11 +12,9 @@ import (
 
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
-	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/casebridge/casebridge/cases"
-	"github.com/casebridge/casebridge/devserver"
 	"github.com/casebridge/casebridge/readmodel/readmodeltest"
 	"github.com/casebridge/casebridge/workflows"
 )
@@ -37,16 +34,7 @@ func BenchmarkVisibilityList(b *testing.B) {
 	}
 	ctx := context.Background()
 	now := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
-	ts, err := devserver.Start(ctx, devserver.Options{DatabaseFile: filepath.Join(b.TempDir(), "temporal.db"), SearchAttributes: workflows.SearchAttributes})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = ts.Stop() })
-	c, err := client.Dial(client.Options{HostPort: ts.FrontendAddr(), Namespace: ts.Namespace(), Logger: tlog.NewStructuredLogger(slog.New(slog.DiscardHandler))})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(c.Close)
+	_, c := embeddedTemporal(b, filepath.Join(b.TempDir(), "temporal.db"))
 
 	// Start a workflow per case on a task queue nobody polls: visibility
 	// indexes it at once; nothing runs.
