@@ -58,37 +58,13 @@ func TestBackOfficeDrill(t *testing.T) {
 	step := envDuration(t, "CASEBRIDGE_DRILL_SIM_STEP", 20*time.Second)
 	lateLimit := envDuration(t, "CASEBRIDGE_DRILL_LATE_LIMIT", 15*time.Second)
 	dir := t.TempDir()
-	start := time.Now()
-	bins, err := cluster.Build(context.Background(), dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("built Temporal %s and casebridge in %s", bins.Version, time.Since(start).Round(time.Second))
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute+outage)
-	defer cancel()
 	faults := []string{"--latency", "100ms", "--fail-rate", "0.1", "--throttle-rate", "0.05", "--slow-create-rate", "0.25", "--slow-create", "5s"}
-	c, err := cluster.Start(ctx, bins, cluster.Options{Dir: dir, Postgres: pg, Shards: 4, APIs: 1, Workers: 2, Logf: t.Logf,
+	ctx, c := drillCluster(t, 20*time.Minute+outage, cluster.Options{Dir: dir, Postgres: pg, Shards: 4, APIs: 1, Workers: 2,
 		Sims: cluster.Sims{Names: []string{"highways", "waste"}, Timeout: "3s", PollEvery: "10s",
 			Args: append([]string{"--step", step.String(), "--seed", strconv.FormatInt(time.Now().UnixNano()%1e9, 10)}, faults...)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := c.Close(); err != nil {
-			t.Errorf("stopping the cluster: %v", err)
-		}
-	}()
-	defer func() {
-		if t.Failed() {
-			for _, p := range append(append([]*cluster.Process{}, c.APIs...), c.Workers...) {
-				t.Logf("---- the end of %s's log:\n%s", p.Name, cluster.Tail(p.Log(), 4000))
-			}
-		}
-	}()
 	if err := importDrillRules(ctx, c, dir); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("cluster and simulators up in %s", time.Since(start).Round(time.Second))
 
 	l := newBOLoad(strconv.FormatInt(time.Now().Unix()%1e6, 10), c.Key, c.Token, c.APIs[0].URL)
 	began := time.Now()
@@ -144,19 +120,6 @@ func TestBackOfficeDrill(t *testing.T) {
 	n := checkBackOffices(ctx, t, c, l, began, back, 3*step+4*time.Minute, lateLimit)
 	t.Logf("back-office drill counts after %s (outage %s, step %s):\n%s", time.Since(began).Round(time.Second), outage, step, n)
 	n.mustBeZero(t, lateLimit)
-}
-
-func envDuration(t *testing.T, name string, def time.Duration) time.Duration {
-	t.Helper()
-	v := os.Getenv(name)
-	if v == "" {
-		return def
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	return d
 }
 
 // importDrillRules publishes the demo rules with two more in front: SLADEMO

@@ -35,49 +35,64 @@ import (
 // It needs PostgreSQL (CASEBRIDGE_TEST_POSTGRES, default
 // postgres://postgres@127.0.0.1:5432, a user that may create databases) and
 // redis-server. Without them it skips, except under CI=true, where it fails.
-func TestClusterDrill(t *testing.T) {
-	pg := needPostgres(t)
-	if testing.Short() {
-		t.Skip("the drill takes several minutes")
-	}
-	outage := time.Minute
-	if v := os.Getenv("CASEBRIDGE_DRILL_REDIS_OUTAGE"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			t.Fatalf("CASEBRIDGE_DRILL_REDIS_OUTAGE: %v", err)
-		}
-		outage = d
-	}
-	dir := t.TempDir()
+// drillCluster builds Temporal and casebridge and starts the cluster opts
+// describe, with a context that bounds the drill (budget) but not the build:
+// the first build links Temporal's server, which takes minutes on a busy
+// machine, and must not eat into the drill's own time. When the test ends
+// every process is stopped with SIGTERM and must exit cleanly, and if the
+// test failed the end of each process's log is printed first.
+func drillCluster(t *testing.T, budget time.Duration, opts cluster.Options) (context.Context, *cluster.Cluster) {
+	t.Helper()
 	start := time.Now()
-	// Building is bounded by go test's -timeout alone: the first build links
-	// Temporal's server, which takes minutes on a busy machine, and must not
-	// eat into the drill's own time.
-	bins, err := cluster.Build(context.Background(), dir)
+	bins, err := cluster.Build(context.Background(), opts.Dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("built Temporal %s and casebridge in %s", bins.Version, time.Since(start).Round(time.Second))
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
-	defer cancel()
-	c, err := cluster.Start(ctx, bins, cluster.Options{Dir: dir, Postgres: pg, Shards: 4, APIs: 2, Workers: 2, Logf: t.Logf})
+	ctx, cancel := context.WithTimeout(context.Background(), budget)
+	t.Cleanup(cancel)
+	opts.Logf = t.Logf
+	c, err := cluster.Start(ctx, bins, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() {
-		// Every process is stopped with SIGTERM and must exit cleanly.
+	t.Cleanup(func() {
 		if err := c.Close(); err != nil {
 			t.Errorf("stopping the cluster: %v", err)
 		}
-	}()
-	defer func() {
+	})
+	t.Cleanup(func() { // runs before the one above
 		if t.Failed() {
 			for _, p := range append([]*cluster.Process{c.Temporal}, append(c.APIs, c.Workers...)...) {
 				t.Logf("---- the end of %s's log:\n%s", p.Name, cluster.Tail(p.Log(), 4000))
 			}
 		}
-	}()
+	})
 	t.Logf("cluster up in %s", time.Since(start).Round(time.Second))
+	return ctx, c
+}
+
+// envDuration reads a drill's duration setting from the environment.
+func envDuration(t *testing.T, name string, def time.Duration) time.Duration {
+	t.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return d
+}
+
+func TestClusterDrill(t *testing.T) {
+	pg := needPostgres(t)
+	if testing.Short() {
+		t.Skip("the drill takes several minutes")
+	}
+	outage := envDuration(t, "CASEBRIDGE_DRILL_REDIS_OUTAGE", time.Minute)
+	ctx, c := drillCluster(t, 20*time.Minute, cluster.Options{Dir: t.TempDir(), Postgres: pg, Shards: 4, APIs: 2, Workers: 2})
 
 	var bases []string
 	for _, a := range c.APIs {
