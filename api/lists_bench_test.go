@@ -99,29 +99,23 @@ func BenchmarkListsOverHTTP(b *testing.B) {
 				client = api
 				header.Set("Authorization", "Bearer "+bc.token)
 			}
-			var took []time.Duration
-			var size int
-			for b.Loop() {
+			readmodeltest.TimeCalls(b, "bytes", func() (float64, error) {
 				req, err := http.NewRequest(http.MethodGet, srv.URL+bc.path, nil)
 				if err != nil {
-					b.Fatal(err)
+					return 0, err
 				}
 				req.Header = header
-				start := time.Now()
 				resp, err := client.Do(req)
 				if err != nil {
-					b.Fatal(err)
+					return 0, err
 				}
 				body, err := io.ReadAll(resp.Body)
 				resp.Body.Close()
-				took = append(took, time.Since(start))
 				if err != nil || resp.StatusCode != http.StatusOK {
-					b.Fatalf("GET %s: %d %v\n%.500s", bc.path, resp.StatusCode, err, body)
+					return 0, fmt.Errorf("GET %s: %d %v\n%.500s", bc.path, resp.StatusCode, err, body)
 				}
-				size = len(body)
-			}
-			b.ReportMetric(float64(size), "bytes")
-			readmodeltest.ReportPercentiles(b, took)
+				return float64(len(body)), nil
+			})
 		})
 	}
 }

@@ -123,7 +123,7 @@ func BenchmarkRequests(b *testing.B) {
 	}
 }
 
-var reportPercentiles = readmodeltest.ReportPercentiles
+var timeCalls = readmodeltest.TimeCalls
 
 func BenchmarkList(b *testing.B) {
 	ctx := context.Background()
@@ -152,19 +152,10 @@ func BenchmarkList(b *testing.B) {
 		{"escalated-dept-by-due", ListQuery{Escalation: "any", Department: "dept3", Sort: SortDue, Limit: 25}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			var total int64
-			var took []time.Duration
-			for b.Loop() {
-				start := time.Now()
+			timeCalls(b, "matches", func() (float64, error) {
 				page, err := s.List(ctx, bc.q)
-				if err != nil {
-					b.Fatal(err)
-				}
-				took = append(took, time.Since(start))
-				total = page.Total
-			}
-			b.ReportMetric(float64(total), "matches")
-			reportPercentiles(b, took)
+				return float64(page.Total), err
+			})
 		})
 	}
 }
@@ -267,19 +258,10 @@ func BenchmarkSLA(b *testing.B) {
 func BenchmarkDashboard(b *testing.B) {
 	ctx := context.Background()
 	s, _ := seedBench(b)
-	var took []time.Duration
-	var open int64
-	for b.Loop() {
-		start := time.Now()
+	timeCalls(b, "open", func() (float64, error) {
 		d, err := s.Dashboard(ctx, t0, time.UTC)
-		if err != nil {
-			b.Fatal(err)
-		}
-		took = append(took, time.Since(start))
-		open = d.Overall.Open
-	}
-	b.ReportMetric(float64(open), "open")
-	reportPercentiles(b, took)
+		return float64(d.Overall.Open), err
+	})
 }
 
 // BenchmarkScopeFigures is an agent's dashboard (api: an agent's overall
@@ -300,19 +282,10 @@ func BenchmarkScopeFigures(b *testing.B) {
 		{"dept-only", Scope{Departments: []string{"dept3"}, Assignee: "nobody"}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			var took []time.Duration
-			var open int64
-			for b.Loop() {
-				start := time.Now()
+			timeCalls(b, "open", func() (float64, error) {
 				f, _, err := s.ScopeFigures(ctx, bc.sc, t0, today, today.AddDate(0, 0, -3))
-				if err != nil {
-					b.Fatal(err)
-				}
-				took = append(took, time.Since(start))
-				open = f.Open
-			}
-			b.ReportMetric(float64(open), "open")
-			reportPercentiles(b, took)
+				return float64(f.Open), err
+			})
 		})
 	}
 }

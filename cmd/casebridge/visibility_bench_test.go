@@ -89,24 +89,16 @@ func BenchmarkVisibilityList(b *testing.B) {
 		{"dept-open", fmt.Sprintf("Department = 'dept3' AND %s", open)},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			var took []time.Duration
-			var total int64
-			for b.Loop() {
-				start := time.Now()
-				page, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: bc.query, PageSize: 25})
-				if err != nil {
-					b.Fatalf("%s: %v", bc.query, err)
+			readmodeltest.TimeCalls(b, "matches", func() (float64, error) {
+				if _, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: bc.query, PageSize: 25}); err != nil {
+					return 0, fmt.Errorf("%s: %w", bc.query, err)
 				}
 				count, err := c.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{Query: bc.query})
 				if err != nil {
-					b.Fatalf("count %s: %v", bc.query, err)
+					return 0, fmt.Errorf("count %s: %w", bc.query, err)
 				}
-				took = append(took, time.Since(start))
-				total = count.Count
-				_ = page
-			}
-			b.ReportMetric(float64(total), "matches")
-			readmodeltest.ReportPercentiles(b, took)
+				return float64(count.Count), nil
+			})
 		})
 	}
 }

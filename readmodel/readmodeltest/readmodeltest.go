@@ -102,6 +102,26 @@ func Dress(c *cases.Case, r *rand.Rand) {
 	}
 }
 
+// TimeCalls runs call once per iteration of b's loop, timing each call, and
+// reports the p50 and p99 of those times (ReportPercentiles) and what the
+// last call returned as the metric unit (the matches a list found, say).
+func TimeCalls(b *testing.B, unit string, call func() (float64, error)) {
+	b.Helper()
+	var took []time.Duration
+	var last float64
+	for b.Loop() {
+		start := time.Now()
+		v, err := call()
+		took = append(took, time.Since(start))
+		if err != nil {
+			b.Fatal(err)
+		}
+		last = v
+	}
+	b.ReportMetric(last, unit)
+	ReportPercentiles(b, took)
+}
+
 // ReportPercentiles adds the p50 and p99 of a benchmark's timed calls, in
 // milliseconds, as the metrics p50-ms and p99-ms.
 func ReportPercentiles(b *testing.B, took []time.Duration) {
