@@ -52,9 +52,19 @@ func (c Compliance) Departments(depts []string) Compliance {
 // count per department and three per (department, service) group that has
 // resolved a case.
 func (s *Store) DepartmentDays(ctx context.Context, today time.Time, depts []string) ([]Day, error) {
+	resolved, err := s.resolvedKeys(ctx, depts)
+	if err != nil {
+		return nil, err
+	}
+	return s.departmentDays(ctx, today, depts, resolved)
+}
+
+// resolvedKeys names the resolved sets (every outcome) of the departments'
+// compliance groups: the cases each has resolved, by when.
+func (s *Store) resolvedKeys(ctx context.Context, depts []string) ([]string, error) {
 	groups, err := s.rdb.SMembers(ctx, s.groupsKey()).Result()
 	if err != nil {
-		return nil, fmt.Errorf("read model: days: %w", err)
+		return nil, fmt.Errorf("read model: resolved: %w", err)
 	}
 	var resolved []string
 	for _, g := range groups {
@@ -64,9 +74,14 @@ func (s *Store) DepartmentDays(ctx context.Context, today time.Time, depts []str
 			}
 		}
 	}
+	return resolved, nil
+}
+
+// departmentDays is DepartmentDays with the departments' resolved sets.
+func (s *Store) departmentDays(ctx context.Context, today time.Time, depts, resolved []string) ([]Day, error) {
 	type day struct{ opened, closed []*redis.IntCmd }
 	days := make([]day, DashboardDays)
-	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		for i := range days {
 			from := today.AddDate(0, 0, i-DashboardDays+1)
 			lo, hi := minScore(from), "("+strconv.FormatInt(from.AddDate(0, 0, 1).UnixMicro(), 10)
@@ -113,25 +128,17 @@ func (s *Store) ScopeFigures(ctx context.Context, sc Scope, now, today, week tim
 	if err != nil || len(sc.Departments) == 0 {
 		return f, days, err
 	}
-	in, err := s.DepartmentDays(ctx, today, sc.Departments)
+	resolved, err := s.resolvedKeys(ctx, sc.Departments)
+	if err != nil {
+		return Figures{}, nil, err
+	}
+	in, err := s.departmentDays(ctx, today, sc.Departments, resolved)
 	if err != nil {
 		return Figures{}, nil, err
 	}
 	for i := range days {
 		days[i].Opened += in[i].Opened
 		days[i].Closed += in[i].Closed
-	}
-	groups, err := s.rdb.SMembers(ctx, s.groupsKey()).Result()
-	if err != nil {
-		return Figures{}, nil, fmt.Errorf("read model: scope figures: %w", err)
-	}
-	var resolved []string
-	for _, g := range groups {
-		if d, _, err := parseGroup(g); err == nil && slices.Contains(sc.Departments, d) {
-			for _, o := range outcomes {
-				resolved = append(resolved, s.resolvedKey(o, g))
-			}
-		}
 	}
 	nowS, before := maxScore(now), strconv.FormatInt(now.UnixMicro()-1, 10)
 	type counts struct {
