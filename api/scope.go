@@ -62,37 +62,18 @@ func compliance(p principal, res readmodel.Compliance) readmodel.Compliance {
 // summed from them, and the chart counted in their indexes. An agent's is
 // their own work: the rows of their departments, and overall and in the
 // chart the cases of their departments, their teams and those assigned to
-// them together (readmodel.ScopeFigures).
+// them together; no compliance (readmodel.ScopeFigures).
 func (s *Server) scopeDashboard(ctx context.Context, p principal, d *readmodel.Dashboard) error {
 	if !p.scoped() {
 		return nil
 	}
 	d.Departments = slices.DeleteFunc(d.Departments, func(f readmodel.Figures) bool { return !slices.Contains(p.Departments, f.Department) })
+	sc := readmodel.Scope{Departments: p.Departments}
 	if !p.has(config.RoleSupervisor) {
-		f, days, err := s.deps.ReadModel.ScopeFigures(ctx,
-			readmodel.Scope{Departments: p.Departments, Teams: p.Teams, Assignee: p.Name}, d.At, d.Today, d.WeekStart)
-		d.Overall, d.Days = f, days
-		return err
+		sc.Teams, sc.Assignee = p.Teams, p.Name
 	}
-	all := readmodel.Figures{}
-	for _, f := range d.Departments {
-		all.Open += f.Open
-		all.DueSoon += f.DueSoon
-		all.Breached += f.Breached
-		all.Paused += f.Paused
-		all.Escalated += f.Escalated
-		all.OpenedToday += f.OpenedToday
-		all.OpenedWeek += f.OpenedWeek
-		all.ClosedToday += f.ClosedToday
-		all.ClosedWeek += f.ClosedWeek
-		all.Compliance = all.Compliance.Add(f.Compliance)
-		if f.Oldest != nil && (all.Oldest == nil || f.Oldest.ReceivedAt.Before(all.Oldest.ReceivedAt)) {
-			all.Oldest = f.Oldest
-		}
-	}
-	d.Overall = all
-	days, err := s.deps.ReadModel.DepartmentDays(ctx, d.Today, p.Departments)
-	d.Days = days
+	var err error
+	d.Overall, d.Days, err = s.deps.ReadModel.ScopeFigures(ctx, d.Departments, sc, d.At, d.Today, d.WeekStart)
 	return err
 }
 

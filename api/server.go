@@ -51,10 +51,9 @@ type ReadModel interface {
 	Standing(ctx context.Context, now time.Time) ([]readmodel.DepartmentStanding, error)
 	Compliance(ctx context.Context, from, to time.Time) (readmodel.Compliance, error)
 	Dashboard(ctx context.Context, now time.Time, loc *time.Location) (readmodel.Dashboard, error)
-	// DepartmentDays is the dashboard's chart of some departments only.
-	DepartmentDays(ctx context.Context, today time.Time, depts []string) ([]readmodel.Day, error)
-	// ScopeFigures is the dashboard of one person's work.
-	ScopeFigures(ctx context.Context, sc readmodel.Scope, now, today, week time.Time) (readmodel.Figures, []readmodel.Day, error)
+	// ScopeFigures is the overall figures and chart of a scope, given the
+	// dashboard's rows of its departments.
+	ScopeFigures(ctx context.Context, rows []readmodel.Figures, sc readmodel.Scope, now, today, week time.Time) (readmodel.Figures, []readmodel.Day, error)
 }
 
 // Metrics records what the API does (metrics.Metrics).

@@ -52,19 +52,9 @@ func (c Compliance) Departments(depts []string) Compliance {
 // count per department and three per (department, service) group that has
 // resolved a case.
 func (s *Store) DepartmentDays(ctx context.Context, today time.Time, depts []string) ([]Day, error) {
-	resolved, err := s.resolvedKeys(ctx, depts)
-	if err != nil {
-		return nil, err
-	}
-	return s.departmentDays(ctx, today, depts, resolved)
-}
-
-// resolvedKeys names the resolved sets (every outcome) of the departments'
-// compliance groups: the cases each has resolved, by when.
-func (s *Store) resolvedKeys(ctx context.Context, depts []string) ([]string, error) {
 	groups, err := s.rdb.SMembers(ctx, s.groupsKey()).Result()
 	if err != nil {
-		return nil, fmt.Errorf("read model: resolved: %w", err)
+		return nil, fmt.Errorf("read model: days: %w", err)
 	}
 	var resolved []string
 	for _, g := range groups {
@@ -74,14 +64,9 @@ func (s *Store) resolvedKeys(ctx context.Context, depts []string) ([]string, err
 			}
 		}
 	}
-	return resolved, nil
-}
-
-// departmentDays is DepartmentDays with the departments' resolved sets.
-func (s *Store) departmentDays(ctx context.Context, today time.Time, depts, resolved []string) ([]Day, error) {
 	type day struct{ opened, closed []*redis.IntCmd }
 	days := make([]day, DashboardDays)
-	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		for i := range days {
 			from := today.AddDate(0, 0, i-DashboardDays+1)
 			lo, hi := minScore(from), "("+strconv.FormatInt(from.AddDate(0, 0, 1).UnixMicro(), 10)
@@ -110,76 +95,54 @@ func (s *Store) departmentDays(ctx context.Context, today time.Time, depts, reso
 	return out, nil
 }
 
-// ScopeFigures is the dashboard of the cases in a scope, one person's work
-// (an agent's departments, teams and their own cases together): the figures
-// at now and the chart of the DashboardDays up to today, days starting at
-// local midnight. Compliance is left out: the dashboard gives it only to
-// supervisors, whose scope is their departments.
-//
-// Its departments' cases are counted in their own indexes, as Dashboard
-// counts a department's row and DepartmentDays its chart. Its other cases
-// (its teams' in other departments, those assigned to it elsewhere) are
-// gathered into one working set (the only one built, so the cost grows with
-// those cases only) and counted in its intersections with the open, closed
-// and escalated indexes; due soon, breached and paused of them in the other
-// departments' SLA indexes (scopeSLAScript). No case's snapshot is read.
-func (s *Store) ScopeFigures(ctx context.Context, sc Scope, now, today, week time.Time) (Figures, []Day, error) {
-	f, days, err := s.outsideFigures(ctx, sc, now, today, week)
-	if err != nil || len(sc.Departments) == 0 {
+// ScopeFigures is the dashboard's overall figures and chart for a scope,
+// given the Dashboard rows of its departments: a supervisor's (Departments
+// alone) are those rows summed, compliance included, and the chart counted
+// in the departments' indexes (DepartmentDays); an agent's (with Teams or
+// Assignee) add the cases outside the departments (OutsideFigures), and have
+// no compliance. The departments' figures are never counted twice: the rows
+// are Dashboard's own.
+func (s *Store) ScopeFigures(ctx context.Context, rows []Figures, sc Scope, now, today, week time.Time) (Figures, []Day, error) {
+	var f Figures
+	for _, r := range rows {
+		if slices.Contains(sc.Departments, r.Department) {
+			f = f.Add(r)
+		}
+	}
+	f.Department = ""
+	days, err := s.DepartmentDays(ctx, today, sc.Departments)
+	if err != nil || (len(sc.Teams) == 0 && sc.Assignee == "") {
 		return f, days, err
 	}
-	resolved, err := s.resolvedKeys(ctx, sc.Departments)
+	out, outDays, err := s.OutsideFigures(ctx, sc, now, today, week)
 	if err != nil {
 		return Figures{}, nil, err
 	}
-	in, err := s.departmentDays(ctx, today, sc.Departments, resolved)
-	if err != nil {
-		return Figures{}, nil, err
-	}
+	f.Compliance = Tally{}
 	for i := range days {
-		days[i].Opened += in[i].Opened
-		days[i].Closed += in[i].Closed
+		days[i].Opened += outDays[i].Opened
+		days[i].Closed += outDays[i].Closed
 	}
-	nowS, before := maxScore(now), strconv.FormatInt(now.UnixMicro()-1, 10)
-	type counts struct {
-		open, escalated, today, week, late, amber, paused *redis.IntCmd
-		oldest                                            *redis.ZSliceCmd
+	return f.Add(out), days, nil
+}
+
+// Add is f and o together: the counts summed, the older oldest case.
+func (f Figures) Add(o Figures) Figures {
+	f.Open += o.Open
+	f.DueSoon += o.DueSoon
+	f.Breached += o.Breached
+	f.Paused += o.Paused
+	f.Escalated += o.Escalated
+	f.OpenedToday += o.OpenedToday
+	f.OpenedWeek += o.OpenedWeek
+	f.ClosedToday += o.ClosedToday
+	f.ClosedWeek += o.ClosedWeek
+	f.Compliance = f.Compliance.Add(o.Compliance)
+	if o.Oldest != nil && (f.Oldest == nil || o.Oldest.ReceivedAt.Before(f.Oldest.ReceivedAt) ||
+		(o.Oldest.ReceivedAt.Equal(f.Oldest.ReceivedAt) && o.Oldest.Ref < f.Oldest.Ref)) {
+		f.Oldest = o.Oldest
 	}
-	per := make([]counts, len(sc.Departments))
-	var closedToday, closedWeek []*redis.IntCmd
-	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		for i, d := range sc.Departments {
-			per[i] = counts{
-				open: p.ZCard(ctx, s.deptFamilyKey("open", d)), escalated: p.ZCard(ctx, s.deptEscalatedKey(d)),
-				today: p.ZCount(ctx, s.departmentKey(d), minScore(today), nowS), week: p.ZCount(ctx, s.departmentKey(d), minScore(week), nowS),
-				late: p.ZCount(ctx, s.clockKey(d), "-inf", before), amber: p.ZCount(ctx, s.soonKey(d), "-inf", before),
-				paused: p.ZCard(ctx, s.pausedKey(d)), oldest: p.ZRangeWithScores(ctx, s.deptFamilyKey("open", d), 0, 0),
-			}
-		}
-		for _, k := range resolved {
-			closedToday = append(closedToday, p.ZCount(ctx, k, minScore(today), nowS))
-			closedWeek = append(closedWeek, p.ZCount(ctx, k, minScore(week), nowS))
-		}
-		return nil
-	})
-	if err != nil && !errors.Is(err, redis.Nil) {
-		return Figures{}, nil, fmt.Errorf("read model: scope figures: %w", err)
-	}
-	for _, c := range per {
-		f.Open += c.open.Val()
-		f.Escalated += c.escalated.Val()
-		f.OpenedToday += c.today.Val()
-		f.OpenedWeek += c.week.Val()
-		f.DueSoon += c.amber.Val() - c.late.Val()
-		f.Breached += c.late.Val()
-		f.Paused += c.paused.Val()
-		f.Oldest = older(f.Oldest, c.oldest.Val())
-	}
-	for i := range closedToday {
-		f.ClosedToday += closedToday[i].Val()
-		f.ClosedWeek += closedWeek[i].Val()
-	}
-	return f, days, nil
+	return f
 }
 
 // older returns the older of o and the case of z (a ZRANGE WITHSCORES reply
@@ -188,16 +151,20 @@ func older(o *Oldest, z []redis.Z) *Oldest {
 	if len(z) != 1 {
 		return o
 	}
-	at := time.UnixMicro(int64(z[0].Score)).UTC()
-	if o == nil || at.Before(o.ReceivedAt) || (at.Equal(o.ReceivedAt) && z[0].Member.(string) < o.Ref) {
-		return &Oldest{Ref: z[0].Member.(string), ReceivedAt: at}
-	}
-	return o
+	return Figures{Oldest: o}.Add(Figures{Oldest: &Oldest{Ref: z[0].Member.(string), ReceivedAt: time.UnixMicro(int64(z[0].Score)).UTC()}}).Oldest
 }
 
-// outsideFigures is ScopeFigures of the scope's cases outside its
-// departments: its teams' and those assigned to it.
-func (s *Store) outsideFigures(ctx context.Context, sc Scope, now, today, week time.Time) (f Figures, days []Day, err error) {
+// OutsideFigures is the dashboard of a scope's cases outside its
+// departments (an agent's teams' in other departments, those assigned to them
+// elsewhere): the figures at now and the chart of the DashboardDays up to
+// today, days starting at local midnight; no compliance. With the rows of its
+// departments (Dashboard) and their chart (DepartmentDays) it makes one
+// person's whole work. The cases are gathered into one working set (the only
+// one built, so the cost grows with those cases only) and counted in its
+// intersections with the open, closed and escalated indexes; due soon,
+// breached and paused in the other departments' SLA indexes
+// (scopeSLAScript), as Standing counts them. No case's snapshot is read.
+func (s *Store) OutsideFigures(ctx context.Context, sc Scope, now, today, week time.Time) (f Figures, days []Day, err error) {
 	var others []string
 	for _, t := range sc.Teams {
 		others = append(others, s.teamKey(t))

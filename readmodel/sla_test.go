@@ -426,7 +426,12 @@ func TestScopeFiguresJudgeAsTheCases(t *testing.T) {
 		{Departments: []string{"highways"}},
 	} {
 		var want Figures
-		today, week := now.Truncate(24*time.Hour), now.Truncate(24*time.Hour).AddDate(0, 0, -3)
+		// The rows the dashboard gives the scope's departments.
+		dash, err := s.Dashboard(ctx, now, time.UTC)
+		if err != nil {
+			t.Fatal(err)
+		}
+		today, week := dash.Today, dash.WeekStart
 		wantDays := emptyDays(today)
 		for _, c := range all {
 			in := slices.Contains(sc.Departments, c.Department) || (sc.Assignee != "" && c.Assignee == sc.Assignee) ||
@@ -475,9 +480,22 @@ func TestScopeFiguresJudgeAsTheCases(t *testing.T) {
 				want.DueSoon++
 			}
 		}
-		got, days, err := s.ScopeFigures(ctx, sc, now, today, week)
+		got, days, err := s.ScopeFigures(ctx, dash.Departments, sc, now, today, week)
 		if err != nil {
 			t.Fatal(err)
+		}
+		// Compliance is a supervisor's, over their departments: their rows'.
+		if len(sc.Teams) == 0 && sc.Assignee == "" {
+			var rows Tally
+			for _, r := range dash.Departments {
+				if slices.Contains(sc.Departments, r.Department) {
+					rows = rows.Add(r.Compliance)
+				}
+			}
+			if got.Compliance != rows || rows.Resolved == 0 {
+				t.Errorf("%+v: compliance %+v, want the rows' %+v", sc, got.Compliance, rows)
+			}
+			got.Compliance = Tally{}
 		}
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("%+v:\n got  %+v %+v\n want %+v %+v", sc, got, got.Oldest, want, want.Oldest)
