@@ -57,7 +57,7 @@ func (s *Server) tokenUsed(c *gin.Context, name string) {
 
 // accountPrincipal is who an account's holder is.
 func accountPrincipal(a *accounts.Account) principal {
-	return principal{Name: a.Login, Roles: a.Roles, Departments: a.Departments, Teams: a.Teams, Subject: a.Subject()}
+	return principal{Name: a.Login, Roles: a.Roles, Departments: a.Departments, Teams: a.Teams, Subject: a.Subject(), HasPassword: a.Password != ""}
 }
 
 // passwordSignIn checks a sign-in name and password. A locked-out name or
@@ -417,16 +417,8 @@ func (con *console) showOwn(c *gin.Context, status int, problem error) {
 		con.storeDown(c, err)
 		return
 	}
-	d := accountData{Own: true, Sessions: list, Current: c.MustGet(sessionKey).(accounts.Session).ID,
+	d := accountData{Own: true, Sessions: list, Current: c.MustGet(sessionKey).(accounts.Session).ID, HasPassword: p.HasPassword,
 		Account: accounts.Account{Login: p.Name, Roles: p.Roles, Departments: p.Departments, Teams: p.Teams}}
-	if login, ok := strings.CutPrefix(p.Subject, "account:"); ok {
-		a, err := con.accounts.Get(ctx, login)
-		if err != nil {
-			con.storeDown(c, err)
-			return
-		}
-		d.HasPassword = a.Password != ""
-	}
 	d.Field, d.Error = fieldOf(problem)
 	v := view{Nav: "account", Data: d}
 	switch c.Query("done") {

@@ -79,6 +79,10 @@ type principal struct {
 	// Subject is "account:<login>" or "token:<name>", as the audit trail
 	// names who did something.
 	Subject string `json:"subject"`
+	// HasPassword says an account's holder signs in with a password (not
+	// through the identity provider, not a token): read with the account
+	// when the session is checked, so /account need not read it again.
+	HasPassword bool `json:"-"`
 }
 
 func (p principal) has(roles ...string) bool {
