@@ -62,13 +62,20 @@ type oidcFlow struct {
 	// if it has none. It is not under mu, which discovery holds while it
 	// waits for the provider: every console page reads it (formAction).
 	endSession atomic.Pointer[string]
+	// origin is formAction's answer, worked out when it can change (at the
+	// start, and when discovery names the end-session endpoint), not on
+	// every page.
+	origin atomic.Pointer[string]
 }
 
 func newOIDCFlow(cfg *config.OIDC, secret string, now func() time.Time) *oidcFlow {
 	if !cfg.Enabled() {
 		return nil
 	}
-	return &oidcFlow{cfg: cfg, secret: secret, now: now, client: &http.Client{Timeout: oidcTimeout}}
+	o := &oidcFlow{cfg: cfg, secret: secret, now: now, client: &http.Client{Timeout: oidcTimeout}}
+	issuer := originOf(cfg.Issuer)
+	o.origin.Store(&issuer)
+	return o
 }
 
 // ctx carries the flow's HTTP client to go-oidc and oauth2.
@@ -102,6 +109,10 @@ func (o *oidcFlow) discover(ctx context.Context) (*oauth2.Config, *oidc.IDTokenV
 		}
 	}
 	o.endSession.Store(&end)
+	if end != "" {
+		origin := originOf(end)
+		o.origin.Store(&origin)
+	}
 	return o.oauth, o.verifier, nil
 }
 
@@ -152,12 +163,11 @@ func (con *console) providerSignOut(ctx context.Context) (next, how string) {
 // own: the sign-out form's answer goes to the provider's end-session
 // endpoint, and a browser holds a redirect after a form to form-action. Until
 // discovery names the endpoint, the issuer's origin, where providers keep it.
-func (o *oidcFlow) formAction() string {
-	end := o.cfg.Issuer
-	if e := o.endSession.Load(); e != nil && *e != "" {
-		end = *e
-	}
-	u, err := url.Parse(end)
+func (o *oidcFlow) formAction() string { return *o.origin.Load() }
+
+// originOf is a URL's scheme and host, or "" if it has no host.
+func originOf(raw string) string {
+	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" {
 		return ""
 	}
