@@ -15,14 +15,10 @@ import (
 	"github.com/casebridge/casebridge/internal/signing"
 )
 
-// Why a callback is refused; Verify's errors wrap one of them (or are a
-// *cases.InputError naming the field at fault).
-var (
-	ErrUnknownPartner = errors.New("unknown partner")
-	ErrBadSignature   = signing.ErrBadSignature
-	ErrStale          = signing.ErrStale
-	ErrReplayed       = signing.ErrReplayed
-)
+// ErrUnknownPartner refuses a callback from a partner not configured. Verify's
+// other errors wrap signing's (ErrBadSignature, ErrStale, ErrReplayed) or are
+// a *cases.InputError naming the field at fault.
+var ErrUnknownPartner = errors.New("unknown partner")
 
 // Nonces remembers the nonces partners have used, in Redis, so that every
 // api process refuses a replayed callback.
@@ -85,12 +81,8 @@ func (v *Verifier) Verify(ctx context.Context, partner string, h http.Header, bo
 	}
 	// Claimed only once the body is checked: a refused callback does not use
 	// up its nonce.
-	first, err := v.Nonces.of(partner).Claim(ctx, nonce)
-	switch {
-	case err != nil:
-		return Callback{}, fmt.Errorf("record partner nonce: %w", err)
-	case !first:
-		return Callback{}, &signing.Error{Header: signing.HeaderNonce, Reason: "already used; send each callback with a new nonce", Err: ErrReplayed}
+	if err := signing.Claim(ctx, v.Nonces.of(partner), nonce); err != nil {
+		return Callback{}, err
 	}
 	cb.Nonce = nonce
 	return cb, nil

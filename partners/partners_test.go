@@ -131,10 +131,10 @@ func TestVerifyRefusesBadOldAndReplayedCallbacks(t *testing.T) {
 		field         string
 	}{
 		{"unknown partner", "ukpn", signed(secret, now, body), body, ErrUnknownPartner, ""},
-		{"bad signature", "met-police", signed("another secret", now, body), body, ErrBadSignature, ""},
-		{"no signature", "met-police", http.Header{}, body, ErrBadSignature, ""},
-		{"body changed", "met-police", signed(secret, now, body), body + " ", ErrBadSignature, ""},
-		{"old timestamp", "met-police", signed(secret, now.Add(-10*time.Minute), body), body, ErrStale, ""},
+		{"bad signature", "met-police", signed("another secret", now, body), body, signing.ErrBadSignature, ""},
+		{"no signature", "met-police", http.Header{}, body, signing.ErrBadSignature, ""},
+		{"body changed", "met-police", signed(secret, now, body), body + " ", signing.ErrBadSignature, ""},
+		{"old timestamp", "met-police", signed(secret, now.Add(-10*time.Minute), body), body, signing.ErrStale, ""},
 		{"bad event", "met-police", signed(secret, now, `{"handoff":"handoff-x","event":"maybe"}`), `{"handoff":"handoff-x","event":"maybe"}`, nil, "event"},
 		{"no hand-off", "met-police", signed(secret, now, `{"event":"accepted"}`), `{"event":"accepted"}`, nil, "handoff"},
 	} {
@@ -154,7 +154,7 @@ func TestVerifyRefusesBadOldAndReplayedCallbacks(t *testing.T) {
 	if err != nil || cb.Event != "accepted" || cb.Handoff != "handoff-CB-1-3" || cb.Nonce != nonce {
 		t.Fatalf("good callback: %+v, %v", cb, err)
 	}
-	if _, err := v.Verify(ctx, "met-police", signed(secret, now, body), []byte(body)); !errors.Is(err, ErrReplayed) {
+	if _, err := v.Verify(ctx, "met-police", signed(secret, now, body), []byte(body)); !errors.Is(err, signing.ErrReplayed) {
 		t.Fatalf("replayed: %v, want ErrReplayed", err)
 	}
 	// A nonce released (its callback could not be applied) may be sent again.

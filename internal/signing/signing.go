@@ -117,12 +117,19 @@ func Verify(ctx context.Context, secret string, h http.Header, body []byte, now 
 	if err != nil {
 		return "", err
 	}
+	return nonce, Claim(ctx, seen, nonce)
+}
+
+// Claim claims a checked call's nonce in seen: a nonce used before is
+// refused (ErrReplayed). Verify claims at once; a receiver that checks the
+// body first claims after, so a refused call does not use its nonce up.
+func Claim(ctx context.Context, seen Nonces, nonce string) error {
 	first, err := seen.Claim(ctx, nonce)
 	if err != nil {
-		return "", fmt.Errorf("record nonce: %w", err)
+		return fmt.Errorf("record nonce: %w", err)
 	}
 	if !first {
-		return "", &Error{HeaderNonce, "already used; send each call with a new nonce", ErrReplayed}
+		return &Error{HeaderNonce, "already used; send each call with a new nonce", ErrReplayed}
 	}
-	return nonce, nil
+	return nil
 }
