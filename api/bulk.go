@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -303,10 +302,8 @@ func (con *console) bulk(c *gin.Context) {
 			field = "bulk-department"
 		}
 		q, _ := url.ParseQuery(filter)
-		qf := queueFiltersFrom(q, p.Name)
-		qf.Page, _ = strconv.Atoi(f.Get("page"))
-		qf.Page = min(max(qf.Page, 1), maxPage)
-		con.showQueue(c, qf, formState{Name: "bulk", Values: f, Field: field, Message: msg})
+		q.Set("page", f.Get("page"))
+		con.showQueue(c, queueFiltersFrom(q, p.Name), formState{Name: "bulk", Values: f, Field: field, Message: msg})
 	}
 	if b.Action == "transfer" && f.Get("keep") == "" {
 		fail("bulk-keep", "Choose whether the cases' assignees stay assigned after the transfer.")
